@@ -1,0 +1,109 @@
+# tokenator Makefile. `make help` lists the targets.
+
+IMG ?= ghcr.io/tokenator-dev/tokenator:latest
+GO ?= go
+LOCALBIN ?= $(CURDIR)/bin
+export PATH := $(LOCALBIN):$(PATH)
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.3
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+
+# The local test control plane (kube-apiserver and etcd built from Go modules).
+KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
+export KUBEBUILDER_ASSETS
+
+GOTEST_FLAGS ?= -race -count=1
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -s -w $$(git ls-files '*.go' | grep -v '^hack/tools/') $$(git ls-files --others --exclude-standard '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: control-plane
+control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skipped when present).
+	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
+
+.PHONY: test
+test: manifests generate vet control-plane ## Run the whole test suite.
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+.PHONY: verify
+verify: manifests generate ## Regenerate code and manifests, then fail on any difference or unformatted file.
+	$(GO) mod tidy
+	cd hack/tools && $(GO) mod tidy
+	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
+	@git diff --exit-code || { echo "Generated files or go.mod are out of date: run make manifests generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { git status --porcelain -- api config go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
+
+.PHONY: demo
+demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
+	$(GO) run ./hack/demo
+
+##@ Build
+
+.PHONY: build
+build: manifests generate ## Build the manager binary into bin/manager.
+	$(GO) build -o $(LOCALBIN)/manager ./cmd
+
+.PHONY: run
+run: manifests generate ## Run the manager from your host against the cluster of your kubeconfig.
+	$(GO) run ./cmd
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests kustomize ## Install the CRD into the cluster of your kubeconfig.
+	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests kustomize ## Remove the CRD from the cluster of your kubeconfig.
+	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests kustomize ## Deploy the operator with image IMG to the cluster of your kubeconfig.
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: kustomize ## Remove the operator from the cluster of your kubeconfig.
+	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

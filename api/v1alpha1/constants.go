@@ -1,0 +1,41 @@
+package v1alpha1
+
+// ConditionReady is the condition type that tells the outcome of the latest attempt.
+const ConditionReady = "Ready"
+
+// Reasons of the Ready condition.
+const (
+	// ReasonTokenIssued: the Secret holds a token obtained with the current spec and credentials.
+	ReasonTokenIssued = "TokenIssued"
+	// ReasonCredentialsNotFound: the credentials Secret or one of its keys is missing.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonTokenRequestFailed: the endpoint could not be reached, answered non-2xx,
+	// or the body was not a token response.
+	ReasonTokenRequestFailed = "TokenRequestFailed"
+	// ReasonSecretConflict: the target Secret exists and is not controlled by this OAuthClient.
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonInvalidSpec: the spec has a problem the schema cannot catch.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
+)
+
+// Well-known names on objects.
+const (
+	// AnnotationRefreshRequestedAt set to a new value asks for an immediate new token.
+	AnnotationRefreshRequestedAt = "tokenator.dev/refresh-requested-at"
+	// AnnotationDataHash on a derived Secret is a SHA-256 of its data, to notice edits.
+	AnnotationDataHash = "tokenator.dev/data-hash"
+	// LabelManagedBy marks derived Secrets.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on derived Secrets.
+	ManagedByValue = "tokenator"
+)
+
+// Keys of the derived Secret.
+const (
+	SecretKeyAccessToken   = "access_token"
+	SecretKeyTokenType     = "token_type"
+	SecretKeyExpiresAt     = "expires_at"
+	SecretKeyAuthorization = "authorization"
+)

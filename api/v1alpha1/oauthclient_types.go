@@ -1,0 +1,322 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider names a token endpoint preset.
+// +kubebuilder:validation:Enum=generic;lucca;luxclusif
+type Provider string
+
+// The providers tokenator knows.
+const (
+	// ProviderGeneric is any RFC 6749 client-credentials endpoint; tokenURL is required.
+	ProviderGeneric Provider = "generic"
+	// ProviderLucca is the Lucca API (form encoding, 30-minute tokens).
+	ProviderLucca Provider = "lucca"
+	// ProviderLuxclusif is the Luxclusif Buyback platform (multipart encoding).
+	ProviderLuxclusif Provider = "luxclusif"
+)
+
+// Environment selects between a provider's sandbox and production endpoints.
+// +kubebuilder:validation:Enum=sandbox;production
+type Environment string
+
+// The environments of a provider.
+const (
+	EnvironmentSandbox    Environment = "sandbox"
+	EnvironmentProduction Environment = "production"
+)
+
+// Encoding is how the token request body is encoded.
+// +kubebuilder:validation:Enum=form;multipart;json
+type Encoding string
+
+// The body encodings of a token request.
+const (
+	EncodingForm      Encoding = "form"
+	EncodingMultipart Encoding = "multipart"
+	EncodingJSON      Encoding = "json"
+)
+
+// ClientAuthentication is how the client credentials are sent.
+// +kubebuilder:validation:Enum=post;basic
+type ClientAuthentication string
+
+// The client authentication methods of RFC 6749 section 2.3.1.
+const (
+	// ClientAuthenticationPost sends client_id and client_secret in the body (client_secret_post).
+	ClientAuthenticationPost ClientAuthentication = "post"
+	// ClientAuthenticationBasic sends them in an HTTP Basic header (client_secret_basic).
+	ClientAuthenticationBasic ClientAuthentication = "basic"
+)
+
+// OAuthClientSpec is the desired state of an OAuthClient.
+// +kubebuilder:validation:XValidation:rule="self.provider != 'generic' || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.environment) || self.provider == 'luxclusif'",message="environment applies only to provider luxclusif",fieldPath=".environment"
+// +kubebuilder:validation:XValidation:rule="self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
+// +kubebuilder:validation:XValidation:rule="!has(self.secret) || !has(self.secret.name) || self.secret.name != self.credentialsSecretRef.name",message="secret.name must differ from credentialsSecretRef.name",fieldPath=".secret.name"
+type OAuthClientSpec struct {
+	// provider selects a preset for the token endpoint: generic (any RFC 6749
+	// client-credentials endpoint), lucca or luxclusif.
+	// +kubebuilder:default=generic
+	// +optional
+	Provider Provider `json:"provider,omitempty"`
+
+	// environment selects the sandbox or production endpoint of the luxclusif
+	// provider. Defaults to production.
+	// +optional
+	Environment Environment `json:"environment,omitempty"`
+
+	// tokenURL is the https URL of the token endpoint. Required for the generic
+	// provider; overrides a preset's URL.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="tokenURL must be an absolute https:// URL"
+	// +optional
+	TokenURL string `json:"tokenURL,omitempty"`
+
+	// encoding of the token request body: form (application/x-www-form-urlencoded),
+	// multipart (multipart/form-data) or json. Defaults to the preset's encoding,
+	// else form.
+	// +optional
+	Encoding Encoding `json:"encoding,omitempty"`
+
+	// clientAuthentication is how the credentials are sent: post puts client_id and
+	// client_secret in the body, basic sends an HTTP Basic header (RFC 6749
+	// section 2.3.1).
+	// +kubebuilder:default=post
+	// +optional
+	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
+
+	// credentialsSecretRef names the Secret, in the namespace of the OAuthClient,
+	// that holds the client ID and client secret.
+	// +required
+	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
+
+	// scopes requested, sent as one space-separated scope parameter. Omitted when empty.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +listType=atomic
+	// +optional
+	Scopes []string `json:"scopes,omitempty"`
+
+	// audience is sent as the audience parameter when set.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// extraParameters are added to the token request body. They may not set
+	// grant_type, client_id, client_secret or scope.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['grant_type', 'client_id', 'client_secret', 'scope'])",message="extraParameters may not set grant_type, client_id, client_secret or scope; use the dedicated fields"
+	// +optional
+	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
+
+	// extraHeaders are added to the token request. They may not set Content-Type,
+	// Content-Length, Host or Transfer-Encoding.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$'))",message="extraHeaders keys must be valid HTTP header names"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k.lowerAscii() in ['content-type', 'content-length', 'host', 'transfer-encoding'])",message="extraHeaders may not set Content-Type, Content-Length, Host or Transfer-Encoding"
+	// +optional
+	ExtraHeaders map[string]string `json:"extraHeaders,omitempty"`
+
+	// tls configures the trust of the token endpoint's certificate.
+	// +optional
+	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// refreshBefore is how long before expiry a new token is requested. When unset,
+	// or not shorter than the token's lifetime, a new token is requested once 2/3 of
+	// the lifetime has passed.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	RefreshBefore *metav1.Duration `json:"refreshBefore,omitempty"`
+
+	// defaultLifetime is the token lifetime assumed when the response has no
+	// expires_in and the token is not a JWT with an exp claim. Defaults to 1h.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="defaultLifetime must be at least 10s"
+	// +optional
+	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
+
+	// secret configures the derived Secret that holds the token.
+	// +optional
+	Secret SecretTemplate `json:"secret,omitempty"`
+
+	// suspend stops token requests; the existing Secret is left as it is.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// CredentialsSecretReference names the Secret holding the client credentials.
+type CredentialsSecretReference struct {
+	// name of the Secret, in the namespace of the OAuthClient.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// clientIDKey is the key of the client ID in the Secret.
+	// +kubebuilder:default=client_id
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ClientIDKey string `json:"clientIDKey,omitempty"`
+
+	// clientSecretKey is the key of the client secret in the Secret.
+	// +kubebuilder:default=client_secret
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ClientSecretKey string `json:"clientSecretKey,omitempty"`
+}
+
+// TLSConfig configures the trust of the token endpoint's certificate.
+type TLSConfig struct {
+	// caSecretRef names a key of a Secret, in the namespace of the OAuthClient,
+	// holding a PEM bundle trusted in addition to the system roots.
+	// +optional
+	CASecretRef *KeySelector `json:"caSecretRef,omitempty"`
+
+	// caConfigMapRef names a key of a ConfigMap, in the namespace of the
+	// OAuthClient, holding a PEM bundle trusted in addition to the system roots.
+	// +optional
+	CAConfigMapRef *KeySelector `json:"caConfigMapRef,omitempty"`
+}
+
+// KeySelector names a key of a Secret or ConfigMap in the same namespace.
+type KeySelector struct {
+	// name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// key in the object's data.
+	// +kubebuilder:default=ca.crt
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// SecretTemplate configures the derived Secret.
+type SecretTemplate struct {
+	// name of the derived Secret. Defaults to "<metadata.name>-token".
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// labels added to the derived Secret.
+	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/managed-by' in self)",message="labels may not set app.kubernetes.io/managed-by"
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations added to the derived Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// extraData are extra keys of the derived Secret, each rendered from a Go
+	// text/template with the fields .AccessToken, .TokenType, .ExpiresAt and .Scope.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="extraData keys must be valid Secret keys (letters, digits, '-', '_' and '.')"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['access_token', 'token_type', 'expires_at', 'authorization'])",message="extraData may not set access_token, token_type, expires_at or authorization"
+	// +optional
+	ExtraData map[string]string `json:"extraData,omitempty"`
+}
+
+// OAuthClientStatus is the observed state of an OAuthClient.
+type OAuthClientStatus struct {
+	// observedGeneration is the generation of the spec the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions of the OAuthClient; Ready tells the outcome of the latest attempt.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// secretName is the name of the derived Secret.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// tokenType of the current token, as returned by the endpoint.
+	// +optional
+	TokenType string `json:"tokenType,omitempty"`
+
+	// expiresAt is when the current token expires.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// refreshAt is when the next token request is due: the planned refresh, or the
+	// next retry after a failure.
+	// +optional
+	RefreshAt *metav1.Time `json:"refreshAt,omitempty"`
+
+	// lastRefreshTime is when the current token was obtained.
+	// +optional
+	LastRefreshTime *metav1.Time `json:"lastRefreshTime,omitempty"`
+
+	// failedAttempts counts consecutive failed token requests; 0 after a success.
+	// +optional
+	FailedAttempts int32 `json:"failedAttempts"`
+
+	// lastFailureTime is when the latest failed token request happened.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// lastHandledRefreshRequest is the last value of the
+	// tokenator.dev/refresh-requested-at annotation that was acted on.
+	// +optional
+	LastHandledRefreshRequest string `json:"lastHandledRefreshRequest,omitempty"`
+
+	// tokenRequestHash identifies the inputs of the latest token request: the spec
+	// and the versions of the referenced Secrets and ConfigMaps (never their values).
+	// +optional
+	TokenRequestHash string `json:"tokenRequestHash,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=oac,categories=tokenator
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`,priority=1
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// OAuthClient requests OAuth 2.0 client-credentials access tokens and keeps a
+// fresh one in a derived Secret.
+type OAuthClient struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec OAuthClientSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status OAuthClientStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// OAuthClientList is a list of OAuthClients.
+type OAuthClientList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OAuthClient `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&OAuthClient{}, &OAuthClientList{})
+}

@@ -1,0 +1,61 @@
+// Command manager runs the tokenator operator.
+package main
+
+import (
+	"flag"
+	"os"
+	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+func main() {
+	cfg := operator.DefaultConfig()
+	var qps float64
+	var burst int
+	var namespaces string
+	flag.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", cfg.MetricsBindAddress, "The address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", cfg.HealthProbeBindAddress, "The address the health probe endpoint binds to.")
+	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Enable leader election, so that only one replica requests tokens.")
+	flag.StringVar(&cfg.LeaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election lease; defaults to the namespace the manager runs in.")
+	flag.BoolVar(&cfg.EnableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 as well.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	flag.IntVar(&cfg.Reconciler.MaxConcurrentReconciles, "concurrent-reconciles", cfg.Reconciler.MaxConcurrentReconciles, "How many OAuthClients are reconciled at once.")
+	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.DurationVar(&cfg.TokenRequestTimeout, "token-request-timeout", cfg.TokenRequestTimeout, "Timeout of one token request.")
+	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")
+	flag.DurationVar(&cfg.Reconciler.RetryBaseDelay, "retry-base-delay", cfg.Reconciler.RetryBaseDelay, "Delay after a first failed token request; doubles with each further failure.")
+	flag.DurationVar(&cfg.Reconciler.RetryMaxDelay, "retry-max-delay", cfg.Reconciler.RetryMaxDelay, "Longest delay between retries of a failing token request.")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	for _, ns := range strings.Split(namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			cfg.Reconciler.Namespaces = append(cfg.Reconciler.Namespaces, ns)
+		}
+	}
+
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS = float32(qps)
+	restConfig.Burst = burst
+	restConfig.UserAgent = "tokenator"
+
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := operator.NewManager(ctx, restConfig, cfg)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		os.Exit(1)
+	}
+	log.Info("Starting the manager")
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		os.Exit(1)
+	}
+}

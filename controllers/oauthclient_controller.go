@@ -1,0 +1,348 @@
+// Package controllers holds the OAuthClient reconciler: it requests tokens,
+// writes them into derived Secrets and requests new ones before they expire.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/presets"
+	"github.com/tokenator-dev/tokenator/internal/schedule"
+)
+
+// OAuthClientReconciler reconciles OAuthClients.
+type OAuthClientReconciler struct {
+	// Client reads OAuthClients and derived Secrets from the cache and writes.
+	client.Client
+	// APIReader reads credentials and CA bundles straight from the API server.
+	APIReader client.Reader
+	// References reads the metadata of referenced Secrets and ConfigMaps.
+	References client.Reader
+	// Recorder emits Events.
+	Recorder events.EventRecorder
+	// Clock is the time source; a fake one in tests.
+	Clock clock.PassiveClock
+	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
+	HTTPClients *oauth.HTTPClients
+	// Options tune the schedule.
+	Options Options
+}
+
+// Options tune the reconciler.
+type Options struct {
+	// MinRequestInterval is the shortest time between two token requests of one client.
+	MinRequestInterval time.Duration
+	// RetryBaseDelay is the delay after the first failure; it doubles with each
+	// further consecutive failure.
+	RetryBaseDelay time.Duration
+	// RetryMaxDelay caps the delay between retries.
+	RetryMaxDelay time.Duration
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+	// Namespaces restricts the operator to these namespaces; empty means all.
+	Namespaces []string
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
+}
+
+// DefaultOptions are the defaults of the command line flags.
+func DefaultOptions() Options {
+	return Options{
+		MinRequestInterval:      5 * time.Second,
+		RetryBaseDelay:          5 * time.Second,
+		RetryMaxDelay:           5 * time.Minute,
+		MaxConcurrentReconciles: 16,
+	}
+}
+
+// +kubebuilder:rbac:groups=tokenator.dev,resources=oauthclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokenator.dev,resources=oauthclients/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one OAuthClient's derived Secret and status up to date.
+func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	oc := &tokenatorv1.OAuthClient{}
+	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !oc.DeletionTimestamp.IsZero() {
+		// The derived Secret is owned and goes with the garbage collector.
+		return ctrl.Result{}, nil
+	}
+
+	before := oc.DeepCopy()
+	result, err := r.reconcile(ctx, oc)
+	if !apierrors.Semantic.DeepEqual(before.Status, oc.Status) {
+		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("updating status: %w", perr))
+		}
+		r.waitForCache(ctx, req.NamespacedName, before.ResourceVersion, oc.ResourceVersion)
+	}
+	return result, err
+}
+
+// waitForCache waits, briefly, until the cache holds a version of the
+// OAuthClient newer than oldRV. Reconciles of one OAuthClient run one at a time,
+// so the next one then sees the status just written: a stale status would make
+// it request a token that was just obtained.
+func (r *OAuthClientReconciler) waitForCache(ctx context.Context, key client.ObjectKey, oldRV, newRV string) {
+	if oldRV == newRV {
+		return
+	}
+	_ = wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+		cached := &tokenatorv1.OAuthClient{}
+		if err := r.Get(ctx, key, cached); err != nil {
+			return kerrors.IsNotFound(err), nil
+		}
+		return cached.ResourceVersion != oldRV, nil
+	})
+}
+
+// reconcile updates oc.Status in place and says when to come back.
+func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.OAuthClient) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	now := r.Clock.Now()
+	st := &oc.Status
+	st.ObservedGeneration = oc.Generation
+
+	if oc.Spec.Suspend {
+		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSuspended,
+			"token requests are suspended; the Secret is left as it is", now)
+		return ctrl.Result{}, nil
+	}
+
+	endpoint, err := presets.Resolve(&oc.Spec)
+	if err != nil {
+		return r.invalidSpec(oc, err, now)
+	}
+	templates, err := parseExtraData(oc.Spec.Secret.ExtraData)
+	if err != nil {
+		return r.invalidSpec(oc, err, now)
+	}
+	refs, err := r.referenceVersions(ctx, oc)
+	if err != nil {
+		return r.referenceFailure(oc, err, now)
+	}
+	hash := tokenRequestHash(&oc.Spec, refs)
+
+	existing, err := r.getDerivedSecret(ctx, oc)
+	var conflict *errSecretConflict
+	if errors.As(err, &conflict) {
+		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.SecretName = derivedSecretName(oc)
+
+	refreshRequest := oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
+	inputsChanged := st.TokenRequestHash != hash || st.LastHandledRefreshRequest != refreshRequest
+	due := st.RefreshAt == nil || !now.Before(st.RefreshAt.Time)
+	tokenHeld := existing != nil && secretIntact(existing) && st.ExpiresAt != nil
+
+	switch {
+	case !inputsChanged && tokenHeld && !due:
+		// The current token is valid and matches the spec: nothing to request.
+		if st.FailedAttempts == 0 {
+			r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
+		}
+		return requeueAt(st.RefreshAt.Time, now), nil
+	case !inputsChanged && st.FailedAttempts > 0 && !due:
+		// Backing off after a failure; the retry time is in status.refreshAt.
+		return requeueAt(st.RefreshAt.Time, now), nil
+	}
+	if last := lastAttempt(st); last != nil {
+		if next := last.Add(r.Options.MinRequestInterval); now.Before(next) {
+			return requeueAt(next, now), nil
+		}
+	}
+
+	creds, err := r.readCredentials(ctx, oc)
+	if err != nil {
+		return r.referenceFailure(oc, err, now)
+	}
+	caBundle, err := r.readCABundle(ctx, oc)
+	if err != nil {
+		return r.referenceFailure(oc, err, now)
+	}
+	httpClient, err := r.HTTPClients.Get(caBundle)
+	if err != nil {
+		return r.invalidSpec(oc, fmt.Errorf("spec.tls: %w", err), now)
+	}
+
+	defaultLifetime := time.Hour
+	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
+		defaultLifetime = d.Duration
+	}
+	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
+	tok, err := tc.RequestToken(ctx, oauth.Request{
+		TokenURL:        endpoint.TokenURL,
+		Encoding:        endpoint.Encoding,
+		ClientAuth:      endpoint.ClientAuth,
+		ClientID:        creds.clientID,
+		ClientSecret:    creds.clientSecret,
+		Scopes:          oc.Spec.Scopes,
+		Audience:        oc.Spec.Audience,
+		ExtraParameters: oc.Spec.ExtraParameters,
+		ExtraHeaders:    oc.Spec.ExtraHeaders,
+		DefaultLifetime: defaultLifetime,
+	})
+	st.TokenRequestHash = hash
+	st.LastHandledRefreshRequest = refreshRequest
+	if err != nil {
+		return r.requestFailed(ctx, oc, err, now)
+	}
+
+	data, err := secretData(tok, templates)
+	if err != nil {
+		return r.invalidSpec(oc, err, now)
+	}
+	if err := r.applySecret(ctx, oc, data, existing != nil); err != nil {
+		if kerrors.IsInvalid(err) {
+			return r.invalidSpec(oc, fmt.Errorf("spec.secret: the API server refused the Secret: %w", err), now)
+		}
+		if kerrors.IsConflict(err) || kerrors.IsAlreadyExists(err) {
+			r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, (&errSecretConflict{name: st.SecretName}).Error(), now)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
+	}
+	if err := r.deleteStaleSecrets(ctx, oc); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	wasReady := meta.IsStatusConditionTrue(st.Conditions, tokenatorv1.ConditionReady)
+	issued := tok.IssuedAt.Truncate(time.Second)
+	expires := tok.ExpiresAt.Truncate(time.Second)
+	refreshAt := schedule.RefreshTime(issued, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))
+	st.TokenType = tok.TokenType
+	st.ExpiresAt = &metav1.Time{Time: expires}
+	st.LastRefreshTime = &metav1.Time{Time: issued}
+	st.RefreshAt = &metav1.Time{Time: refreshAt}
+	st.FailedAttempts = 0
+	r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
+	logger.Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
+		"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
+	if !wasReady || inputsChanged {
+		r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
+			"Token written to Secret %s, valid until %s", st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return requeueAt(refreshAt, now), nil
+}
+
+// requestFailed records a failed token request and schedules the retry.
+func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenatorv1.OAuthClient, reqErr error, now time.Time) (ctrl.Result, error) {
+	st := &oc.Status
+	var retryAfter time.Duration
+	var respErr *oauth.ResponseError
+	if errors.As(reqErr, &respErr) {
+		retryAfter = respErr.RetryAfter
+	}
+	st.FailedAttempts++
+	failedAt := now.Truncate(time.Second)
+	st.LastFailureTime = &metav1.Time{Time: failedAt}
+	delay := schedule.RetryDelay(st.FailedAttempts, r.Options.RetryBaseDelay, r.Options.RetryMaxDelay, retryAfter, string(oc.UID))
+	st.RefreshAt = &metav1.Time{Time: failedAt.Add(delay)}
+	msg := fmt.Sprintf("token request failed: %v; %s", reqErr, currentTokenNote(st, now))
+	log.FromContext(ctx).Info("Token request failed", "error", reqErr.Error(), "failedAttempts", st.FailedAttempts,
+		"retryAt", st.RefreshAt.UTC().Format(time.RFC3339))
+	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, msg, now)
+	return requeueAt(st.RefreshAt.Time, now), nil
+}
+
+// invalidSpec reports a spec problem the schema could not catch. A retry cannot
+// fix it: the next change of the OAuthClient or of what it references is awaited.
+func (r *OAuthClientReconciler) invalidSpec(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
+	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec,
+		fmt.Sprintf("%v; %s", err, currentTokenNote(&oc.Status, now)), now)
+	return ctrl.Result{}, nil
+}
+
+// referenceFailure reports a missing referenced object; its creation is watched.
+func (r *OAuthClientReconciler) referenceFailure(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
+	var refErr *referenceError
+	if !errors.As(err, &refErr) {
+		return ctrl.Result{}, err
+	}
+	r.setReady(oc, metav1.ConditionFalse, refErr.reason, fmt.Sprintf("%s; %s", refErr.message, currentTokenNote(&oc.Status, now)), now)
+	return ctrl.Result{}, nil
+}
+
+// setReady sets the Ready condition and emits a Warning Event when a failure
+// condition is new or its message changed.
+func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	prev := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
+	changed := prev == nil || prev.Status != status || prev.Reason != reason || prev.Message != message
+	meta.SetStatusCondition(&oc.Status.Conditions, metav1.Condition{
+		Type:               tokenatorv1.ConditionReady,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: oc.Generation,
+		LastTransitionTime: metav1.Time{Time: now.Truncate(time.Second)},
+	})
+	if changed && status == metav1.ConditionFalse && reason != tokenatorv1.ReasonSuspended {
+		r.Recorder.Eventf(oc, nil, "Warning", reason, "IssueToken", "%s", message)
+	}
+}
+
+// currentTokenNote says what happens to the token already in the Secret.
+func currentTokenNote(st *tokenatorv1.OAuthClientStatus, now time.Time) string {
+	switch {
+	case st.ExpiresAt == nil:
+		return "no token has been issued yet"
+	case now.Before(st.ExpiresAt.Time):
+		return "the Secret keeps the previous token, valid until " + st.ExpiresAt.UTC().Format(time.RFC3339)
+	default:
+		return "the Secret holds the previous token, expired since " + st.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+}
+
+func validUntil(t *metav1.Time) string {
+	return "token valid until " + t.UTC().Format(time.RFC3339)
+}
+
+func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {
+	if oc.Spec.RefreshBefore == nil {
+		return 0
+	}
+	return oc.Spec.RefreshBefore.Duration
+}
+
+// lastAttempt is the time of the latest token request, successful or not.
+func lastAttempt(st *tokenatorv1.OAuthClientStatus) *time.Time {
+	var last *time.Time
+	for _, t := range []*metav1.Time{st.LastRefreshTime, st.LastFailureTime} {
+		if t != nil && (last == nil || t.After(*last)) {
+			last = &t.Time
+		}
+	}
+	return last
+}
+
+// requeueAt asks to come back at t, and never with a negative delay.
+func requeueAt(t, now time.Time) ctrl.Result {
+	d := t.Sub(now)
+	if d < time.Second {
+		d = time.Second
+	}
+	return ctrl.Result{RequeueAfter: d}
+}

@@ -1,0 +1,211 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+// Field indexes on OAuthClients, used to map a change of a Secret or ConfigMap
+// back to the OAuthClients that reference it.
+const (
+	indexSecretRefs    = "tokenator.dev/secret-refs"
+	indexConfigMapRefs = "tokenator.dev/configmap-refs"
+)
+
+// referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
+// its CA bundle, and the derived Secret's name (so that deleting a conflicting
+// Secret of that name is noticed).
+func referencedSecrets(oc *tokenatorv1.OAuthClient) []string {
+	names := []string{oc.Spec.CredentialsSecretRef.Name, derivedSecretName(oc)}
+	if oc.Spec.TLS != nil && oc.Spec.TLS.CASecretRef != nil {
+		names = append(names, oc.Spec.TLS.CASecretRef.Name)
+	}
+	return names
+}
+
+func referencedConfigMaps(oc *tokenatorv1.OAuthClient) []string {
+	if oc.Spec.TLS != nil && oc.Spec.TLS.CAConfigMapRef != nil {
+		return []string{oc.Spec.TLS.CAConfigMapRef.Name}
+	}
+	return nil
+}
+
+// requestsForReference maps a Secret or ConfigMap to the OAuthClients of its
+// namespace that reference it through the given index.
+func (r *OAuthClientReconciler) requestsForReference(index string) func(context.Context, client.Object) []reconcile.Request {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var list tokenatorv1.OAuthClientList
+		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return reqs
+	}
+}
+
+// objectVersion identifies one version of a referenced object without its content.
+type objectVersion struct {
+	Kind            string    `json:"kind"`
+	Name            string    `json:"name"`
+	UID             types.UID `json:"uid"`
+	ResourceVersion string    `json:"resourceVersion"`
+}
+
+// referenceError is a missing referenced object, reported with reason.
+type referenceError struct {
+	reason  string
+	message string
+}
+
+func (e *referenceError) Error() string { return e.message }
+
+// referenceVersions reads, from the metadata cache, the versions of the objects
+// the token request depends on.
+func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]objectVersion, error) {
+	type ref struct {
+		kind, name, field, reason string
+	}
+	refs := []ref{{"Secret", oc.Spec.CredentialsSecretRef.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound}}
+	if t := oc.Spec.TLS; t != nil {
+		if t.CASecretRef != nil {
+			refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
+		}
+		if t.CAConfigMapRef != nil {
+			refs = append(refs, ref{"ConfigMap", t.CAConfigMapRef.Name, "spec.tls.caConfigMapRef", tokenatorv1.ReasonInvalidSpec})
+		}
+	}
+	versions := make([]objectVersion, 0, len(refs))
+	for _, ref := range refs {
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(ref.kind))
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.name}, meta)
+		if apierrors.IsNotFound(err) {
+			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf("%s: %s %q not found in namespace %q", ref.field, ref.kind, ref.name, oc.Namespace)}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
+		}
+		versions = append(versions, objectVersion{Kind: ref.kind, Name: ref.name, UID: meta.UID, ResourceVersion: meta.ResourceVersion})
+	}
+	return versions, nil
+}
+
+// tokenRequestHash identifies the inputs of a token request: every spec field
+// that shapes the request or the derived Secret, and the versions (never the
+// values) of the referenced objects. A different hash means a new token is due.
+func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) string {
+	inputs := spec.DeepCopy()
+	// Fields that only change when the next request happens, not what it asks for.
+	inputs.RefreshBefore = nil
+	inputs.DefaultLifetime = nil
+	inputs.Suspend = false
+	b, err := json.Marshal(struct {
+		Spec *tokenatorv1.OAuthClientSpec `json:"spec"`
+		Refs []objectVersion              `json:"refs"`
+	}{inputs, refs})
+	if err != nil {
+		// Marshalling plain structs of strings and maps cannot fail.
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// credentials are the client ID and secret, read with the uncached reader at the
+// moment of a token request and never stored.
+type credentials struct {
+	clientID, clientSecret string
+}
+
+func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {
+	ref := oc.Spec.CredentialsSecretRef
+	var s corev1.Secret
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
+	if apierrors.IsNotFound(err) {
+		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q not found in namespace %q", ref.Name, oc.Namespace)}
+	}
+	if err != nil {
+		return credentials{}, fmt.Errorf("reading credentials Secret %q: %w", ref.Name, err)
+	}
+	idKey := defaultString(ref.ClientIDKey, "client_id")
+	secretKey := defaultString(ref.ClientSecretKey, "client_secret")
+	var missing []string
+	id, ok := s.Data[idKey]
+	if !ok || len(id) == 0 {
+		missing = append(missing, idKey)
+	}
+	secret, ok := s.Data[secretKey]
+	if !ok || len(secret) == 0 {
+		missing = append(missing, secretKey)
+	}
+	if len(missing) > 0 {
+		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q has no non-empty key %q", ref.Name, missing)}
+	}
+	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
+}
+
+// readCABundle returns the PEM bundle configured in spec.tls, or nil.
+func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]byte, error) {
+	t := oc.Spec.TLS
+	if t == nil {
+		return nil, nil
+	}
+	var bundle []byte
+	if ref := t.CASecretRef; ref != nil {
+		var s corev1.Secret
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s); err != nil {
+			return nil, caReadError("spec.tls.caSecretRef", "Secret", ref.Name, oc.Namespace, err)
+		}
+		key := defaultString(ref.Key, "ca.crt")
+		pem, ok := s.Data[key]
+		if !ok {
+			return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("spec.tls.caSecretRef: Secret %q has no key %q", ref.Name, key)}
+		}
+		bundle = append(bundle, pem...)
+		bundle = append(bundle, '\n')
+	}
+	if ref := t.CAConfigMapRef; ref != nil {
+		var cm corev1.ConfigMap
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &cm); err != nil {
+			return nil, caReadError("spec.tls.caConfigMapRef", "ConfigMap", ref.Name, oc.Namespace, err)
+		}
+		key := defaultString(ref.Key, "ca.crt")
+		pem, ok := cm.Data[key]
+		if !ok {
+			return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("spec.tls.caConfigMapRef: ConfigMap %q has no key %q", ref.Name, key)}
+		}
+		bundle = append(bundle, pem...)
+	}
+	return bundle, nil
+}
+
+func caReadError(field, kind, name, namespace string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q not found in namespace %q", field, kind, name, namespace)}
+	}
+	return fmt.Errorf("reading %s %q: %w", kind, name, err)
+}
+
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,166 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+// The suite runs every test against one real kube-apiserver and etcd (built by
+// hack/build-control-plane.sh), each test in its own namespace with its own
+// manager restricted to that namespace, and its own local token endpoint.
+var (
+	restConfig *rest.Config
+	k8s        client.Client
+
+	// logs holds everything any manager logged, at debug level.
+	logs syncBuffer
+
+	// secretsSeen collects every client secret used and every token endpoint
+	// started, so that the leak scan can look for them in logs, Events and status.
+	secretsMu   sync.Mutex
+	secretsSeen []string
+	endpoints   []*oauthtest.Server
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
+		os.Exit(1)
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(&logs, testLogSink())), zap.Level(zapcore.Level(-10))))
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the test control plane: %v\n", err)
+		os.Exit(1)
+	}
+	restConfig = cfg
+	k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
+		os.Exit(1)
+	}
+
+	code := m.Run()
+	if code == 0 {
+		if leaks := scanForLeaks(); len(leaks) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: secrets leaked:\n%s\n", strings.Join(leaks, "\n"))
+			code = 1
+		}
+	}
+	for _, e := range endpoints {
+		e.Close()
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// testLogSink shows the managers' logs with -v; they are always captured.
+func testLogSink() io.Writer {
+	for _, a := range os.Args {
+		if a == "-test.v=true" || a == "-test.v" {
+			return os.Stderr
+		}
+	}
+	return io.Discard
+}
+
+// scanForLeaks looks for every client secret and every issued token in what
+// the managers logged, in every Event and in every OAuthClient's status.
+func scanForLeaks() []string {
+	secretsMu.Lock()
+	needles := append([]string(nil), secretsSeen...)
+	for _, e := range endpoints {
+		needles = append(needles, e.Issued()...)
+	}
+	secretsMu.Unlock()
+
+	ctx := context.Background()
+	haystacks := map[string]string{"manager logs": logs.String()}
+	var evs eventsv1.EventList
+	if err := k8s.List(ctx, &evs); err == nil {
+		for _, e := range evs.Items {
+			haystacks["event "+e.Namespace+"/"+e.Name] = e.Note + " " + e.Reason
+		}
+	}
+	var coreEvs corev1.EventList
+	if err := k8s.List(ctx, &coreEvs); err == nil {
+		for _, e := range coreEvs.Items {
+			haystacks["event "+e.Namespace+"/"+e.Name] = e.Message + " " + e.Reason
+		}
+	}
+	var ocs tokenatorv1.OAuthClientList
+	if err := k8s.List(ctx, &ocs); err == nil {
+		for _, oc := range ocs.Items {
+			haystacks["status of "+oc.Namespace+"/"+oc.Name] = fmt.Sprintf("%+v", oc.Status)
+		}
+	}
+	var leaks []string
+	for where, text := range haystacks {
+		for _, n := range needles {
+			if n != "" && strings.Contains(text, n) {
+				leaks = append(leaks, fmt.Sprintf("%s contains a secret of %d characters", where, len(n)))
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "leak scan: %d secrets and tokens looked for in %d KiB of logs, %d Events and %d statuses\n",
+		len(needles), len(logs.String())/1024, len(evs.Items)+len(coreEvs.Items), len(ocs.Items))
+	return leaks
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Timing of the test managers: short enough for the suite, long enough to show
+// the minimum interval and the backoff.
+const (
+	testMinInterval = time.Second
+	testRetryBase   = time.Second
+	testRetryMax    = 4 * time.Second
+	timeout         = 30 * time.Second
+	poll            = 100 * time.Millisecond
+)
+
+var _ = metav1.Now

@@ -1,0 +1,132 @@
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+// The CRD schema refuses bad specs with the message a user sees.
+func TestCRDValidation(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
+	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+
+	valid := func() *tokenatorv1.OAuthClient {
+		return &tokenatorv1.OAuthClient{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns.Name},
+			Spec: tokenatorv1.OAuthClientSpec{
+				TokenURL:             "https://idp.example.com/oauth2/token",
+				CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "creds"},
+			},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*tokenatorv1.OAuthClient)
+		want   []string // substrings of the API server's error
+	}{
+		{"generic without tokenURL", func(o *tokenatorv1.OAuthClient) { o.Spec.TokenURL = "" },
+			[]string{"spec.tokenURL", "tokenURL is required when provider is generic"}},
+		{"plain http tokenURL", func(o *tokenatorv1.OAuthClient) { o.Spec.TokenURL = "http://idp.example.com/token" },
+			[]string{"spec.tokenURL", "tokenURL must be an absolute https:// URL"}},
+		{"relative tokenURL", func(o *tokenatorv1.OAuthClient) { o.Spec.TokenURL = "/connect/token" },
+			[]string{"tokenURL must be an absolute https:// URL"}},
+		{"unknown provider", func(o *tokenatorv1.OAuthClient) { o.Spec.Provider = "okta" },
+			[]string{"spec.provider", `Unsupported value: "okta"`, `"generic"`, `"lucca"`, `"luxclusif"`}},
+		{"unknown encoding", func(o *tokenatorv1.OAuthClient) { o.Spec.Encoding = "xml" },
+			[]string{"spec.encoding", `Unsupported value: "xml"`}},
+		{"unknown client authentication", func(o *tokenatorv1.OAuthClient) { o.Spec.ClientAuthentication = "private_key_jwt" },
+			[]string{"spec.clientAuthentication", `Unsupported value: "private_key_jwt"`}},
+		{"environment on lucca", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Provider = "lucca"
+			o.Spec.Environment = "sandbox"
+		}, []string{"spec.environment", "environment applies only to provider luxclusif"}},
+		{"unknown environment", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Provider = "luxclusif"
+			o.Spec.Environment = "staging"
+		}, []string{"spec.environment", `Unsupported value: "staging"`}},
+		{"extraParameters sets client_secret", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraParameters = map[string]string{"client_secret": "x"}
+		}, []string{"spec.extraParameters", "extraParameters may not set grant_type, client_id, client_secret or scope"}},
+		{"extraParameters sets grant_type", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraParameters = map[string]string{"grant_type": "password"}
+		}, []string{"extraParameters may not set grant_type"}},
+		{"extraParameters sets scope", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraParameters = map[string]string{"scope": "all"}
+		}, []string{"extraParameters may not set"}},
+		{"extraHeaders sets Content-Type", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraHeaders = map[string]string{"content-type": "text/plain"}
+		}, []string{"spec.extraHeaders", "may not set Content-Type"}},
+		{"extraHeaders with a bad name", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraHeaders = map[string]string{"X Tenant": "a"}
+		}, []string{"extraHeaders keys must be valid HTTP header names"}},
+		{"Authorization header with basic auth", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = "basic"
+			o.Spec.ExtraHeaders = map[string]string{"Authorization": "Bearer x"}
+		}, []string{"extraHeaders may not set Authorization when clientAuthentication is basic"}},
+		{"refreshBefore not a duration", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.RefreshBefore = &metav1.Duration{Duration: -1}
+		}, []string{"spec.refreshBefore", "should match"}},
+		{"defaultLifetime too short", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.DefaultLifetime = &metav1.Duration{Duration: 1e9}
+		}, []string{"spec.defaultLifetime", "defaultLifetime must be at least 10s"}},
+		{"credentials Secret without a name", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef.Name = "" },
+			[]string{"spec.credentialsSecretRef.name"}},
+		{"bad credentials key", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef.ClientSecretKey = "a/b" },
+			[]string{"spec.credentialsSecretRef.clientSecretKey", "should match"}},
+		{"scope with a space", func(o *tokenatorv1.OAuthClient) { o.Spec.Scopes = []string{"buyback buyback.partner"} },
+			[]string{"spec.scopes[0]", "should match"}},
+		{"bad Secret name", func(o *tokenatorv1.OAuthClient) { o.Spec.Secret.Name = "Token_Secret" },
+			[]string{"spec.secret.name", "should match"}},
+		{"Secret name equal to the credentials", func(o *tokenatorv1.OAuthClient) { o.Spec.Secret.Name = "creds" },
+			[]string{"spec.secret.name", "secret.name must differ from credentialsSecretRef.name"}},
+		{"extraData overrides access_token", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Secret.ExtraData = map[string]string{"access_token": "x"}
+		}, []string{"spec.secret.extraData", "extraData may not set access_token, token_type, expires_at or authorization"}},
+		{"extraData key not a Secret key", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Secret.ExtraData = map[string]string{"a/b": "x"}
+		}, []string{"extraData keys must be valid Secret keys"}},
+		{"label overrides managed-by", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Secret.Labels = map[string]string{"app.kubernetes.io/managed-by": "me"}
+		}, []string{"spec.secret.labels", "labels may not set app.kubernetes.io/managed-by"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			oc := valid()
+			tt.mutate(oc)
+			err := k8s.Create(ctx, oc)
+			g.Expect(err).To(HaveOccurred(), "the API server accepted the spec")
+			for _, w := range tt.want {
+				g.Expect(err.Error()).To(ContainSubstring(w))
+			}
+		})
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		g := NewWithT(t)
+		oc := valid()
+		g.Expect(k8s.Create(ctx, oc)).To(Succeed())
+		g.Expect(oc.Spec.Provider).To(Equal(tokenatorv1.ProviderGeneric))
+		g.Expect(oc.Spec.ClientAuthentication).To(Equal(tokenatorv1.ClientAuthenticationPost))
+		g.Expect(oc.Spec.CredentialsSecretRef.ClientIDKey).To(Equal("client_id"))
+		g.Expect(oc.Spec.CredentialsSecretRef.ClientSecretKey).To(Equal("client_secret"))
+	})
+	t.Run("presets need no tokenURL", func(t *testing.T) {
+		g := NewWithT(t)
+		for _, p := range []tokenatorv1.Provider{"lucca", "luxclusif"} {
+			oc := valid()
+			oc.Spec.TokenURL = ""
+			oc.Spec.Provider = p
+			g.Expect(k8s.Create(ctx, oc)).To(Succeed())
+		}
+	})
+}

@@ -1,0 +1,242 @@
+// Command demo shows tokenator at work on a machine with no cluster: it starts a
+// local kube-apiserver and etcd, installs the CRD, starts a local HTTPS token
+// endpoint that behaves like Lucca's, runs the manager, applies the Lucca sample
+// and shows the derived Secret, the status and each refresh until Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+type options struct {
+	root     string        // the repository root
+	lifetime time.Duration // lifetime of the demo endpoint's tokens
+	once     bool          // stop once the first token is in the Secret
+	out      io.Writer
+}
+
+func main() {
+	opts := options{out: os.Stdout}
+	flag.StringVar(&opts.root, "root", ".", "The repository root (config/ is read from there).")
+	flag.DurationVar(&opts.lifetime, "token-lifetime", 90*time.Second, "Lifetime of the demo endpoint's tokens, short so that refreshes show.")
+	flag.BoolVar(&opts.once, "once", false, "Stop once the token is in the Secret instead of running until Ctrl-C.")
+	verbose := flag.Bool("v", false, "Show the manager's logs.")
+	flag.Parse()
+	logOut := io.Discard
+	if *verbose {
+		logOut = os.Stderr
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut)))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, opts options) (err error) {
+	say := func(format string, args ...any) { fmt.Fprintf(opts.out, format+"\n", args...) }
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which builds kube-apiserver and etcd into bin/k8s")
+	}
+
+	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient CRD")
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() {
+		say("==> Stopping the control plane")
+		err = errors.Join(err, env.Stop())
+	}()
+	kubeconfig, err := writeKubeconfig(env)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(kubeconfig))
+	say("    kubectl works against it meanwhile: export KUBECONFIG=%s", kubeconfig)
+
+	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return err
+	}
+	secret, oc, err := readSample(filepath.Join(opts.root, "config", "samples", "tokenator_v1alpha1_oauthclient_lucca.yaml"))
+	if err != nil {
+		return err
+	}
+
+	say("==> Starting a local HTTPS token endpoint that behaves like Lucca's (form encoding only, %s tokens)", opts.lifetime)
+	idp := oauthtest.NewServer(oauthtest.Config{
+		Kind:     oauthtest.Lucca,
+		Clients:  map[string]string{secret.StringData["client_id"]: secret.StringData["client_secret"]},
+		Lifetime: opts.lifetime,
+	})
+	defer idp.Close()
+	say("    %s", idp.URL())
+
+	say("==> Starting the tokenator manager")
+	mgrCfg := operator.DefaultConfig()
+	mgrCfg.MetricsBindAddress = "0"
+	mgrCfg.HealthProbeBindAddress = "0"
+	mgrCtx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
+	mgr, err := operator.NewManager(mgrCtx, cfg, mgrCfg)
+	if err != nil {
+		return err
+	}
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() {
+		stopManager()
+		err = errors.Join(err, <-mgrDone)
+	}()
+
+	ns := "demo"
+	say("==> Applying config/samples/tokenator_v1alpha1_oauthclient_lucca.yaml in namespace %q,", ns)
+	say("    with tokenURL pointed at the local endpoint and its CA trusted")
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "local-idp-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": idp.CAPEM()}}); err != nil {
+		return err
+	}
+	secret.Namespace, oc.Namespace = ns, ns
+	oc.Spec.TokenURL = idp.URL()
+	oc.Spec.TLS = &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "local-idp-ca"}}
+	if err := c.Create(ctx, secret); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, oc); err != nil {
+		return err
+	}
+
+	say("==> Waiting for the OAuthClient to be Ready")
+	key := types.NamespacedName{Namespace: ns, Name: oc.Name}
+	var lastToken time.Time
+	for {
+		if err := c.Get(ctx, key, oc); err != nil {
+			return err
+		}
+		if ready := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); ready != nil &&
+			oc.Status.LastRefreshTime != nil && oc.Status.LastRefreshTime.After(lastToken) {
+			lastToken = oc.Status.LastRefreshTime.Time
+			if err := show(ctx, c, oc, say); err != nil {
+				return err
+			}
+			if opts.once {
+				return nil
+			}
+			say("    (next refresh at %s; Ctrl-C stops the demo)", oc.Status.RefreshAt.UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			say("")
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// show prints the Ready condition, the derived Secret's keys and the status.
+func show(ctx context.Context, c client.Client, oc *tokenatorv1.OAuthClient, say func(string, ...any)) error {
+	ready := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
+	say("\n%s  OAuthClient %s/%s  Ready=%s  reason=%s", time.Now().UTC().Format(time.RFC3339), oc.Namespace, oc.Name, ready.Status, ready.Reason)
+	say("    message: %s", ready.Message)
+	var s corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: oc.Status.SecretName}, &s); err != nil {
+		return err
+	}
+	say("  Secret %s (type %s, managed-by=%s):", s.Name, s.Type, s.Labels[tokenatorv1.LabelManagedBy])
+	for _, k := range slices.Sorted(maps.Keys(s.Data)) {
+		v := string(s.Data[k])
+		switch k {
+		case tokenatorv1.SecretKeyAccessToken, tokenatorv1.SecretKeyAuthorization:
+			v = fmt.Sprintf("<%d bytes>", len(v))
+		}
+		say("    %-14s %s", k, v)
+	}
+	st := oc.Status
+	say("  status: tokenType=%s expiresAt=%s lastRefreshTime=%s refreshAt=%s failedAttempts=%d",
+		st.TokenType, st.ExpiresAt.UTC().Format(time.RFC3339), st.LastRefreshTime.UTC().Format(time.RFC3339),
+		st.RefreshAt.UTC().Format(time.RFC3339), st.FailedAttempts)
+	return nil
+}
+
+// readSample reads the credentials Secret and the OAuthClient of a sample file.
+func readSample(path string) (*corev1.Secret, *tokenatorv1.OAuthClient, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, oc := &corev1.Secret{}, &tokenatorv1.OAuthClient{}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var probe struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &probe); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		var target any
+		switch probe.Kind {
+		case "Secret":
+			target = secret
+		case "OAuthClient":
+			target = oc
+		default:
+			return nil, nil, fmt.Errorf("%s: unexpected kind %q", path, probe.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), target); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return secret, oc, nil
+}
+
+// writeKubeconfig writes an admin kubeconfig of the local control plane.
+func writeKubeconfig(env *envtest.Environment) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("creating the demo user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "tokenator-demo-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, data, 0o600)
+}

@@ -1,0 +1,44 @@
+package oauth_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+)
+
+// The controller's use: one cached HTTP client per CA bundle, one request per
+// OAuthClient.
+func ExampleClient_RequestToken() {
+	idp := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.Lucca, Clients: map[string]string{"my-app": "my-secret"}})
+	defer idp.Close()
+
+	clients := oauth.NewHTTPClients(oauth.HTTPOptions{Timeout: 10 * time.Second})
+	defer clients.CloseIdleConnections()
+	hc, err := clients.Get(idp.CAPEM())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := &oauth.Client{HTTPClient: hc}
+	tok, err := c.RequestToken(context.Background(), oauth.Request{
+		TokenURL:     idp.URL(),
+		Encoding:     oauth.EncodingForm,
+		ClientID:     "my-app",
+		ClientSecret: "my-secret",
+		Scopes:       []string{"users.readonly"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(tok.TokenType, tok.Scope, tok.Lifetime(), tok.ExpirySource)
+
+	_, err = c.RequestToken(context.Background(), oauth.Request{TokenURL: idp.URL(), ClientID: "my-app", ClientSecret: "wrong"})
+	fmt.Println(err)
+	// Output:
+	// Bearer users.readonly 30m0s expires_in
+	// token endpoint answered 400 Bad Request: invalid_client: Client authentication failed
+}

@@ -1,0 +1,119 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults and limits of the HTTP clients built by NewHTTPClient.
+const (
+	// DefaultTimeout is the whole-request timeout when HTTPOptions.Timeout is 0.
+	DefaultTimeout = 30 * time.Second
+	// MaxResponseHeaderBytes bounds the response headers.
+	MaxResponseHeaderBytes = 64 << 10
+	// MaxIdleConnsPerHost is the number of idle connections kept per host.
+	MaxIdleConnsPerHost = 16
+
+	dialTimeout         = 10 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxIdleConns        = 64
+)
+
+// HTTPOptions configures NewHTTPClient.
+type HTTPOptions struct {
+	// CABundle is PEM; its certificates are trusted in addition to the
+	// system roots. Empty (or only white space) adds nothing. A non-empty
+	// bundle without any parsable certificate is an error wrapping
+	// ErrInvalidCABundle; unparsable blocks next to good ones are skipped.
+	CABundle []byte
+	// Timeout bounds the whole request, reading the body included; 0 (or
+	// less) means DefaultTimeout. It also bounds the wait for the response
+	// headers.
+	Timeout time.Duration
+	// DialContext, when set, opens the TCP connections (an SSRF guard plugs
+	// in here). When a proxy is configured in the environment, it is called
+	// with the proxy's address, not the token endpoint's.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// NewHTTPClient returns an HTTP client for token requests: it never follows
+// redirects (a 3xx becomes a *ResponseError), requires TLS 1.2 or later,
+// trusts the system roots plus opts.CABundle, uses the proxy from the
+// environment, bounds the request time and the response headers, and keeps
+// idle connections for reuse.
+func NewHTTPClient(opts HTTPOptions) (*http.Client, error) {
+	roots, err := certPool(opts.CABundle)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dial := opts.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	transport := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dial,
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:      true,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		ResponseHeaderTimeout:  timeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    MaxIdleConnsPerHost,
+		IdleConnTimeout:        idleConnTimeout,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+// certPool returns the system roots plus the certificates of bundle.
+func certPool(bundle []byte) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	bundle = bytes.TrimSpace(bundle)
+	if len(bundle) == 0 {
+		return roots, nil
+	}
+	added := 0
+	rest := bundle
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" || len(block.Headers) != 0 {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue
+		}
+		roots.AddCert(cert)
+		added++
+	}
+	if added == 0 {
+		return nil, fmt.Errorf("%w: no PEM certificate could be parsed from %d bytes", ErrInvalidCABundle, len(bundle))
+	}
+	return roots, nil
+}

@@ -1,0 +1,158 @@
+package oauth
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+)
+
+func TestNewHTTPClientSettings(t *testing.T) {
+	hc, err := NewHTTPClient(HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", hc.Transport)
+	}
+	if hc.Timeout != DefaultTimeout || tr.ResponseHeaderTimeout != DefaultTimeout {
+		t.Errorf("timeouts %v %v", hc.Timeout, tr.ResponseHeaderTimeout)
+	}
+	if tr.TLSClientConfig.MinVersion != tls.VersionTLS12 || tr.TLSClientConfig.RootCAs == nil || tr.TLSClientConfig.InsecureSkipVerify {
+		t.Errorf("TLS config %+v", tr.TLSClientConfig)
+	}
+	if tr.MaxResponseHeaderBytes != 64<<10 || tr.MaxIdleConnsPerHost != 16 || tr.TLSHandshakeTimeout <= 0 || tr.IdleConnTimeout <= 0 || tr.Proxy == nil {
+		t.Errorf("transport limits %+v", tr)
+	}
+	if err := hc.CheckRedirect(nil, nil); !errors.Is(err, http.ErrUseLastResponse) {
+		t.Errorf("CheckRedirect = %v", err)
+	}
+	hc, _ = NewHTTPClient(HTTPOptions{Timeout: 5 * time.Second})
+	if hc.Timeout != 5*time.Second {
+		t.Errorf("Timeout = %v", hc.Timeout)
+	}
+}
+
+func TestDialContextIsUsed(t *testing.T) {
+	srv := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{"id": "pw"}})
+	defer srv.Close()
+	var dials atomic.Int32
+	var dialer net.Dialer
+	hc, err := NewHTTPClient(HTTPOptions{CABundle: srv.CAPEM(), DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dialer.DialContext(ctx, network, addr)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.CloseIdleConnections()
+	c := &Client{HTTPClient: hc}
+	for i := 0; i < 3; i++ {
+		if _, err := c.RequestToken(context.Background(), Request{TokenURL: srv.URL(), ClientID: "id", ClientSecret: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection, reused for the three requests.
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials for 3 sequential requests, want 1", n)
+	}
+
+	refused := errors.New("blocked by policy")
+	hc, _ = NewHTTPClient(HTTPOptions{DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, refused }})
+	_, err = (&Client{HTTPClient: hc}).RequestToken(context.Background(), Request{TokenURL: srv.URL(), ClientID: "id", ClientSecret: "pw"})
+	if !errors.Is(err, refused) {
+		t.Errorf("error = %v, want the dialer's", err)
+	}
+}
+
+// bundle returns a distinct bundle (a different comment before the PEM) of
+// the same certificate.
+func bundle(caPEM []byte, i int) []byte {
+	return append([]byte(fmt.Sprintf("# bundle %d\n", i)), caPEM...)
+}
+
+func TestHTTPClientsCache(t *testing.T) {
+	srv := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749})
+	defer srv.Close()
+	ca := srv.CAPEM()
+	cache := NewHTTPClients(HTTPOptions{Timeout: 7 * time.Second, CABundle: []byte("ignored")})
+
+	a1, err := cache.Get(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := cache.Get(append([]byte("\n"), ca...))
+	none1, _ := cache.Get(nil)
+	none2, _ := cache.Get([]byte("  "))
+	b, _ := cache.Get(bundle(ca, 1))
+	if a1 != a2 || none1 != none2 || a1 == none1 || a1 == b || a1.Timeout != 7*time.Second {
+		t.Errorf("cache identity: a1==a2 %v, none1==none2 %v, a1!=none %v, a1!=b %v, timeout %v",
+			a1 == a2, none1 == none2, a1 != none1, a1 != b, a1.Timeout)
+	}
+	if _, err := cache.Get([]byte("garbage")); !errors.Is(err, ErrInvalidCABundle) {
+		t.Errorf("garbage bundle: %v", err)
+	}
+	if n := cache.Len(); n != 3 {
+		t.Errorf("Len = %d, want 3 (errors are not cached)", n)
+	}
+
+	// Fill the cache past its bound while keeping a1 recently used.
+	for i := 2; i < 2+MaxCachedHTTPClients; i++ {
+		if _, err := cache.Get(bundle(ca, i)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := cache.Get(ca); got != a1 {
+			t.Fatal("a recently used client was evicted")
+		}
+	}
+	if n := cache.Len(); n != MaxCachedHTTPClients {
+		t.Errorf("Len = %d, want %d", n, MaxCachedHTTPClients)
+	}
+	if got, _ := cache.Get(bundle(ca, 1)); got == b {
+		t.Error("the least recently used client was not evicted")
+	}
+	cache.CloseIdleConnections()
+}
+
+func TestHTTPClientsConcurrent(t *testing.T) {
+	srv := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{"id": "pw"}})
+	defer srv.Close()
+	cache := NewHTTPClients(HTTPOptions{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			hc, err := cache.Get(bundle(srv.CAPEM(), i%4))
+			if err == nil {
+				_, err = (&Client{HTTPClient: hc}).RequestToken(context.Background(),
+					Request{TokenURL: srv.URL(), ClientID: "id", ClientSecret: "pw"})
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := cache.Len(); n != 4 {
+		t.Errorf("Len = %d, want 4", n)
+	}
+	if n := len(srv.Issued()); n != 32 {
+		t.Errorf("%d tokens issued, want 32", n)
+	}
+	cache.CloseIdleConnections()
+}

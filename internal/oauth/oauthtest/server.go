@@ -1,0 +1,344 @@
+// Package oauthtest runs local HTTPS token endpoints that behave like the
+// providers tokenator supports (Lucca, Luxclusif, a JSON-body partner API and
+// a plain RFC 6749 server), including rejecting the wrong body encoding, so
+// that the token request can be tested end to end without the internet.
+//
+// Servers listen on the loopback interface only, with their own self-signed
+// certificate: trust it with CAPEM. They are safe for concurrent use. The
+// package does not import "testing", so programs (a demo) can use it too.
+package oauthtest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"log"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Kind selects the provider a Server imitates.
+type Kind string
+
+const (
+	// Lucca imitates accounts.world.luccasoftware.com: POST /connect/token,
+	// application/x-www-form-urlencoded only, 30-minute opaque tokens,
+	// space-separated scopes.
+	Lucca Kind = "lucca"
+	// Luxclusif imitates (sandbox-)sts.luxclusif.com: POST /connect/token,
+	// multipart/form-data only, scope exactly "buyback buyback.partner" or
+	// "buyback buyback.buyer".
+	Luxclusif Kind = "luxclusif"
+	// JSONBody imitates a partner API: POST /api/oauth/token with a JSON body
+	// and Accept: application/json; tokens are JWTs.
+	JSONBody Kind = "json"
+	// RFC6749 is a plain RFC 6749 server: POST /oauth2/token, form only,
+	// client_secret_basic and/or client_secret_post.
+	RFC6749 Kind = "rfc6749"
+)
+
+// Config describes a Server.
+type Config struct {
+	// Kind is the provider imitated; required.
+	Kind Kind
+	// Clients maps each accepted client_id to its client_secret.
+	Clients map[string]string
+	// Lifetime is the expires_in of issued tokens (whole seconds); 0 means
+	// 30 minutes for Lucca and one hour for the others.
+	Lifetime time.Duration
+	// ClientAuth restricts client authentication to "basic" or "post"; ""
+	// accepts both. It applies to Lucca, Luxclusif and RFC6749 (which all
+	// accept both by default); JSONBody only ever accepts body credentials.
+	ClientAuth string
+	// AllowedScopes, when not nil, is the set of scopes a client may request:
+	// every requested scope must be in it (else invalid_scope). Luxclusif
+	// additionally requires one of its two exact scope values.
+	AllowedScopes []string
+	// OmitExpiresIn answers without expires_in, to exercise the JWT exp
+	// (JSONBody) and default lifetime (others) fallbacks.
+	OmitExpiresIn bool
+}
+
+// Fault makes requests fail (or slow down). The request is still counted and
+// recorded first.
+type Fault struct {
+	// Status, when not 0, is answered instead of the normal processing, with
+	// Body, ContentType (default application/json when Body is set),
+	// RetryAfter (the Retry-After header, when set) and Header.
+	Status      int
+	Body        string
+	ContentType string
+	RetryAfter  string
+	Header      map[string]string
+	// Delay is waited before answering. The wait ends early when the client
+	// goes away, or when the server closes (the connection is then dropped
+	// without an answer). With Status 0 the request is then processed
+	// normally.
+	Delay time.Duration
+	// Count is how many requests the fault affects; 0 means all of them
+	// until ClearFault.
+	Count int
+}
+
+// RecordedRequest is what a Server saw of a token request. It holds the
+// credentials: never log it.
+type RecordedRequest struct {
+	Method      string
+	Path        string
+	ContentType string // the Content-Type header as sent
+	Header      http.Header
+	// Params are the body parameters (first value of each) decoded from
+	// whichever of form, multipart or JSON the Content-Type names.
+	Params map[string]string
+	// BasicAuth tells whether an Authorization: Basic header was sent;
+	// BasicUser and BasicPassword are its credentials decoded per RFC 6749
+	// section 2.3.1 (base64, then form-url-decoding of each part).
+	BasicAuth     bool
+	BasicUser     string
+	BasicPassword string
+}
+
+// Server is a local HTTPS token endpoint.
+type Server struct {
+	cfg      Config
+	provider provider
+	ts       *httptest.Server
+	caPEM    []byte
+	closing  chan struct{}
+	once     sync.Once
+
+	mu        sync.Mutex
+	clients   map[string]string
+	issued    []string
+	requests  int
+	active    int
+	fault     *Fault
+	faultLeft int // with fault set: remaining requests, or -1 for all
+	last      RecordedRequest
+}
+
+// maxRequestBody bounds the request bodies a Server reads.
+const maxRequestBody = 1 << 20
+
+// NewServer starts a server on a loopback address. It panics when cfg.Kind
+// is unknown or the certificate cannot be created, like httptest does.
+func NewServer(cfg Config) *Server {
+	p, ok := providers[cfg.Kind]
+	if !ok {
+		panic("oauthtest: unknown Kind " + string(cfg.Kind))
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = p.lifetime
+	}
+	cert, caPEM, err := selfSignedCert()
+	if err != nil {
+		panic("oauthtest: creating certificate: " + err.Error())
+	}
+	s := &Server{cfg: cfg, provider: p, caPEM: caPEM, closing: make(chan struct{}), clients: maps.Clone(cfg.Clients)}
+	if s.clients == nil {
+		s.clients = map[string]string{}
+	}
+	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// Handshake failures (a client that does not trust us) are expected.
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.ts.StartTLS()
+	return s
+}
+
+// URL is the full token URL, such as https://127.0.0.1:port/connect/token.
+func (s *Server) URL() string { return s.ts.URL + s.provider.path }
+
+// BaseURL is https://127.0.0.1:port.
+func (s *Server) BaseURL() string { return s.ts.URL }
+
+// CAPEM is the PEM certificate to trust to reach the server.
+func (s *Server) CAPEM() []byte { return bytes.Clone(s.caPEM) }
+
+// Close releases delayed requests and shuts the server down.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.ts.Close()
+}
+
+// Issued returns every access token issued so far, oldest first.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
+// Requests is the number of requests received, rejected ones included.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// Active is the number of requests being handled right now (for example
+// waiting out a Fault.Delay).
+func (s *Server) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// SetFault applies f to the next f.Count requests, or to all of them until
+// SetClientSecret makes the server accept secret, and only it, for clientID:
+// a credentials rotation.
+func (s *Server) SetClientSecret(clientID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[clientID] = secret
+}
+
+// ClearFault when f.Count is 0. It replaces any previous fault.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = &f
+	s.faultLeft = f.Count
+	if f.Count <= 0 {
+		s.faultLeft = -1
+	}
+}
+
+// ClearFault removes the fault.
+func (s *Server) ClearFault() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = nil
+}
+
+// LastRequest returns the last request received (the zero value if none).
+func (s *Server) LastRequest() RecordedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyRecorded(s.last)
+}
+
+// ServeHTTP handles one request: record it, apply the fault, then behave as
+// the provider.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	rec, parsed := record(r, body)
+	s.mu.Lock()
+	s.requests++
+	s.active++
+	s.last = copyRecorded(rec)
+	fault := s.takeFault()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+	}()
+
+	if fault != nil {
+		if fault.Delay > 0 {
+			timer := time.NewTimer(fault.Delay)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-r.Context().Done():
+				return
+			case <-s.closing:
+				// Drop the connection rather than answer an empty 200.
+				panic(http.ErrAbortHandler)
+			}
+		}
+		if fault.Status != 0 {
+			writeFault(w, fault)
+			return
+		}
+	}
+	s.serveToken(w, r, rec, parsed)
+}
+
+// takeFault returns the fault for this request, if any; s.mu is held.
+func (s *Server) takeFault() *Fault {
+	if s.fault == nil {
+		return nil
+	}
+	f := *s.fault
+	if s.faultLeft > 0 {
+		s.faultLeft--
+		if s.faultLeft == 0 {
+			s.fault = nil
+		}
+	}
+	return &f
+}
+
+func writeFault(w http.ResponseWriter, f *Fault) {
+	for k, v := range f.Header {
+		w.Header().Set(k, v)
+	}
+	switch {
+	case f.ContentType != "":
+		w.Header().Set("Content-Type", f.ContentType)
+	case f.Body != "":
+		w.Header().Set("Content-Type", "application/json")
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(f.Status)
+	_, _ = io.WriteString(w, f.Body)
+}
+
+// record decodes what the client sent, whatever the provider accepts. parsed
+// is false when the body does not decode as its Content-Type says (or the
+// Content-Type is none of form, multipart and JSON).
+func record(r *http.Request, body []byte) (rec RecordedRequest, parsed bool) {
+	rec = RecordedRequest{
+		Method:      r.Method,
+		Path:        r.URL.Path,
+		ContentType: r.Header.Get("Content-Type"),
+		Header:      r.Header.Clone(),
+		Params:      map[string]string{},
+	}
+	rec.BasicUser, rec.BasicPassword, rec.BasicAuth = basicCredentials(r)
+	mediaType, params, _ := mime.ParseMediaType(rec.ContentType)
+	switch mediaType {
+	case "application/x-www-form-urlencoded":
+		values, err := url.ParseQuery(string(body))
+		for k, v := range values {
+			rec.Params[k] = v[0]
+		}
+		parsed = err == nil
+	case "multipart/form-data":
+		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(maxRequestBody)
+		if err == nil {
+			for k, v := range form.Value {
+				rec.Params[k] = v[0]
+			}
+			_ = form.RemoveAll()
+		}
+		parsed = err == nil
+	case "application/json":
+		var values map[string]string
+		values, parsed = jsonParams(body)
+		for k, v := range values {
+			rec.Params[k] = v
+		}
+	}
+	return rec, parsed
+}
+
+func copyRecorded(r RecordedRequest) RecordedRequest {
+	r.Header = r.Header.Clone()
+	params := make(map[string]string, len(r.Params))
+	for k, v := range r.Params {
+		params[k] = v
+	}
+	r.Params = params
+	return r
+}

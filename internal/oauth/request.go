@@ -1,0 +1,298 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Encoding is how the token request body is encoded.
+type Encoding string
+
+const (
+	// EncodingForm sends application/x-www-form-urlencoded (RFC 6749).
+	EncodingForm Encoding = "form"
+	// EncodingMultipart sends multipart/form-data with one form field per
+	// parameter, like `curl -F`.
+	EncodingMultipart Encoding = "multipart"
+	// EncodingJSON sends application/json: one JSON object of string values.
+	EncodingJSON Encoding = "json"
+)
+
+// ClientAuthentication is how the client authenticates to the token endpoint
+// (RFC 6749 section 2.3.1).
+type ClientAuthentication string
+
+const (
+	// ClientAuthPost sends client_id and client_secret in the request body
+	// (client_secret_post).
+	ClientAuthPost ClientAuthentication = "post"
+	// ClientAuthBasic sends the credentials in an HTTP Basic Authorization
+	// header, each form-url-encoded before joining (client_secret_basic). The
+	// body then carries neither client_id nor client_secret.
+	ClientAuthBasic ClientAuthentication = "basic"
+)
+
+// UserAgent is the User-Agent header sent unless ExtraHeaders sets one.
+const UserAgent = "tokenator"
+
+// Parameter names of the token request.
+const (
+	paramGrantType    = "grant_type"
+	paramClientID     = "client_id"
+	paramClientSecret = "client_secret"
+	paramScope        = "scope"
+	paramAudience     = "audience"
+	grantType         = "client_credentials"
+)
+
+// reservedParameters may not be set through Request.ExtraParameters.
+var reservedParameters = []string{paramGrantType, paramClientID, paramClientSecret, paramScope}
+
+// forbiddenHeaders may not be set through Request.ExtraHeaders: they belong to
+// the HTTP framing or the connection, not to the application.
+var forbiddenHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
+}
+
+// Request is one client credentials token request.
+//
+// Header precedence: ExtraHeaders are applied first, then the protocol headers
+// overwrite them: Content-Type (from Encoding) and Accept: application/json
+// always win, and so does Authorization when ClientAuth is basic. ExtraHeaders
+// may set User-Agent (default [UserAgent]) and, with post authentication,
+// Authorization. Framing headers (Host, Content-Length, Transfer-Encoding,
+// Connection, ...) are rejected with [ErrInvalidRequest].
+type Request struct {
+	// TokenURL is the https URL of the token endpoint. It may not carry
+	// user info.
+	TokenURL string
+	// Encoding of the body; "" means form.
+	Encoding Encoding
+	// ClientAuth is the client authentication method; "" means post.
+	ClientAuth ClientAuthentication
+	// ClientID is the client identifier; required.
+	ClientID string
+	// ClientSecret is the client secret.
+	ClientSecret string
+	// Scopes are sent as one space-separated `scope` value; empty entries are
+	// skipped and the parameter is omitted when no scope remains.
+	Scopes []string
+	// Audience is sent as the `audience` parameter, omitted when empty.
+	Audience string
+	// ExtraParameters are added to the body. They may not set grant_type,
+	// client_id, client_secret or scope, nor audience when Audience is set:
+	// doing so is an [ErrInvalidRequest].
+	ExtraParameters map[string]string
+	// ExtraHeaders are set on the request; see the type documentation for
+	// which headers win.
+	ExtraHeaders map[string]string
+	// DefaultLifetime is the token lifetime assumed when the response has no
+	// usable expires_in and the token is not a JWT with an exp claim; 0 (or
+	// less) means one hour.
+	DefaultLifetime time.Duration
+}
+
+// param is one body parameter, in the order it is sent.
+type param struct{ name, value string }
+
+// endpoint validates the token URL and returns it with a printable form:
+// scheme, host and path only (the query may carry keys of its own).
+func (r *Request) endpoint() (*url.URL, string, error) {
+	if r.TokenURL == "" {
+		return nil, "", fmt.Errorf("%w: token URL is empty", ErrInvalidRequest)
+	}
+	u, err := url.Parse(r.TokenURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: token URL does not parse", ErrInvalidRequest)
+	}
+	printable := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	switch {
+	case u.User != nil:
+		return nil, "", fmt.Errorf("%w: token URL %s must not contain credentials", ErrInvalidRequest, printable)
+	case u.Scheme != "https":
+		return nil, "", fmt.Errorf("%w: token URL %s must use https", ErrInvalidRequest, printable)
+	case u.Host == "":
+		return nil, "", fmt.Errorf("%w: token URL %s has no host", ErrInvalidRequest, printable)
+	}
+	return u, printable, nil
+}
+
+// params returns the body parameters in a deterministic order: the protocol
+// parameters first, then ExtraParameters sorted by name.
+func (r *Request) params() ([]param, error) {
+	if r.ClientID == "" {
+		return nil, fmt.Errorf("%w: client ID is empty", ErrInvalidRequest)
+	}
+	ps := []param{{paramGrantType, grantType}}
+	switch r.ClientAuth {
+	case "", ClientAuthPost:
+		ps = append(ps, param{paramClientID, r.ClientID}, param{paramClientSecret, r.ClientSecret})
+	case ClientAuthBasic:
+	default:
+		return nil, fmt.Errorf("%w: unknown client authentication %q (want post or basic)", ErrInvalidRequest, string(r.ClientAuth))
+	}
+	if scope := joinScopes(r.Scopes); scope != "" {
+		ps = append(ps, param{paramScope, scope})
+	}
+	if r.Audience != "" {
+		ps = append(ps, param{paramAudience, r.Audience})
+	}
+	names := make([]string, 0, len(r.ExtraParameters))
+	for name := range r.ExtraParameters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name == "" {
+			return nil, fmt.Errorf("%w: extra parameter with an empty name", ErrInvalidRequest)
+		}
+		for _, reserved := range reservedParameters {
+			if name == reserved {
+				return nil, fmt.Errorf("%w: extra parameter %q may not be set (reserved)", ErrInvalidRequest, name)
+			}
+		}
+		if name == paramAudience && r.Audience != "" {
+			return nil, fmt.Errorf("%w: extra parameter %q conflicts with the audience field", ErrInvalidRequest, name)
+		}
+		ps = append(ps, param{name, r.ExtraParameters[name]})
+	}
+	return ps, nil
+}
+
+func joinScopes(scopes []string) string {
+	kept := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if s = strings.TrimSpace(s); s != "" {
+			kept = append(kept, s)
+		}
+	}
+	return strings.Join(kept, " ")
+}
+
+// encodeBody encodes the parameters and returns the body and its Content-Type.
+func encodeBody(enc Encoding, ps []param) ([]byte, string, error) {
+	switch enc {
+	case "", EncodingForm:
+		var b strings.Builder
+		for i, p := range ps {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(url.QueryEscape(p.name))
+			b.WriteByte('=')
+			b.WriteString(url.QueryEscape(p.value))
+		}
+		return []byte(b.String()), "application/x-www-form-urlencoded", nil
+	case EncodingMultipart:
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		for _, p := range ps {
+			if err := w.WriteField(p.name, p.value); err != nil {
+				return nil, "", fmt.Errorf("encoding multipart body: %w", err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return nil, "", fmt.Errorf("encoding multipart body: %w", err)
+		}
+		return buf.Bytes(), w.FormDataContentType(), nil
+	case EncodingJSON:
+		obj := make(map[string]string, len(ps))
+		for _, p := range ps {
+			obj[p.name] = p.value
+		}
+		body, err := json.Marshal(obj)
+		if err != nil {
+			return nil, "", fmt.Errorf("encoding JSON body: %w", err)
+		}
+		return body, "application/json", nil
+	default:
+		return nil, "", fmt.Errorf("%w: unknown encoding %q (want form, multipart or json)", ErrInvalidRequest, string(enc))
+	}
+}
+
+// BasicCredentials returns the value of the Authorization header for
+// client_secret_basic: "Basic " + base64(urlencode(id) ":" urlencode(secret)),
+// as RFC 6749 section 2.3.1 requires.
+func BasicCredentials(clientID, clientSecret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString(
+		[]byte(url.QueryEscape(clientID)+":"+url.QueryEscape(clientSecret)))
+}
+
+// newHTTPRequest builds the POST request. The returned string is the endpoint
+// as it may be printed in errors.
+func (r *Request) newHTTPRequest(ctx context.Context) (*http.Request, string, error) {
+	u, printable, err := r.endpoint()
+	if err != nil {
+		return nil, "", err
+	}
+	ps, err := r.params()
+	if err != nil {
+		return nil, "", err
+	}
+	body, contentType, err := encodeBody(r.Encoding, ps)
+	if err != nil {
+		return nil, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: building request for %s", ErrInvalidRequest, printable)
+	}
+	req.Header.Set("User-Agent", UserAgent)
+	for name, value := range r.ExtraHeaders {
+		if !validHeaderName(name) {
+			return nil, "", fmt.Errorf("%w: extra header name %q is not a valid HTTP header name", ErrInvalidRequest, name)
+		}
+		if forbiddenHeaders[http.CanonicalHeaderKey(name)] {
+			return nil, "", fmt.Errorf("%w: extra header %q may not be set", ErrInvalidRequest, http.CanonicalHeaderKey(name))
+		}
+		if !validHeaderValue(value) {
+			// Never print the value: it may be a credential.
+			return nil, "", fmt.Errorf("%w: the value of extra header %q contains control characters", ErrInvalidRequest, http.CanonicalHeaderKey(name))
+		}
+		req.Header.Set(name, value)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	if r.ClientAuth == ClientAuthBasic {
+		req.Header.Set("Authorization", BasicCredentials(r.ClientID, r.ClientSecret))
+	}
+	return req, printable, nil
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether value has no control character other than
+// horizontal tab.
+func validHeaderValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

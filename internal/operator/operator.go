@@ -1,0 +1,101 @@
+// Package operator builds the tokenator manager: the one place where the cache,
+// the reconciler and the probes are wired, used by the binary, the demo and the
+// tests alike.
+package operator
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+)
+
+// Config is what the command line sets.
+type Config struct {
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	LeaderElection         bool
+	LeaderElectionID       string
+	LeaderElectionNS       string
+	EnableHTTP2            bool
+	TokenRequestTimeout    time.Duration
+	Reconciler             controllers.Options
+	// Clock replaces the real clock (tests).
+	Clock clock.PassiveClock
+}
+
+// DefaultConfig returns the defaults of the command line flags.
+func DefaultConfig() Config {
+	return Config{
+		MetricsBindAddress:     ":8080",
+		HealthProbeBindAddress: ":8081",
+		LeaderElectionID:       "tokenator.tokenator.dev",
+		TokenRequestTimeout:    30 * time.Second,
+		Reconciler:             controllers.DefaultOptions(),
+	}
+}
+
+// NewScheme returns the scheme of the manager: the built-in types and tokenator's.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(tokenatorv1.AddToScheme(s))
+	return s
+}
+
+// NewManager builds a manager running the OAuthClient reconciler.
+func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.Manager, error) {
+	var tlsOpts []func(*tls.Config)
+	if !cfg.EnableHTTP2 {
+		// HTTP/2 stays off unless asked for: see CVE-2023-44487 and CVE-2023-39325.
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  NewScheme(),
+		Cache:                   controllers.CacheOptions(cfg.Reconciler.Namespaces),
+		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress, TLSOpts: tlsOpts},
+		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
+		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
+		LeaderElection:          cfg.LeaderElection,
+		LeaderElectionID:        cfg.LeaderElectionID,
+		LeaderElectionNamespace: cfg.LeaderElectionNS,
+		// The manager stops right after the leader's lease is released, so a
+		// successor takes over without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	r := &controllers.OAuthClientReconciler{
+		Client:      mgr.GetClient(),
+		Clock:       cfg.Clock,
+		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{Timeout: cfg.TokenRequestTimeout}),
+		Options:     cfg.Reconciler,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the OAuthClient controller: %w", err)
+	}
+	if cfg.HealthProbeBindAddress != "" && cfg.HealthProbeBindAddress != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}

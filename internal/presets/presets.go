@@ -1,0 +1,80 @@
+// Package presets holds the token endpoints tokenator knows by name and resolves
+// an OAuthClient spec into the endpoint settings of its token request.
+package presets
+
+import (
+	"fmt"
+	"net/url"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+)
+
+// Endpoint is where and how a token request is sent.
+type Endpoint struct {
+	TokenURL   string
+	Encoding   oauth.Encoding
+	ClientAuth oauth.ClientAuthentication
+}
+
+// The preset endpoints, from the providers' documentation.
+const (
+	LuccaTokenURL               = "https://accounts.world.luccasoftware.com/connect/token"
+	LuxclusifSandboxTokenURL    = "https://sandbox-sts.luxclusif.com/connect/token"
+	LuxclusifProductionTokenURL = "https://sts.luxclusif.com/connect/token"
+)
+
+// Resolve returns the endpoint of spec: the preset of spec.provider, with every
+// field the spec sets explicitly taking precedence.
+func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
+	var preset Endpoint
+	switch spec.Provider {
+	case tokenatorv1.ProviderGeneric, "":
+		preset = Endpoint{Encoding: oauth.EncodingForm}
+	case tokenatorv1.ProviderLucca:
+		preset = Endpoint{TokenURL: LuccaTokenURL, Encoding: oauth.EncodingForm}
+	case tokenatorv1.ProviderLuxclusif:
+		switch spec.Environment {
+		case tokenatorv1.EnvironmentProduction, "":
+			preset = Endpoint{TokenURL: LuxclusifProductionTokenURL, Encoding: oauth.EncodingMultipart}
+		case tokenatorv1.EnvironmentSandbox:
+			preset = Endpoint{TokenURL: LuxclusifSandboxTokenURL, Encoding: oauth.EncodingMultipart}
+		default:
+			return Endpoint{}, fmt.Errorf("spec.environment: unknown environment %q; use sandbox or production", spec.Environment)
+		}
+	default:
+		return Endpoint{}, fmt.Errorf("spec.provider: unknown provider %q; use generic, lucca or luxclusif", spec.Provider)
+	}
+	if spec.Provider != tokenatorv1.ProviderLuxclusif && spec.Environment != "" {
+		return Endpoint{}, fmt.Errorf("spec.environment applies only to provider luxclusif")
+	}
+
+	ep := preset
+	ep.ClientAuth = oauth.ClientAuthPost
+	if spec.TokenURL != "" {
+		ep.TokenURL = spec.TokenURL
+	}
+	if spec.Encoding != "" {
+		ep.Encoding = oauth.Encoding(spec.Encoding)
+	}
+	if spec.ClientAuthentication != "" {
+		ep.ClientAuth = oauth.ClientAuthentication(spec.ClientAuthentication)
+	}
+	if ep.TokenURL == "" {
+		return Endpoint{}, fmt.Errorf("spec.tokenURL is required when provider is generic")
+	}
+	if u, err := url.Parse(ep.TokenURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return Endpoint{}, fmt.Errorf("spec.tokenURL must be an absolute https:// URL without user information")
+	}
+	switch ep.Encoding {
+	case oauth.EncodingForm, oauth.EncodingMultipart, oauth.EncodingJSON:
+	default:
+		return Endpoint{}, fmt.Errorf("spec.encoding: unknown encoding %q; use form, multipart or json", ep.Encoding)
+	}
+	switch ep.ClientAuth {
+	case oauth.ClientAuthPost, oauth.ClientAuthBasic:
+	default:
+		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post or basic", ep.ClientAuth)
+	}
+	return ep, nil
+}

@@ -1,0 +1,71 @@
+package presets
+
+import (
+	"strings"
+	"testing"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+)
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		name    string
+		spec    tokenatorv1.OAuthClientSpec
+		want    Endpoint
+		wantErr string
+	}{
+		{"generic defaults to form and post",
+			tokenatorv1.OAuthClientSpec{Provider: "generic", TokenURL: "https://idp.example.com/token"},
+			Endpoint{"https://idp.example.com/token", oauth.EncodingForm, oauth.ClientAuthPost}, ""},
+		{"provider omitted is generic",
+			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", ClientAuthentication: "basic"},
+			Endpoint{"https://idp.example.com/token", oauth.EncodingForm, oauth.ClientAuthBasic}, ""},
+		{"json-body endpoint",
+			tokenatorv1.OAuthClientSpec{TokenURL: "https://partner.example.com/api/oauth/token", Encoding: "json"},
+			Endpoint{"https://partner.example.com/api/oauth/token", oauth.EncodingJSON, oauth.ClientAuthPost}, ""},
+		{"lucca preset",
+			tokenatorv1.OAuthClientSpec{Provider: "lucca"},
+			Endpoint{LuccaTokenURL, oauth.EncodingForm, oauth.ClientAuthPost}, ""},
+		{"luxclusif defaults to production",
+			tokenatorv1.OAuthClientSpec{Provider: "luxclusif"},
+			Endpoint{LuxclusifProductionTokenURL, oauth.EncodingMultipart, oauth.ClientAuthPost}, ""},
+		{"luxclusif sandbox",
+			tokenatorv1.OAuthClientSpec{Provider: "luxclusif", Environment: "sandbox"},
+			Endpoint{LuxclusifSandboxTokenURL, oauth.EncodingMultipart, oauth.ClientAuthPost}, ""},
+		{"explicit fields win over the preset",
+			tokenatorv1.OAuthClientSpec{Provider: "luxclusif", Environment: "sandbox", TokenURL: "https://127.0.0.1:8443/connect/token", Encoding: "form", ClientAuthentication: "basic"},
+			Endpoint{"https://127.0.0.1:8443/connect/token", oauth.EncodingForm, oauth.ClientAuthBasic}, ""},
+		{"generic without tokenURL",
+			tokenatorv1.OAuthClientSpec{Provider: "generic"}, Endpoint{}, "spec.tokenURL is required"},
+		{"plain http refused",
+			tokenatorv1.OAuthClientSpec{TokenURL: "http://idp.example.com/token"}, Endpoint{}, "https://"},
+		{"user information refused",
+			tokenatorv1.OAuthClientSpec{TokenURL: "https://user:pw@idp.example.com/token"}, Endpoint{}, "without user information"},
+		{"environment on lucca",
+			tokenatorv1.OAuthClientSpec{Provider: "lucca", Environment: "sandbox"}, Endpoint{}, "applies only to provider luxclusif"},
+		{"unknown provider",
+			tokenatorv1.OAuthClientSpec{Provider: "okta"}, Endpoint{}, `unknown provider "okta"`},
+		{"unknown encoding",
+			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", Encoding: "xml"}, Endpoint{}, `unknown encoding "xml"`},
+		{"unknown client authentication",
+			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", ClientAuthentication: "jwt"}, Endpoint{}, `unknown method "jwt"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Resolve(&tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
