@@ -61,7 +61,8 @@ verify: manifests generate ## Regenerate code and manifests, then fail on any di
 
 .PHONY: demo
 demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
-	$(GO) run ./hack/demo
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	$(LOCALBIN)/demo $(DEMO_ARGS)
 
 ##@ Build
 
