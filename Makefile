@@ -6,7 +6,7 @@ LOCALBIN ?= $(CURDIR)/bin
 export PATH := $(LOCALBIN):$(PATH)
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-KUSTOMIZE_VERSION ?= v5.8.3
+KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 
@@ -48,8 +48,8 @@ control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skip
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
 
 .PHONY: test
-test: manifests generate vet control-plane ## Run the whole test suite.
-	$(GO) test $(GOTEST_FLAGS) ./...
+test: manifests generate vet control-plane kustomize ## Run the whole test suite.
+	KUSTOMIZE=$(KUSTOMIZE) $(GO) test $(GOTEST_FLAGS) ./...
 
 .PHONY: verify
 verify: manifests generate ## Regenerate code and manifests, then fail on any difference or unformatted file.
