@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
 
@@ -16,7 +17,8 @@ func main() {
 	cfg := operator.DefaultConfig()
 	var qps float64
 	var burst int
-	var namespaces string
+	var namespaces, allowedHosts string
+	deniedNetworks := netguard.FormatNetworks(cfg.DeniedTokenNetworks)
 	flag.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", cfg.MetricsBindAddress, "The address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", cfg.HealthProbeBindAddress, "The address the health probe endpoint binds to.")
 	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Enable leader election, so that only one replica requests tokens.")
@@ -30,16 +32,21 @@ func main() {
 	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")
 	flag.DurationVar(&cfg.Reconciler.RetryBaseDelay, "retry-base-delay", cfg.Reconciler.RetryBaseDelay, "Delay after a first failed token request; doubles with each further failure.")
 	flag.DurationVar(&cfg.Reconciler.RetryMaxDelay, "retry-max-delay", cfg.Reconciler.RetryMaxDelay, "Longest delay between retries of a failing token request.")
+	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated host globs (such as *.example.com) a tokenURL may name; empty allows every host.")
+	flag.StringVar(&deniedNetworks, "denied-token-networks", deniedNetworks, "Comma-separated CIDRs never connected to for a token request, checked on the resolved addresses at connect time.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
-	for _, ns := range strings.Split(namespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			cfg.Reconciler.Namespaces = append(cfg.Reconciler.Namespaces, ns)
-		}
+	cfg.Reconciler.Namespaces = splitList(namespaces)
+
+	cfg.AllowedTokenHosts = splitList(allowedHosts)
+	var err error
+	if cfg.DeniedTokenNetworks, err = netguard.ParseNetworks(deniedNetworks); err != nil {
+		log.Error(err, "Invalid --denied-token-networks")
+		os.Exit(1)
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
@@ -58,4 +65,15 @@ func main() {
 		log.Error(err, "The manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

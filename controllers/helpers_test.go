@@ -31,6 +31,8 @@ type testEnv struct {
 	clientID     string
 	clientSecret string
 	stopManager  func()
+	// configure adjusts the manager's configuration, at every (re)start.
+	configure func(*operator.Config)
 }
 
 func randomString(prefix string) string {
@@ -44,8 +46,14 @@ func randomString(prefix string) string {
 // endpoint's CA ("idp-ca"), and starts a manager for the namespace.
 func newEnv(t *testing.T, cfg oauthtest.Config) *testEnv {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with a manager configured by configure.
+func newEnvWith(t *testing.T, cfg oauthtest.Config, configure func(*operator.Config)) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, g: NewWithT(t), ctx: context.Background(), kind: cfg.Kind,
-		clientID: randomString("client-"), clientSecret: randomString("secret-")}
+		clientID: randomString("client-"), clientSecret: randomString("secret-"), configure: configure}
 	if cfg.Clients == nil {
 		cfg.Clients = map[string]string{}
 	}
@@ -86,6 +94,9 @@ func (e *testEnv) startManager() func() {
 		MaxConcurrentReconciles: 2,
 		Namespaces:              []string{e.ns},
 		SkipNameValidation:      true,
+	}
+	if e.configure != nil {
+		e.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := operator.NewManager(ctx, restConfig, cfg)

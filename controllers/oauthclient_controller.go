@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/equality"
@@ -39,6 +40,8 @@ type OAuthClientReconciler struct {
 	Clock clock.PassiveClock
 	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
 	HTTPClients *oauth.HTTPClients
+	// TokenHosts, when set, refuses token hosts the operator may not call.
+	TokenHosts interface{ CheckHost(host string) error }
 	// Options tune the schedule.
 	Options Options
 }
@@ -131,6 +134,13 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	endpoint, err := presets.Resolve(&oc.Spec)
 	if err != nil {
 		return r.invalidSpec(oc, err, now)
+	}
+	if r.TokenHosts != nil {
+		if u, err := url.Parse(endpoint.TokenURL); err == nil {
+			if err := r.TokenHosts.CheckHost(u.Hostname()); err != nil {
+				return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
+			}
+		}
 	}
 	templates, err := parseExtraData(oc.Spec.Secret.ExtraData)
 	if err != nil {

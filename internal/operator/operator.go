@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
@@ -33,7 +35,11 @@ type Config struct {
 	LeaderElectionNS       string
 	EnableHTTP2            bool
 	TokenRequestTimeout    time.Duration
-	Reconciler             controllers.Options
+	// AllowedTokenHosts are host globs a tokenURL may name; empty allows all.
+	AllowedTokenHosts []string
+	// DeniedTokenNetworks are never connected to for a token request.
+	DeniedTokenNetworks []netip.Prefix
+	Reconciler          controllers.Options
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
 }
@@ -45,6 +51,7 @@ func DefaultConfig() Config {
 		HealthProbeBindAddress: ":8081",
 		LeaderElectionID:       "tokenator.tokenator.dev",
 		TokenRequestTimeout:    30 * time.Second,
+		DeniedTokenNetworks:    netguard.DefaultDeniedNetworks,
 		Reconciler:             controllers.DefaultOptions(),
 	}
 }
@@ -80,11 +87,19 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	guard, err := netguard.New(cfg.AllowedTokenHosts, cfg.DeniedTokenNetworks)
+	if err != nil {
+		return nil, err
+	}
 	r := &controllers.OAuthClientReconciler{
-		Client:      mgr.GetClient(),
-		Clock:       cfg.Clock,
-		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{Timeout: cfg.TokenRequestTimeout}),
-		Options:     cfg.Reconciler,
+		Client: mgr.GetClient(),
+		Clock:  cfg.Clock,
+		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{
+			Timeout:     cfg.TokenRequestTimeout,
+			DialContext: guard.DialContext,
+		}),
+		TokenHosts: guard,
+		Options:    cfg.Reconciler,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the OAuthClient controller: %w", err)
