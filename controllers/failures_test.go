@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestFailedRefreshKeepsTokenAndBacksOff(t *testing.T) {
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{429, 503} {
-		t.Run(http(status), func(t *testing.T) {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, oauthtest.Config{Kind: oauthtest.JSONBody})
 			e.idp.SetFault(oauthtest.Fault{Status: status, RetryAfter: "7"})
@@ -75,10 +76,6 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			e.waitReady("api")
 		})
 	}
-}
-
-func http(status int) string {
-	return map[int]string{429: "429", 503: "503"}[status]
 }
 
 // A Secret of the derived Secret's name that is not ours is never touched; its

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -42,6 +43,8 @@ type OAuthClientReconciler struct {
 	HTTPClients *oauth.HTTPClients
 	// TokenHosts, when set, refuses token hosts the operator may not call.
 	TokenHosts interface{ CheckHost(host string) error }
+	// Metrics records token requests and each client's state.
+	Metrics *metrics.Metrics
 	// Options tune the schedule.
 	Options Options
 }
@@ -83,15 +86,20 @@ func DefaultOptions() Options {
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	oc := &tokenatorv1.OAuthClient{}
 	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
+		if kerrors.IsNotFound(err) {
+			r.Metrics.DeleteClient(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !oc.DeletionTimestamp.IsZero() {
 		// The derived Secret is owned and goes with the garbage collector.
+		r.Metrics.DeleteClient(req.Namespace, req.Name)
 		return ctrl.Result{}, nil
 	}
 
 	before := oc.DeepCopy()
 	result, err := r.reconcile(ctx, oc)
+	r.exportMetrics(oc)
 	if !apierrors.Semantic.DeepEqual(before.Status, oc.Status) {
 		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("updating status: %w", perr))
@@ -203,6 +211,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		defaultLifetime = d.Duration
 	}
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
+	started := time.Now()
 	tok, err := tc.RequestToken(ctx, oauth.Request{
 		TokenURL:        endpoint.TokenURL,
 		Encoding:        endpoint.Encoding,
@@ -215,6 +224,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		ExtraHeaders:    oc.Spec.ExtraHeaders,
 		DefaultLifetime: defaultLifetime,
 	})
+	r.Metrics.ObserveRequest(tokenHost(endpoint.TokenURL), time.Since(started), err)
 	st.TokenRequestHash = hash
 	st.LastHandledRefreshRequest = refreshRequest
 	if err != nil {
@@ -266,6 +276,7 @@ func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenator
 	if errors.As(reqErr, &respErr) {
 		retryAfter = respErr.RetryAfter
 	}
+	previousFailure := st.LastFailureTime
 	st.FailedAttempts++
 	failedAt := now.Truncate(time.Second)
 	st.LastFailureTime = &metav1.Time{Time: failedAt}
@@ -275,7 +286,52 @@ func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenator
 	log.FromContext(ctx).Info("Token request failed", "error", reqErr.Error(), "failedAttempts", st.FailedAttempts,
 		"retryAt", st.RefreshAt.UTC().Format(time.RFC3339))
 	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, msg, now)
+	if expiringSoon(st, now) && (previousFailure == nil || !expiringSoon(st, previousFailure.Time) ||
+		(st.LastRefreshTime != nil && previousFailure.Time.Before(st.LastRefreshTime.Time))) {
+		r.Recorder.Eventf(oc, nil, "Warning", ReasonTokenExpiringSoon, "IssueToken",
+			"The token in Secret %s expires at %s and refreshing it keeps failing; next attempt at %s",
+			st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339), st.RefreshAt.UTC().Format(time.RFC3339))
+	}
 	return requeueAt(st.RefreshAt.Time, now), nil
+}
+
+// ReasonTokenExpiringSoon is the reason of the Warning Event emitted once per
+// token when a refresh fails in the last sixth of the token's lifetime.
+const ReasonTokenExpiringSoon = "TokenExpiringSoon"
+
+// expiringSoon reports whether, at t, the current token is still valid and in
+// the last sixth of its lifetime (the last 5 minutes of a 30-minute token).
+func expiringSoon(st *tokenatorv1.OAuthClientStatus, t time.Time) bool {
+	if st.ExpiresAt == nil || st.LastRefreshTime == nil || !t.Before(st.ExpiresAt.Time) {
+		return false
+	}
+	lifetime := st.ExpiresAt.Sub(st.LastRefreshTime.Time)
+	return st.ExpiresAt.Sub(t) <= lifetime/6
+}
+
+// exportMetrics publishes the state of oc.
+func (r *OAuthClientReconciler) exportMetrics(oc *tokenatorv1.OAuthClient) {
+	state := metrics.ClientState{Namespace: oc.Namespace, Name: oc.Name, ReadyStatus: string(metav1.ConditionUnknown),
+		FailedAttempts: oc.Status.FailedAttempts}
+	if c := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); c != nil {
+		state.ReadyStatus, state.ReadyReason = string(c.Status), c.Reason
+	}
+	if t := oc.Status.ExpiresAt; t != nil {
+		state.ExpiresAt = &t.Time
+	}
+	if t := oc.Status.RefreshAt; t != nil && !oc.Spec.Suspend {
+		state.RefreshAt = &t.Time
+	}
+	r.Metrics.SetClient(state)
+}
+
+// tokenHost is the host label of a token URL's metrics.
+func tokenHost(tokenURL string) string {
+	u, err := url.Parse(tokenURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // invalidSpec reports a spec problem the schema could not catch. A retry cannot
@@ -309,6 +365,20 @@ func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status met
 		ObservedGeneration: oc.Generation,
 		LastTransitionTime: metav1.Time{Time: now.Truncate(time.Second)},
 	})
+	// Stalled marks what only a human can fix, so that kstatus (and the GitOps
+	// tools built on it) report Failed rather than InProgress.
+	if reason == tokenatorv1.ReasonInvalidSpec || reason == tokenatorv1.ReasonSecretConflict {
+		meta.SetStatusCondition(&oc.Status.Conditions, metav1.Condition{
+			Type:               tokenatorv1.ConditionStalled,
+			Status:             metav1.ConditionTrue,
+			Reason:             reason,
+			Message:            message,
+			ObservedGeneration: oc.Generation,
+			LastTransitionTime: metav1.Time{Time: now.Truncate(time.Second)},
+		})
+	} else {
+		meta.RemoveStatusCondition(&oc.Status.Conditions, tokenatorv1.ConditionStalled)
+	}
 	if changed && status == metav1.ConditionFalse && reason != tokenatorv1.ReasonSuspended {
 		r.Recorder.Eventf(oc, nil, "Warning", reason, "IssueToken", "%s", message)
 	}

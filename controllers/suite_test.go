@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
@@ -123,6 +125,13 @@ func scanForLeaks() []string {
 			haystacks["status of "+oc.Namespace+"/"+oc.Name] = fmt.Sprintf("%+v", oc.Status)
 		}
 	}
+	if families, err := ctrlmetrics.Registry.Gather(); err == nil {
+		var b strings.Builder
+		for _, f := range families {
+			_, _ = expfmt.MetricFamilyToText(&b, f)
+		}
+		haystacks["metrics"] = b.String()
+	}
 	var leaks []string
 	for where, text := range haystacks {
 		for _, n := range needles {
@@ -131,7 +140,7 @@ func scanForLeaks() []string {
 			}
 		}
 	}
-	fmt.Fprintf(os.Stderr, "leak scan: %d secrets and tokens looked for in %d KiB of logs, %d Events and %d statuses\n",
+	fmt.Fprintf(os.Stderr, "leak scan: %d secrets and tokens looked for in %d KiB of logs, the metrics, %d Events and %d statuses\n",
 		len(needles), len(logs.String())/1024, len(evs.Items)+len(coreEvs.Items), len(ocs.Items))
 	return leaks
 }

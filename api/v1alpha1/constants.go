@@ -1,7 +1,13 @@
 package v1alpha1
 
-// ConditionReady is the condition type that tells the outcome of the latest attempt.
-const ConditionReady = "Ready"
+// Condition types.
+const (
+	// ConditionReady tells the outcome of the latest attempt.
+	ConditionReady = "Ready"
+	// ConditionStalled is True, with the Ready reason, while the OAuthClient
+	// needs a human: InvalidSpec or SecretConflict. kstatus reports it as Failed.
+	ConditionStalled = "Stalled"
+)
 
 // Reasons of the Ready condition.
 const (

@@ -1,0 +1,117 @@
+// Package metrics defines tokenator's Prometheus metrics, served on the
+// manager's metrics endpoint. No label or value ever holds a token or a secret.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Results of a token request.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+)
+
+// Metrics are the collectors; Default is registered with controller-runtime's registry.
+type Metrics struct {
+	TokenRequests        *prometheus.CounterVec
+	TokenRequestDuration *prometheus.HistogramVec
+	TokenExpiration      *prometheus.GaugeVec
+	TokenRefresh         *prometheus.GaugeVec
+	ReadyStatus          *prometheus.GaugeVec
+	FailedAttempts       *prometheus.GaugeVec
+}
+
+// New creates the collectors and registers them with reg when it is not nil.
+func New(reg prometheus.Registerer) *Metrics {
+	clientLabels := []string{"namespace", "name"}
+	m := &Metrics{
+		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenator_token_requests_total",
+			Help: "Token requests sent, by token endpoint host and result (success or failure).",
+		}, []string{"host", "result"}),
+		TokenRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tokenator_token_request_duration_seconds",
+			Help:    "Duration of token requests, by token endpoint host.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"host"}),
+		TokenExpiration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_token_expiration_timestamp_seconds",
+			Help: "When the token in an OAuthClient's Secret expires, as a Unix timestamp.",
+		}, clientLabels),
+		TokenRefresh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_token_refresh_timestamp_seconds",
+			Help: "When the next token request of an OAuthClient is due (planned refresh or retry), as a Unix timestamp.",
+		}, clientLabels),
+		ReadyStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_oauthclient_ready_status",
+			Help: "The Ready condition of an OAuthClient: 1 for the current status (True, False or Unknown) and reason, 0 for the others.",
+		}, []string{"namespace", "name", "condition", "reason"}),
+		FailedAttempts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_oauthclient_failed_attempts",
+			Help: "Consecutive failed token requests of an OAuthClient; 0 after a success.",
+		}, clientLabels),
+	}
+	if reg != nil {
+		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.TokenExpiration, m.TokenRefresh, m.ReadyStatus, m.FailedAttempts)
+	}
+	return m
+}
+
+// Default is registered with controller-runtime's registry, served by the manager.
+var Default = New(ctrlmetrics.Registry)
+
+// ObserveRequest records one token request.
+func (m *Metrics) ObserveRequest(host string, d time.Duration, err error) {
+	result := ResultSuccess
+	if err != nil {
+		result = ResultFailure
+	}
+	m.TokenRequests.WithLabelValues(host, result).Inc()
+	m.TokenRequestDuration.WithLabelValues(host).Observe(d.Seconds())
+}
+
+// ClientState is what is exported of one OAuthClient.
+type ClientState struct {
+	Namespace, Name string
+	ExpiresAt       *time.Time
+	RefreshAt       *time.Time
+	ReadyStatus     string // True, False or Unknown
+	ReadyReason     string
+	FailedAttempts  int32
+}
+
+// SetClient exports the state of one OAuthClient, replacing what was exported before.
+func (m *Metrics) SetClient(s ClientState) {
+	setTime(m.TokenExpiration, s.Namespace, s.Name, s.ExpiresAt)
+	setTime(m.TokenRefresh, s.Namespace, s.Name, s.RefreshAt)
+	m.ReadyStatus.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
+	for _, status := range []string{"True", "False", "Unknown"} {
+		v := 0.0
+		if status == s.ReadyStatus {
+			v = 1
+		}
+		m.ReadyStatus.WithLabelValues(s.Namespace, s.Name, status, s.ReadyReason).Set(v)
+	}
+	m.FailedAttempts.WithLabelValues(s.Namespace, s.Name).Set(float64(s.FailedAttempts))
+}
+
+// DeleteClient removes every series of a deleted OAuthClient.
+func (m *Metrics) DeleteClient(namespace, name string) {
+	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	m.TokenExpiration.Delete(labels)
+	m.TokenRefresh.Delete(labels)
+	m.FailedAttempts.Delete(labels)
+	m.ReadyStatus.DeletePartialMatch(labels)
+}
+
+func setTime(g *prometheus.GaugeVec, namespace, name string, t *time.Time) {
+	if t == nil {
+		g.DeleteLabelValues(namespace, name)
+		return
+	}
+	g.WithLabelValues(namespace, name).Set(float64(t.Unix()))
+}
