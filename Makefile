@@ -51,6 +51,10 @@ control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skip
 test: manifests generate vet control-plane kustomize ## Run the whole test suite.
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test $(GOTEST_FLAGS) ./...
 
+.PHONY: test-e2e
+test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
+	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/
+
 .PHONY: verify
 verify: manifests generate ## Regenerate code and manifests, then fail on any difference or unformatted file.
 	$(GO) mod tidy

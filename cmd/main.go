@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -23,6 +24,9 @@ func main() {
 	flag.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", cfg.HealthProbeBindAddress, "The address the health probe endpoint binds to.")
 	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Enable leader election, so that only one replica requests tokens.")
 	flag.StringVar(&cfg.LeaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election lease; defaults to the namespace the manager runs in.")
+	flag.DurationVar(&cfg.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a replica waits before taking over a lease that was not renewed.")
+	flag.DurationVar(&cfg.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before it gives up leadership and exits.")
+	flag.DurationVar(&cfg.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often leader election is tried.")
 	flag.BoolVar(&cfg.EnableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 as well.")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")

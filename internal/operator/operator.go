@@ -33,6 +33,9 @@ type Config struct {
 	LeaderElection         bool
 	LeaderElectionID       string
 	LeaderElectionNS       string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election; zero
+	// means controller-runtime's defaults (15s, 10s, 2s).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	EnableHTTP2            bool
 	TokenRequestTimeout    time.Duration
 	// AllowedTokenHosts are host globs a tokenURL may name; empty allows all.
@@ -80,6 +83,9 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		LeaderElection:          cfg.LeaderElection,
 		LeaderElectionID:        cfg.LeaderElectionID,
 		LeaderElectionNamespace: cfg.LeaderElectionNS,
+		LeaseDuration:           nonZero(cfg.LeaseDuration),
+		RenewDeadline:           nonZero(cfg.RenewDeadline),
+		RetryPeriod:             nonZero(cfg.RetryPeriod),
 		// The manager stops right after the leader's lease is released, so a
 		// successor takes over without waiting for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
@@ -113,4 +119,11 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		}
 	}
 	return mgr, nil
+}
+
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
