@@ -35,6 +35,10 @@ manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go mar
 generate: controller-gen ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+.PHONY: docs
+docs: manifests ## Generate the API reference docs/api.md from the CRD.
+	$(GO) run ./hack/apidocs
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go' | grep -v '^hack/tools/') $$(git ls-files --others --exclude-standard '*.go')
@@ -56,12 +60,12 @@ test-e2e: control-plane kustomize ## Run the manager binary against a real API s
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: verify
-verify: manifests generate ## Regenerate code and manifests, then fail on any difference or unformatted file.
+verify: manifests generate docs ## Regenerate code and manifests, then fail on any difference or unformatted file.
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code || { echo "Generated files or go.mod are out of date: run make manifests generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { git status --porcelain -- api config go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config docs go.mod go.sum hack)" || { git status --porcelain -- api config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
 demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
