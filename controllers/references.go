@@ -161,7 +161,8 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
 }
 
-// readCABundle returns the PEM bundle configured in spec.tls, or nil.
+// readCABundle returns the PEM bundle configured in spec.tls, or nil: the
+// Secret's bundle, then the ConfigMap's, read from the API server.
 func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]byte, error) {
 	t := oc.Spec.TLS
 	if t == nil {
@@ -170,37 +171,45 @@ func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv
 	var bundle []byte
 	if ref := t.CASecretRef; ref != nil {
 		var s corev1.Secret
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s); err != nil {
-			return nil, caReadError("spec.tls.caSecretRef", "Secret", ref.Name, oc.Namespace, err)
+		pem, err := r.readCAKey(ctx, oc.Namespace, "spec.tls.caSecretRef", "Secret", ref, &s, func(key string) ([]byte, bool) {
+			v, ok := s.Data[key]
+			return v, ok
+		})
+		if err != nil {
+			return nil, err
 		}
-		key := defaultString(ref.Key, "ca.crt")
-		pem, ok := s.Data[key]
-		if !ok {
-			return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("spec.tls.caSecretRef: Secret %q has no key %q", ref.Name, key)}
-		}
-		bundle = append(bundle, pem...)
-		bundle = append(bundle, '\n')
+		bundle = append(append(bundle, pem...), '\n')
 	}
 	if ref := t.CAConfigMapRef; ref != nil {
 		var cm corev1.ConfigMap
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &cm); err != nil {
-			return nil, caReadError("spec.tls.caConfigMapRef", "ConfigMap", ref.Name, oc.Namespace, err)
-		}
-		key := defaultString(ref.Key, "ca.crt")
-		pem, ok := cm.Data[key]
-		if !ok {
-			return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("spec.tls.caConfigMapRef: ConfigMap %q has no key %q", ref.Name, key)}
+		pem, err := r.readCAKey(ctx, oc.Namespace, "spec.tls.caConfigMapRef", "ConfigMap", ref, &cm, func(key string) ([]byte, bool) {
+			v, ok := cm.Data[key]
+			return []byte(v), ok
+		})
+		if err != nil {
+			return nil, err
 		}
 		bundle = append(bundle, pem...)
 	}
 	return bundle, nil
 }
 
-func caReadError(field, kind, name, namespace string, err error) error {
+// readCAKey reads obj, named by ref, and returns the value of ref's key.
+func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field, kind string, ref *tokenatorv1.KeySelector,
+	obj client.Object, value func(key string) ([]byte, bool)) ([]byte, error) {
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, obj)
 	if apierrors.IsNotFound(err) {
-		return &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q not found in namespace %q", field, kind, name, namespace)}
+		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q not found in namespace %q", field, kind, ref.Name, namespace)}
 	}
-	return fmt.Errorf("reading %s %q: %w", kind, name, err)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s %q: %w", kind, ref.Name, err)
+	}
+	key := defaultString(ref.Key, "ca.crt")
+	pem, ok := value(key)
+	if !ok {
+		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q has no key %q", field, kind, ref.Name, key)}
+	}
+	return pem, nil
 }
 
 func defaultString(s, def string) string {
