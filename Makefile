@@ -9,6 +9,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
+HELM ?= $(LOCALBIN)/helm
 
 # The local test control plane (kube-apiserver and etcd built from Go modules).
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
@@ -30,6 +31,8 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	cp config/crd/bases/*.yaml charts/tokenator/crds/
+	cp config/rbac/role.yaml charts/tokenator/files/manager-role.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types.
@@ -52,8 +55,8 @@ control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skip
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
 
 .PHONY: test
-test: manifests generate vet control-plane kustomize ## Run the whole test suite.
-	KUSTOMIZE=$(KUSTOMIZE) $(GO) test $(GOTEST_FLAGS) ./...
+test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) ./...
 
 .PHONY: test-e2e
 test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
@@ -63,9 +66,10 @@ test-e2e: control-plane kustomize ## Run the manager binary against a real API s
 verify: manifests generate docs ## Regenerate code and manifests, then fail on any difference or unformatted file.
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
+	cd hack/helm && $(GO) mod tidy
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code || { echo "Generated files or go.mod are out of date: run make manifests generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- api config docs go.mod go.sum hack)" || { git status --porcelain -- api config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api charts config docs go.mod go.sum hack)" || { git status --porcelain -- api charts config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
 demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
@@ -106,6 +110,14 @@ undeploy: kustomize ## Remove the operator from the cluster of your kubeconfig.
 	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
 
 ##@ Tools
+
+.PHONY: helm
+helm: ## Build helm from hack/helm into bin/helm (skipped when present at the pinned version).
+	hack/build-helm.sh "$(HELM)"
+
+.PHONY: helm-lint
+helm-lint: manifests helm ## Lint the Helm chart.
+	$(HELM) lint --strict charts/tokenator
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)

@@ -1,0 +1,670 @@
+package chart_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// rendered is what helm template printed for one value set.
+type rendered []*unstructured.Unstructured
+
+func (r rendered) kinds() map[string]int {
+	m := map[string]int{}
+	for _, u := range r {
+		m[u.GetKind()]++
+	}
+	return m
+}
+
+func (r rendered) all(kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range r {
+		if u.GetKind() == kind {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// one returns the only object of a kind.
+func (r rendered) one(g Gomega, kind string) *unstructured.Unstructured {
+	objs := r.all(kind)
+	g.Expect(objs).To(HaveLen(1), "one %s", kind)
+	return objs[0]
+}
+
+// find returns the object of a kind, namespace and name, or nil.
+func (r rendered) find(kind, namespace, name string) *unstructured.Unstructured {
+	for _, u := range r {
+		if u.GetKind() == kind && u.GetNamespace() == namespace && u.GetName() == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// typed converts an object, failing on any field the Go type does not know.
+func typed(g Gomega, u *unstructured.Unstructured, out any) {
+	g.ExpectWithOffset(1, runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, out, true)).
+		To(Succeed(), "%s %s", u.GetKind(), u.GetName())
+}
+
+// generatedRules are the rules of config/rbac/role.yaml, which controller-gen
+// generates from the +kubebuilder:rbac markers.
+func generatedRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	objs := decodeAll(t, readFile(t, "config/rbac/role.yaml"))
+	if len(objs) != 1 || objs[0].GetKind() != "ClusterRole" {
+		t.Fatalf("config/rbac/role.yaml: want one ClusterRole, got %d objects", len(objs))
+	}
+	var role rbacv1.ClusterRole
+	typed(NewWithT(t), objs[0], &role)
+	if len(role.Rules) == 0 {
+		t.Fatal("config/rbac/role.yaml has no rules")
+	}
+	return role.Rules
+}
+
+// managerFlags are the flags cmd/main.go defines (flag.XxxVar and flag.Xxx
+// calls) and the zap flags of controller-runtime it binds.
+func managerFlags(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "cmd", "main.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		if !ok {
+			return true
+		}
+		if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "flag" {
+			return true
+		}
+		i := 0
+		if strings.HasSuffix(sel.Sel.Name, "Var") {
+			i = 1
+		}
+		if len(call.Args) > i {
+			if lit, ok := call.Args[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if name, err := strconv.Unquote(lit.Value); err == nil {
+					flags[name] = true
+				}
+			}
+		}
+		return true
+	})
+	for _, name := range []string{"metrics-bind-address", "health-probe-bind-address", "leader-elect", "namespaces"} {
+		if !flags[name] {
+			t.Fatalf("found no --%s in cmd/main.go (flags found: %v): update managerFlags to how cmd/main.go defines its flags", name, flags)
+		}
+	}
+	fs := flag.NewFlagSet("zap", flag.ContinueOnError)
+	(&zap.Options{}).BindFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) { flags[f.Name] = true })
+	return flags
+}
+
+// chartCase is one value set of the chart.
+type chartCase struct {
+	name      string
+	namespace string // the release namespace
+	values    map[string]any
+	// kinds counts the rendered objects by kind, with the CRD (--include-crds).
+	kinds map[string]int
+	check func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment)
+}
+
+const (
+	// fullname is the objects' name prefix for release "tk".
+	fullname = "tk-tokenator"
+	digest   = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+var baseKinds = map[string]int{
+	"CustomResourceDefinition": 1, "ServiceAccount": 1, "ClusterRole": 3, "ClusterRoleBinding": 1,
+	"Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1,
+	"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+}
+
+func withKinds(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range baseKinds {
+		out[k] = v
+	}
+	for k, v := range m {
+		if v == 0 {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func chartCases() []chartCase {
+	return []chartCase{
+		{
+			name:      "defaults",
+			namespace: "tokenator-system",
+			kinds:     baseKinds,
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				c := d.Spec.Template.Spec.Containers[0]
+				g.Expect(c.Args).To(Equal([]string{
+					"--metrics-bind-address=:8080",
+					"--health-probe-bind-address=:8081",
+					"--leader-elect=true",
+					"--leader-election-namespace=tokenator-system",
+					"--kube-api-qps=50",
+					"--kube-api-burst=100",
+					"--concurrent-reconciles=16",
+					"--zap-log-level=info",
+					"--zap-encoder=json",
+				}))
+				g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
+				g.Expect(c.Image).To(Equal("ghcr.io/tokenator-dev/tokenator:v0.1.0"))
+				g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+				g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("64Mi")))
+				g.Expect(c.Resources.Limits).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("256Mi")))
+				g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal(fullname))
+				g.Expect(d.Spec.Template.Spec.PriorityClassName).To(BeEmpty())
+				g.Expect(d.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
+				g.Expect(d.Labels).To(HaveKeyWithValue("helm.sh/chart", "tokenator-0.1.0"))
+				g.Expect(d.Labels).To(HaveKeyWithValue("app.kubernetes.io/version", "v0.1.0"))
+
+				var svc corev1.Service
+				typed(g, r.one(g, "Service"), &svc)
+				g.Expect(svc.Name).To(Equal(fullname + "-metrics"))
+				g.Expect(svc.Spec.Ports).To(ConsistOf(HaveField("Port", BeEquivalentTo(8080))))
+				g.Expect(r.find("ClusterRoleBinding", "", fullname+"-manager")).NotTo(BeNil())
+				editor := r.find("ClusterRole", "", fullname+"-oauthclient-editor")
+				g.Expect(editor).NotTo(BeNil())
+				g.Expect(editor.GetLabels()).To(HaveKeyWithValue("rbac.authorization.k8s.io/aggregate-to-edit", "true"))
+				g.Expect(r.find("ClusterRole", "", fullname+"-oauthclient-viewer").GetLabels()).
+					To(HaveKeyWithValue("rbac.authorization.k8s.io/aggregate-to-view", "true"))
+			},
+		},
+		{
+			name:      "two replicas with PDB, ServiceMonitor and PrometheusRule",
+			namespace: "tokenator-ha",
+			values: map[string]any{
+				"replicas":            2,
+				"leaderElection":      map[string]any{"enabled": false}, // forced on with 2 replicas
+				"podDisruptionBudget": map[string]any{"enabled": true},
+				"serviceMonitor":      map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}},
+				"prometheusRule":      map[string]any{"enabled": true},
+			},
+			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1}),
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(2))
+				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
+					"--leader-elect=true", "--leader-election-namespace=tokenator-ha"))
+
+				var pdb policyv1.PodDisruptionBudget
+				typed(g, r.one(g, "PodDisruptionBudget"), &pdb)
+				g.Expect(pdb.Spec.MinAvailable).To(HaveValue(Equal(intstr.FromInt32(1))))
+				g.Expect(pdb.Spec.Selector).To(Equal(d.Spec.Selector))
+
+				var svc corev1.Service
+				typed(g, r.one(g, "Service"), &svc)
+				sm := r.one(g, "ServiceMonitor")
+				g.Expect(sm.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+				g.Expect(sel).NotTo(BeEmpty())
+				for k, v := range sel {
+					g.Expect(svc.Labels).To(HaveKeyWithValue(k, v), "the ServiceMonitor selects the metrics Service")
+				}
+				nss, _, _ := unstructured.NestedStringSlice(sm.Object, "spec", "namespaceSelector", "matchNames")
+				g.Expect(nss).To(Equal([]string{"tokenator-ha"}))
+				endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				g.Expect(endpoints).To(HaveLen(1))
+				g.Expect(endpoints[0]).To(And(
+					HaveKeyWithValue("port", svc.Spec.Ports[0].Name),
+					HaveKeyWithValue("path", "/metrics"),
+					HaveKeyWithValue("honorLabels", true)))
+
+				// The chart's rules with the default values are those of config/prometheus.
+				plain := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
+				g.Expect(plain).To(HaveLen(1))
+				g.Expect(plain[0].GetKind()).To(Equal("PrometheusRule"))
+				pr := r.one(g, "PrometheusRule")
+				g.Expect(pr.Object["spec"]).To(Equal(plain[0].Object["spec"]),
+					"charts/tokenator/templates/prometheusrule.yaml renders other rules than config/prometheus/prometheusrule.yaml")
+				rules := alertRules(g, pr)
+				g.Expect(rules).To(HaveLen(3))
+				g.Expect(rules["TokenatorTokenExpiringWithoutRefresh"]).To(And(
+					HaveKeyWithValue("expr", And(ContainSubstring("tokenator_token_expiration_timestamp_seconds"),
+						ContainSubstring("time() < 300"), ContainSubstring("and on (namespace, name)"),
+						ContainSubstring(`tokenator_oauthclient_ready_status{condition="False"`))),
+					HaveKeyWithValue("labels", HaveKeyWithValue("severity", "critical"))))
+				g.Expect(rules["TokenatorTokenRefreshFailing"]).To(And(
+					HaveKeyWithValue("expr", ContainSubstring("(tokenator_oauthclient_failed_attempts) > 3")),
+					HaveKeyWithValue("for", "10m")))
+				g.Expect(rules["TokenatorOAuthClientNotReady"]).To(And(
+					HaveKeyWithValue("expr", ContainSubstring(`tokenator_oauthclient_ready_status{condition="False"`)),
+					HaveKeyWithValue("for", "15m")))
+			},
+		},
+		{
+			name:      "watched namespaces",
+			namespace: "tokenator-ns",
+			values:    map[string]any{"watchNamespaces": []string{"team-a", "team-b"}},
+			kinds:     withKinds(map[string]int{"ClusterRole": 2, "ClusterRoleBinding": 0, "Role": 3, "RoleBinding": 3}),
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--namespaces=team-a,team-b"))
+				g.Expect(r.find("ClusterRole", "", fullname+"-manager")).To(BeNil(), "no cluster-wide access to Secrets")
+				for _, ns := range []string{"team-a", "team-b"} {
+					g.Expect(r.find("Role", ns, fullname+"-manager")).NotTo(BeNil(), "Role in %s", ns)
+					g.Expect(r.find("RoleBinding", ns, fullname+"-manager")).NotTo(BeNil(), "RoleBinding in %s", ns)
+				}
+			},
+		},
+		{
+			name:      "custom values",
+			namespace: "tokenator-custom",
+			values: map[string]any{
+				"fullnameOverride":     "tokenator",
+				"image":                map[string]any{"repository": "registry.example.com/tokenator", "tag": "v0.1.1", "pullPolicy": "Always"},
+				"imagePullSecrets":     []any{map[string]any{"name": "regcred"}},
+				"allowedTokenHosts":    []string{"*.example.com", "accounts.world.luccasoftware.com"},
+				"deniedTokenNetworks":  []string{"10.0.0.0/8", "169.254.0.0/16"},
+				"kubeAPI":              map[string]any{"qps": 20.5, "burst": 40},
+				"concurrentReconciles": 4,
+				"tokenRequestTimeout":  "10s",
+				"minRequestInterval":   "2s",
+				"retryBaseDelay":       "1s",
+				"retryMaxDelay":        "1m",
+				"logLevel":             "debug",
+				"logEncoding":          "console",
+				"extraArgs":            []string{"--enable-http2"},
+				"env":                  []any{map[string]any{"name": "GOMEMLIMIT", "value": "200MiB"}},
+				"serviceAccount":       map[string]any{"name": "tokenator-manager", "annotations": map[string]any{"example.com/role": "x"}},
+				"rbac":                 map[string]any{"aggregateToDefaultRoles": false},
+				"podAnnotations":       map[string]any{"example.com/scrape": "true"},
+				"podLabels":            map[string]any{"team": "platform"},
+				"priorityClassName":    "tokenator-critical",
+				"nodeSelector":         map[string]any{"kubernetes.io/os": "linux"},
+				"tolerations":          []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}},
+				"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
+					"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{
+						"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64", "arm64"}}}}}}}},
+				"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+					"whenUnsatisfiable": "ScheduleAnyway", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "tokenator"}}}},
+				"resources": map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "100Mi"}, "limits": map[string]any{"memory": "300Mi"}},
+				"prometheusRule": map[string]any{"enabled": true, "expiringSeconds": 600, "failedAttemptsThreshold": 5,
+					"failedAttemptsFor": "5m", "notReadyFor": "30m", "labels": map[string]any{"role": "alerts"},
+					"additionalAlertLabels": map[string]any{"team": "platform"}},
+			},
+			kinds: withKinds(map[string]int{"ClusterRole": 1, "PrometheusRule": 1}),
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				pod := d.Spec.Template.Spec
+				c := pod.Containers[0]
+				g.Expect(c.Args).To(Equal([]string{
+					"--metrics-bind-address=:8080",
+					"--health-probe-bind-address=:8081",
+					"--leader-elect=true",
+					"--leader-election-namespace=tokenator-custom",
+					"--kube-api-qps=20.5",
+					"--kube-api-burst=40",
+					"--concurrent-reconciles=4",
+					"--allowed-token-hosts=*.example.com,accounts.world.luccasoftware.com",
+					"--denied-token-networks=10.0.0.0/8,169.254.0.0/16",
+					"--token-request-timeout=10s",
+					"--min-request-interval=2s",
+					"--retry-base-delay=1s",
+					"--retry-max-delay=1m",
+					"--zap-log-level=debug",
+					"--zap-encoder=console",
+					"--enable-http2",
+				}))
+				g.Expect(d.Name).To(Equal("tokenator"))
+				g.Expect(c.Image).To(Equal("registry.example.com/tokenator:v0.1.1"))
+				g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
+				g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "GOMEMLIMIT", Value: "200MiB"}))
+				g.Expect(c.Resources.Requests).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("50m")))
+				g.Expect(pod.ImagePullSecrets).To(ConsistOf(corev1.LocalObjectReference{Name: "regcred"}))
+				g.Expect(pod.ServiceAccountName).To(Equal("tokenator-manager"))
+				g.Expect(r.one(g, "ServiceAccount").GetAnnotations()).To(HaveKeyWithValue("example.com/role", "x"))
+				g.Expect(d.Spec.Template.Annotations).To(HaveKeyWithValue("example.com/scrape", "true"))
+				g.Expect(d.Spec.Template.Labels).To(HaveKeyWithValue("team", "platform"))
+				g.Expect(d.Spec.Selector.MatchLabels).NotTo(HaveKey("team"), "pod labels stay out of the immutable selector")
+				g.Expect(pod.PriorityClassName).To(Equal("tokenator-critical"))
+				g.Expect(pod.NodeSelector).To(Equal(map[string]string{"kubernetes.io/os": "linux"}))
+				g.Expect(pod.Tolerations).To(HaveLen(1))
+				g.Expect(pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(HaveLen(1))
+				g.Expect(pod.TopologySpreadConstraints).To(HaveLen(1))
+				g.Expect(r.find("ClusterRole", "", "tokenator-manager")).NotTo(BeNil())
+				g.Expect(r.find("ClusterRole", "", "tokenator-oauthclient-editor")).To(BeNil())
+
+				pr := r.one(g, "PrometheusRule")
+				g.Expect(pr.GetLabels()).To(HaveKeyWithValue("role", "alerts"))
+				rules := alertRules(g, pr)
+				g.Expect(rules["TokenatorTokenExpiringWithoutRefresh"]).To(HaveKeyWithValue("expr", ContainSubstring("time() < 600")))
+				g.Expect(rules["TokenatorTokenRefreshFailing"]).To(And(
+					HaveKeyWithValue("expr", HaveSuffix("> 5")), HaveKeyWithValue("for", "5m")))
+				g.Expect(rules["TokenatorOAuthClientNotReady"]).To(HaveKeyWithValue("for", "30m"))
+				for name, rule := range rules {
+					g.Expect(rule).To(HaveKeyWithValue("labels", HaveKeyWithValue("team", "platform")), name)
+				}
+			},
+		},
+		{
+			name:      "metrics off, image digest, PDB with one replica",
+			namespace: "tokenator-nometrics",
+			values: map[string]any{
+				"metrics":             map[string]any{"enabled": false},
+				"image":               map[string]any{"digest": digest},
+				"podDisruptionBudget": map[string]any{"enabled": true}, // ignored: it would block drains
+				"leaderElection":      map[string]any{"enabled": false},
+			},
+			kinds: withKinds(map[string]int{"Service": 0}),
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				c := d.Spec.Template.Spec.Containers[0]
+				g.Expect(c.Args).To(ContainElements("--metrics-bind-address=0", "--leader-elect=false"))
+				g.Expect(strings.Join(c.Args, " ")).NotTo(ContainSubstring("--leader-election-namespace"))
+				g.Expect(c.Ports).To(ConsistOf(HaveField("Name", "health")))
+				g.Expect(c.Image).To(Equal("ghcr.io/tokenator-dev/tokenator@" + digest))
+			},
+		},
+	}
+}
+
+// alertRules returns the rules of a PrometheusRule by alert name.
+func alertRules(g Gomega, pr *unstructured.Unstructured) map[string]map[string]any {
+	groups, _, err := unstructured.NestedSlice(pr.Object, "spec", "groups")
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	rules := map[string]map[string]any{}
+	for _, group := range groups {
+		rs, _, _ := unstructured.NestedSlice(group.(map[string]any), "rules")
+		for _, r := range rs {
+			rule := r.(map[string]any)
+			rules[rule["alert"].(string)] = rule
+		}
+	}
+	return rules
+}
+
+// TestChartRendersAndApplies renders the chart with each value set, checks the
+// objects, and applies all of them to the API server (server-side apply, dry
+// run), the ServiceMonitor and PrometheusRule against the Prometheus Operator's
+// CRDs (testdata/crds).
+func TestChartRendersAndApplies(t *testing.T) {
+	t.Parallel()
+	wantRules := generatedRules(t)
+	flags := managerFlags(t)
+	for _, tc := range chartCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := rendered(render(t, tc.namespace, tc.values))
+			g.Expect(r.kinds()).To(Equal(tc.kinds))
+			watched, _ := tc.values["watchNamespaces"].([]string)
+
+			// Namespaced objects are in the release namespace, or for the
+			// manager's Roles in the watched namespaces.
+			for _, u := range r {
+				switch u.GetKind() {
+				case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+					g.Expect(u.GetNamespace()).To(BeEmpty(), "%s %s", u.GetKind(), u.GetName())
+				case "Role", "RoleBinding":
+					g.Expect(append([]string{tc.namespace}, watched...)).To(ContainElement(u.GetNamespace()), "%s %s", u.GetKind(), u.GetName())
+				default:
+					g.Expect(u.GetNamespace()).To(Equal(tc.namespace), "%s %s", u.GetKind(), u.GetName())
+				}
+				if u.GetKind() != "CustomResourceDefinition" {
+					g.Expect(u.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/instance", "tk"), "%s %s", u.GetKind(), u.GetName())
+				}
+			}
+
+			d := checkDeployment(g, r, flags)
+			checkRBAC(g, r, tc.namespace, d.Spec.Template.Spec.ServiceAccountName, wantRules)
+			// The Secret-write policy applies to the ServiceAccount the manager runs as.
+			for _, vap := range r.all("ValidatingAdmissionPolicy") {
+				conds, _, _ := unstructured.NestedSlice(vap.Object, "spec", "matchConditions")
+				g.Expect(conds).To(HaveLen(1))
+				g.Expect(conds[0].(map[string]any)["expression"]).To(Equal(fmt.Sprintf("request.userInfo.username == 'system:serviceaccount:%s:%s'",
+					tc.namespace, d.Spec.Template.Spec.ServiceAccountName)))
+			}
+			checkMetricsService(g, r, d)
+			if tc.check != nil {
+				tc.check(t, g, r, d)
+			}
+
+			// The API server accepts every object.
+			ctx := context.Background()
+			for _, ns := range append([]string{tc.namespace}, watched...) {
+				ensureNamespace(t, ns, nil)
+			}
+			for _, u := range r {
+				g.Expect(applyDryRun(ctx, u)).To(Succeed(), "%s %s/%s", u.GetKind(), u.GetNamespace(), u.GetName())
+			}
+		})
+	}
+}
+
+// checkDeployment checks what every value set must keep: the manager's flags
+// exist, the security context passes the restricted Pod Security Standard, the
+// probes, and leader election with more than one replica.
+func checkDeployment(g Gomega, r rendered, flags map[string]bool) *appsv1.Deployment {
+	var d appsv1.Deployment
+	typed(g, r.one(g, "Deployment"), &d)
+	for k, v := range d.Spec.Selector.MatchLabels {
+		g.Expect(d.Spec.Template.Labels).To(HaveKeyWithValue(k, v), "the selector selects the pods")
+	}
+	pod := d.Spec.Template.Spec
+	g.Expect(pod.Containers).To(HaveLen(1))
+	c := pod.Containers[0]
+	g.Expect(c.Name).To(Equal("manager"))
+	for _, arg := range c.Args {
+		g.Expect(arg).To(HavePrefix("--"))
+		name, _, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		g.Expect(flags).To(HaveKey(name), "%s is not a flag of cmd/main.go", arg)
+	}
+	if *d.Spec.Replicas > 1 {
+		g.Expect(c.Args).To(ContainElement("--leader-elect=true"), "leader election with more than one replica")
+	}
+
+	g.Expect(pod.SecurityContext).NotTo(BeNil())
+	g.Expect(pod.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
+	g.Expect(pod.SecurityContext.RunAsUser).To(HaveValue(BeEquivalentTo(65532)))
+	g.Expect(pod.SecurityContext.SeccompProfile).To(HaveValue(HaveField("Type", corev1.SeccompProfileTypeRuntimeDefault)))
+	sc := c.SecurityContext
+	g.Expect(sc).NotTo(BeNil())
+	g.Expect(sc.RunAsNonRoot).To(HaveValue(BeTrue()))
+	g.Expect(sc.RunAsUser).To(HaveValue(BeEquivalentTo(65532)))
+	g.Expect(sc.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+	g.Expect(sc.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
+	g.Expect(sc.Capabilities).NotTo(BeNil())
+	g.Expect(sc.Capabilities.Drop).To(Equal([]corev1.Capability{"ALL"}))
+	g.Expect(sc.Capabilities.Add).To(BeEmpty())
+	g.Expect(sc.Privileged).To(Or(BeNil(), HaveValue(BeFalse())))
+
+	g.Expect(c.Ports).To(ContainElement(And(HaveField("Name", "health"), HaveField("ContainerPort", BeEquivalentTo(8081)))))
+	g.Expect(c.Args).To(ContainElement("--health-probe-bind-address=:8081"))
+	g.Expect(c.LivenessProbe).NotTo(BeNil())
+	g.Expect(c.LivenessProbe.HTTPGet).To(HaveValue(And(HaveField("Path", "/healthz"), HaveField("Port", intstr.FromString("health")))))
+	g.Expect(c.ReadinessProbe).NotTo(BeNil())
+	g.Expect(c.ReadinessProbe.HTTPGet).To(HaveValue(And(HaveField("Path", "/readyz"), HaveField("Port", intstr.FromString("health")))))
+	return &d
+}
+
+// checkRBAC checks that the manager's ClusterRole or Roles hold exactly the
+// generated rules, that every binding binds a rendered role to the manager's
+// ServiceAccount, and the leader election Role.
+func checkRBAC(g Gomega, r rendered, namespace, serviceAccount string, want []rbacv1.PolicyRule) {
+	if sas := r.all("ServiceAccount"); len(sas) > 0 {
+		g.Expect(sas[0].GetName()).To(Equal(serviceAccount))
+	}
+	managerRoles := 0
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		for _, u := range r.all(kind) {
+			if !strings.HasSuffix(u.GetName(), "-manager") {
+				continue
+			}
+			managerRoles++
+			var role rbacv1.Role // same fields as a ClusterRole without aggregation
+			typed(g, u, &role)
+			g.Expect(role.Rules).To(Equal(want), "%s %s/%s holds other rules than config/rbac/role.yaml", kind, u.GetNamespace(), u.GetName())
+		}
+	}
+	g.Expect(managerRoles).To(BeNumerically(">=", 1))
+
+	for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
+		for _, u := range r.all(kind) {
+			var b rbacv1.RoleBinding
+			typed(g, u, &b)
+			roleNS := u.GetNamespace()
+			if b.RoleRef.Kind == "ClusterRole" {
+				roleNS = ""
+			}
+			g.Expect(r.find(b.RoleRef.Kind, roleNS, b.RoleRef.Name)).NotTo(BeNil(), "%s %s binds a rendered role", kind, u.GetName())
+			g.Expect(b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: serviceAccount, Namespace: namespace}))
+		}
+	}
+	if len(r.all("ClusterRoleBinding")) > 0 {
+		g.Expect(r.all("ClusterRoleBinding")).To(HaveLen(1))
+	}
+
+	var le rbacv1.Role
+	u := r.find("Role", namespace, fullnameOf(r)+"-leader-election")
+	g.Expect(u).NotTo(BeNil(), "the leader election Role")
+	typed(g, u, &le)
+	g.Expect(le.Rules).To(ConsistOf(
+		rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	))
+}
+
+// fullnameOf is the name of the Deployment, the prefix of the other names.
+func fullnameOf(r rendered) string {
+	for _, u := range r {
+		if u.GetKind() == "Deployment" {
+			return u.GetName()
+		}
+	}
+	return ""
+}
+
+// checkMetricsService checks that the metrics Service selects the manager pods
+// and targets their metrics port.
+func checkMetricsService(g Gomega, r rendered, d *appsv1.Deployment) {
+	svcs := r.all("Service")
+	if len(svcs) == 0 {
+		return
+	}
+	var svc corev1.Service
+	typed(g, svcs[0], &svc)
+	g.Expect(svc.Spec.Selector).NotTo(BeEmpty())
+	for k, v := range svc.Spec.Selector {
+		g.Expect(d.Spec.Template.Labels).To(HaveKeyWithValue(k, v), "the metrics Service selects the manager pods")
+	}
+	g.Expect(svc.Spec.Ports).To(HaveLen(1))
+	g.Expect(svc.Spec.Ports[0].TargetPort).To(Equal(intstr.FromString("metrics")))
+	g.Expect(d.Spec.Template.Spec.Containers[0].Ports).To(ContainElement(And(
+		HaveField("Name", "metrics"), HaveField("ContainerPort", svc.Spec.Ports[0].Port))))
+	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement(
+		"--metrics-bind-address=:" + strconv.Itoa(int(svc.Spec.Ports[0].Port))))
+}
+
+// TestChartCopiesOfGeneratedFiles fails when the chart's copies of generated
+// manifests differ from config/: `make manifests` copies them.
+func TestChartCopiesOfGeneratedFiles(t *testing.T) {
+	t.Parallel()
+	for copied, generated := range map[string]string{
+		"charts/tokenator/crds/tokenator.dev_oauthclients.yaml": "config/crd/bases/tokenator.dev_oauthclients.yaml",
+		"charts/tokenator/files/manager-role.yaml":              "config/rbac/role.yaml",
+	} {
+		if !bytes.Equal(readFile(t, copied), readFile(t, generated)) {
+			t.Errorf("%s differs from %s, which controller-gen generates: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
+		}
+	}
+	// Every generated CRD is in the chart, and nothing else.
+	gen, err := os.ReadDir(filepath.Join(repoRoot, "config", "crd", "bases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := os.ReadDir(filepath.Join(chartDir, "crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(es []os.DirEntry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		slices.Sort(out)
+		return out
+	}
+	NewWithT(t).Expect(names(chart)).To(Equal(names(gen)), "charts/tokenator/crds holds the CRDs of config/crd/bases")
+}
+
+// TestChartLint runs helm lint, plain and --strict, also with each value set.
+func TestChartLint(t *testing.T) {
+	t.Parallel()
+	if out, err := helm(t, "lint", chartDir); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(out, "0 chart(s) failed") {
+		t.Fatalf("helm lint:\n%s", out)
+	}
+	for _, tc := range chartCases() {
+		args := []string{"lint", "--strict", chartDir, "--namespace", tc.namespace}
+		if tc.values != nil {
+			args = append(args, "--values", valuesFile(t, tc.values))
+		}
+		if _, err := helm(t, args...); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// TestChartRejectsInconsistentValues: values that cannot work fail helm
+// template with a message that says what to change.
+func TestChartRejectsInconsistentValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		values map[string]any
+		want   string
+	}{
+		{
+			values: map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"enabled": false}},
+			want:   "serviceMonitor.enabled needs metrics.enabled",
+		},
+		{
+			values: map[string]any{"serviceAccount": map[string]any{"create": false}},
+			want:   "serviceAccount.name is required when serviceAccount.create is false",
+		},
+	} {
+		_, err := helm(t, templateArgs(t, "tokenator-system", tc.values)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("values %v: want an error with %q, got %v", tc.values, tc.want, err)
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package chart_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tokenator-dev/tokenator/internal/metrics"
+)
+
+// exportedSeries returns the series names the manager exports (histograms as
+// their _bucket, _sum and _count series) with their label names.
+func exportedSeries(t *testing.T) map[string][]string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.ObserveRequest("idp.example.com", time.Second, nil)
+	now := time.Now()
+	m.SetClient(metrics.ClientState{Namespace: "ns", Name: "client", ExpiresAt: &now, RefreshAt: &now, ReadyStatus: "True", ReadyReason: "TokenIssued"})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string][]string{}
+	for _, f := range families {
+		var labels []string
+		for _, l := range f.GetMetric()[0].GetLabel() {
+			labels = append(labels, l.GetName())
+		}
+		if f.GetType().String() == "HISTOGRAM" {
+			series[f.GetName()+"_bucket"] = append(slices.Clone(labels), "le")
+			series[f.GetName()+"_sum"] = labels
+			series[f.GetName()+"_count"] = labels
+		} else {
+			series[f.GetName()] = labels
+		}
+	}
+	if len(series) < 6 {
+		t.Fatalf("internal/metrics exports only %v", series)
+	}
+	return series
+}
+
+// The labels Prometheus adds to every series of a target scraped through the
+// chart's ServiceMonitor (namespace is tokenator's own, kept by honorLabels).
+var targetLabels = []string{"instance", "job", "pod", "namespace", "service", "endpoint", "container"}
+
+var (
+	metricName  = regexp.MustCompile(`\btokenator_[a-z_]+\b`)
+	grouping    = regexp.MustCompile(`\b(?:by|without|on|ignoring)\s*\(([^)]*)\)`)
+	selector    = regexp.MustCompile(`\b(tokenator_[a-z_]+)\s*\{([^}]*)\}`)
+	matcherName = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+)
+
+// checkExpr checks that a PromQL expression only names series the manager
+// exports, selects them by their own labels, and groups by known labels.
+func checkExpr(g Gomega, where, expr string, series map[string][]string) {
+	names := metricName.FindAllString(expr, -1)
+	g.Expect(names).NotTo(BeEmpty(), "%s: %s names no tokenator series", where, expr)
+	known := slices.Clone(targetLabels)
+	for _, n := range names {
+		g.Expect(series).To(HaveKey(n), "%s: %s is not a series of internal/metrics", where, n)
+		known = append(known, series[n]...)
+	}
+	for _, m := range selector.FindAllStringSubmatch(expr, -1) {
+		for _, l := range matcherName.FindAllStringSubmatch(m[2], -1) {
+			g.Expect(append(slices.Clone(series[m[1]]), targetLabels...)).To(ContainElement(l[1]), "%s: %s has no label %s", where, m[1], l[1])
+		}
+	}
+	for _, m := range grouping.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				g.Expect(known).To(ContainElement(l), "%s: no series of %q has label %s", where, expr, l)
+			}
+		}
+	}
+	g.Expect(strings.Count(expr, "(")).To(Equal(strings.Count(expr, ")")), "%s: unbalanced parentheses", where)
+}
+
+// TestAlertRulesUseExportedMetrics checks config/prometheus's rules (which the
+// chart renders too) against what internal/metrics exports.
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	series := exportedSeries(t)
+	objs := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
+	g.Expect(objs).To(HaveLen(1))
+	rules := alertRules(g, objs[0])
+	g.Expect(rules).To(HaveLen(3))
+	for name, rule := range rules {
+		checkExpr(g, name, rule["expr"].(string), series)
+		g.Expect(rule).To(HaveKeyWithValue("labels", HaveKey("severity")), name)
+		g.Expect(rule).To(HaveKeyWithValue("annotations", And(HaveKey("summary"), HaveKey("description"))), name)
+		_, err := time.ParseDuration(rule["for"].(string))
+		g.Expect(err).NotTo(HaveOccurred(), name)
+	}
+}
+
+// TestGrafanaDashboard checks config/grafana's dashboard: the panels the
+// operators need, each on the dashboard's data source, with queries over the
+// series the manager exports.
+func TestGrafanaDashboard(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	series := exportedSeries(t)
+	type target struct {
+		Expr  string `json:"expr"`
+		RefID string `json:"refId"`
+	}
+	type panel struct {
+		ID         int               `json:"id"`
+		Type       string            `json:"type"`
+		Title      string            `json:"title"`
+		Datasource map[string]string `json:"datasource"`
+		GridPos    map[string]int    `json:"gridPos"`
+		Targets    []target          `json:"targets"`
+	}
+	var dash struct {
+		UID           string  `json:"uid"`
+		Title         string  `json:"title"`
+		SchemaVersion int     `json:"schemaVersion"`
+		Panels        []panel `json:"panels"`
+		Templating    struct {
+			List []struct {
+				Name  string `json:"name"`
+				Type  string `json:"type"`
+				Query any    `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	g.Expect(json.Unmarshal(readFile(t, "config/grafana/tokenator-dashboard.json"), &dash)).To(Succeed())
+	g.Expect(dash.UID).To(Equal("tokenator"))
+	g.Expect(dash.Title).NotTo(BeEmpty())
+	g.Expect(dash.SchemaVersion).To(BeNumerically(">=", 36))
+	var vars []string
+	for _, v := range dash.Templating.List {
+		vars = append(vars, v.Name)
+	}
+	g.Expect(vars).To(ContainElements("datasource", "namespace"))
+
+	titles := map[string]panel{}
+	ids := map[int]bool{}
+	for _, p := range dash.Panels {
+		g.Expect(ids).NotTo(HaveKey(p.ID), "panel ids are unique")
+		ids[p.ID] = true
+		g.Expect(titles).NotTo(HaveKey(p.Title), "panel titles are unique")
+		titles[p.Title] = p
+		g.Expect(p.Datasource).To(HaveKeyWithValue("uid", "${datasource}"), p.Title)
+		g.Expect(p.GridPos).To(And(HaveKey("w"), HaveKey("h"), HaveKey("x"), HaveKey("y")), p.Title)
+		g.Expect(p.Targets).NotTo(BeEmpty(), p.Title)
+		for _, tg := range p.Targets {
+			checkExpr(g, p.Title, tg.Expr, series)
+		}
+	}
+	for title, fragment := range map[string]string{
+		"Token requests by host and result":  "sum by (host, result) (rate(tokenator_token_requests_total",
+		"Token request duration p95 by host": "histogram_quantile(0.95, sum by (host, le) (rate(tokenator_token_request_duration_seconds_bucket",
+		"Clients not Ready":                  "tokenator_oauthclient_ready_status",
+		"Seconds until expiry by client":     "tokenator_token_expiration_timestamp_seconds",
+		"Failed attempts by client":          "tokenator_oauthclient_failed_attempts",
+	} {
+		g.Expect(titles).To(HaveKey(title))
+		g.Expect(titles[title].Targets[0].Expr).To(ContainSubstring(fragment), title)
+	}
+}
+
+// TestMonitoringCRDsValidate shows that the API server checks the
+// ServiceMonitor and PrometheusRule against the real schemas of testdata/crds:
+// an unknown field is refused.
+func TestMonitoringCRDsValidate(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ensureNamespace(t, "monitoring-check", nil)
+	sm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "monitoring.coreos.com/v1",
+		"kind":       "ServiceMonitor",
+		"metadata":   map[string]any{"name": "x", "namespace": "monitoring-check"},
+		"spec": map[string]any{
+			"selector":  map[string]any{},
+			"endpoints": []any{map[string]any{"port": "metrics", "honourLabels": true}},
+		},
+	}}
+	err := applyDryRun(context.Background(), sm)
+	g.Expect(err).To(HaveOccurred(), "a misspelt field is refused")
+	g.Expect(err.Error()).To(ContainSubstring("honourLabels"))
+
+	objs := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
+	g.Expect(objs).To(HaveLen(1))
+	ensureNamespace(t, objs[0].GetNamespace(), nil)
+	g.Expect(applyDryRun(context.Background(), objs[0])).To(Succeed(), "config/prometheus/prometheusrule.yaml")
+}
