@@ -45,6 +45,8 @@ type OAuthClientReconciler struct {
 	TokenHosts interface{ CheckHost(host string) error }
 	// Metrics records token requests and each client's state.
 	Metrics *metrics.Metrics
+	// HostLimiter bounds the token requests in flight per host.
+	HostLimiter *oauth.HostLimiter
 	// Options tune the schedule.
 	Options Options
 }
@@ -60,6 +62,8 @@ type Options struct {
 	RetryMaxDelay time.Duration
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+	// MaxRequestsPerHost bounds the token requests in flight to one host; 0 means no bound.
+	MaxRequestsPerHost int
 	// Namespaces restricts the operator to these namespaces; empty means all.
 	Namespaces []string
 	// SkipNameValidation allows several managers in one process (tests).
@@ -73,6 +77,7 @@ func DefaultOptions() Options {
 		RetryBaseDelay:          5 * time.Second,
 		RetryMaxDelay:           5 * time.Minute,
 		MaxConcurrentReconciles: 16,
+		MaxRequestsPerHost:      8,
 	}
 }
 
@@ -210,6 +215,12 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
 		defaultLifetime = d.Duration
 	}
+	host := tokenHost(endpoint.TokenURL)
+	release, err := r.HostLimiter.Acquire(ctx, host)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer release()
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
 	tok, err := tc.RequestToken(ctx, oauth.Request{
@@ -224,7 +235,8 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		ExtraHeaders:    oc.Spec.ExtraHeaders,
 		DefaultLifetime: defaultLifetime,
 	})
-	r.Metrics.ObserveRequest(tokenHost(endpoint.TokenURL), time.Since(started), err)
+	release()
+	r.Metrics.ObserveRequest(host, time.Since(started), err)
 	st.TokenRequestHash = hash
 	st.LastHandledRefreshRequest = refreshRequest
 	if err != nil {

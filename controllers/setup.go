@@ -71,6 +71,9 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.HostLimiter == nil {
+		r.HostLimiter = oauth.NewHostLimiter(r.Options.MaxRequestsPerHost)
+	}
 	if r.Metrics == nil {
 		r.Metrics = metrics.Default
 	}

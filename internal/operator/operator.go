@@ -36,8 +36,8 @@ type Config struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election; zero
 	// means controller-runtime's defaults (15s, 10s, 2s).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
-	EnableHTTP2            bool
-	TokenRequestTimeout    time.Duration
+	EnableHTTP2                               bool
+	TokenRequestTimeout                       time.Duration
 	// AllowedTokenHosts are host globs a tokenURL may name; empty allows all.
 	AllowedTokenHosts []string
 	// DeniedTokenNetworks are never connected to for a token request.

@@ -1,0 +1,48 @@
+package controllers_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+// With 8 workers and --max-requests-per-host=2, a slow endpoint never holds
+// more than 2 requests at once, and does hold 2.
+func TestRequestsPerHostLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.Reconciler.MaxConcurrentReconciles = 8
+		c.Reconciler.MaxRequestsPerHost = 2
+	})
+	e.idp.SetFault(oauthtest.Fault{Delay: 300 * time.Millisecond})
+	var peak atomic.Int32
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if n := int32(e.idp.Active()); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+	const n = 12
+	for i := range n {
+		e.create(e.oauthClient(fmt.Sprintf("c%d", i)))
+	}
+	for i := range n {
+		e.waitReady(fmt.Sprintf("c%d", i))
+	}
+	close(stop)
+	e.g.Expect(e.idp.Requests()).To(Equal(n))
+	e.g.Expect(peak.Load()).To(Equal(int32(2)), "requests in flight at the endpoint")
+}
