@@ -194,6 +194,14 @@ func TestInvalidSpec(t *testing.T) {
 		{"invalid label value for the Secret", func(oc *tokenatorv1.OAuthClient) {
 			oc.Spec.Secret.Labels = map[string]string{"team": "not a valid label value"}
 		}, "spec.secret"},
+		// The CRD lets these through; the request cannot be built. No retry.
+		{"audience set twice", func(oc *tokenatorv1.OAuthClient) {
+			oc.Spec.Audience = "a"
+			oc.Spec.ExtraParameters = map[string]string{"audience": "b"}
+		}, `extra parameter "audience" conflicts with the audience field`},
+		{"header value with a newline", func(oc *tokenatorv1.OAuthClient) {
+			oc.Spec.ExtraHeaders = map[string]string{"X-Tenant": "shop\n"}
+		}, `contains control characters`},
 	}
 	for i, tt := range tests {
 		name := "bad-" + string(rune('a'+i))
@@ -203,6 +211,7 @@ func TestInvalidSpec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := e.waitReason(name, tokenatorv1.ReasonInvalidSpec)
 			e.g.Expect(metaReady(got).Message).To(ContainSubstring(tt.want))
+			e.g.Expect(got.Status.FailedAttempts).To(BeZero(), "no retry loop for a spec error")
 		})
 	}
 }

@@ -239,6 +239,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	r.Metrics.ObserveRequest(host, time.Since(started), err)
 	st.TokenRequestHash = hash
 	st.LastHandledRefreshRequest = refreshRequest
+	if errors.Is(err, oauth.ErrInvalidRequest) {
+		// The spec asks for a request that cannot be sent: a retry cannot help.
+		return r.invalidSpec(oc, err, now)
+	}
 	if err != nil {
 		return r.requestFailed(ctx, oc, err, now)
 	}

@@ -1,15 +1,14 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,36 +34,6 @@ func derivedSecretName(oc *tokenatorv1.OAuthClient) string {
 	return oc.Name + "-token"
 }
 
-// templateData are the fields an extraData template can use.
-type templateData struct {
-	AccessToken string
-	TokenType   string
-	ExpiresAt   string
-	Scope       string
-}
-
-// extraDataTemplates are the parsed spec.secret.extraData templates.
-type extraDataTemplates map[string]*template.Template
-
-// parseExtraData parses every extraData template and renders it once with
-// placeholder values, so that a broken template is reported before a token is
-// requested.
-func parseExtraData(extra map[string]string) (extraDataTemplates, error) {
-	tpls := make(extraDataTemplates, len(extra))
-	for _, key := range slices.Sorted(maps.Keys(extra)) {
-		t, err := template.New(key).Option("missingkey=error").Parse(extra[key])
-		if err != nil {
-			return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, err)
-		}
-		probe := templateData{AccessToken: "probe", TokenType: "Bearer", ExpiresAt: time.Unix(0, 0).UTC().Format(time.RFC3339)}
-		if err := t.Execute(&bytes.Buffer{}, probe); err != nil {
-			return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, err)
-		}
-		tpls[key] = t
-	}
-	return tpls, nil
-}
-
 // secretData renders the keys of the derived Secret for tok.
 func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, error) {
 	expiresAt := tok.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)
@@ -76,13 +45,16 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 	}
 	td := templateData{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresAt: expiresAt, Scope: tok.Scope}
 	for key, t := range tpls {
-		var b bytes.Buffer
-		if err := t.Execute(&b, td); err != nil {
-			// The error of a template that rendered the probe can only name the
-			// template, never the values: report the key alone.
+		v, err := render(t, td)
+		if err != nil {
+			// The error of a template that rendered the probe could name the
+			// values: report the key and the bound alone.
+			if errors.Is(err, errRenderedTooLarge) {
+				return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, errRenderedTooLarge)
+			}
 			return nil, fmt.Errorf("spec.secret.extraData[%s]: rendering failed", key)
 		}
-		data[key] = b.Bytes()
+		data[key] = v
 	}
 	return data, nil
 }

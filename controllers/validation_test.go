@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -65,6 +66,12 @@ func TestCRDValidation(t *testing.T) {
 		{"extraHeaders sets Content-Type", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.ExtraHeaders = map[string]string{"content-type": "text/plain"}
 		}, []string{"spec.extraHeaders", "may not set Content-Type"}},
+		{"extraHeaders sets Connection", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraHeaders = map[string]string{"Connection": "close"}
+		}, []string{"spec.extraHeaders", "may not set Content-Type, Content-Length, Host or connection headers"}},
+		{"extraData template too long", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.Secret.ExtraData = map[string]string{"h": strings.Repeat("x", 4097)}
+		}, []string{"spec.secret.extraData", "extraData templates may be at most 4096 characters"}},
 		{"extraHeaders with a bad name", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.ExtraHeaders = map[string]string{"X Tenant": "a"}
 		}, []string{"extraHeaders keys must be valid HTTP header names"}},

@@ -115,10 +115,11 @@ type OAuthClientSpec struct {
 	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
 
 	// extraHeaders are added to the token request. They may not set Content-Type,
-	// Content-Length, Host or Transfer-Encoding.
+	// Content-Length, Host, or the connection headers (Connection, Keep-Alive,
+	// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$'))",message="extraHeaders keys must be valid HTTP header names"
-	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k.lowerAscii() in ['content-type', 'content-length', 'host', 'transfer-encoding'])",message="extraHeaders may not set Content-Type, Content-Length, Host or Transfer-Encoding"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k.lowerAscii() in ['content-type', 'content-length', 'host', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])",message="extraHeaders may not set Content-Type, Content-Length, Host or connection headers (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade)"
 	// +optional
 	ExtraHeaders map[string]string `json:"extraHeaders,omitempty"`
 
@@ -222,9 +223,12 @@ type SecretTemplate struct {
 
 	// extraData are extra keys of the derived Secret, each rendered from a Go
 	// text/template with the fields .AccessToken, .TokenType, .ExpiresAt and .Scope.
+	// range, template, define and block actions are not allowed, and a rendered
+	// value may be at most 64 KiB.
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="extraData keys must be valid Secret keys (letters, digits, '-', '_' and '.')"
 	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['access_token', 'token_type', 'expires_at', 'authorization'])",message="extraData may not set access_token, token_type, expires_at or authorization"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 4096)",message="extraData templates may be at most 4096 characters"
 	// +optional
 	ExtraData map[string]string `json:"extraData,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -60,6 +61,12 @@ func (c *Client) RequestToken(ctx context.Context, r Request) (*Token, error) {
 
 	resp, err := c.HTTPClient.Do(req)
 	if err != nil {
+		// A *url.Error prints the whole URL, query included; the query of a
+		// tokenURL may hold a key, so only the endpoint (no query) is shown.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = endpoint
+		}
 		return nil, red.wrap(err, "requesting token from %s", endpoint)
 	}
 	defer func() { _ = resp.Body.Close() }()

@@ -1,0 +1,148 @@
+package controllers
+
+// This file is in package controllers to reach parseExtraData and secretData.
+// It shares the test binary (and the envtest TestMain) of the controllers_test
+// suite, but the fuzz target itself needs no API server.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+)
+
+// maxFuzzTemplate bounds the templates tried, to keep each run short.
+const maxFuzzTemplate = 1024
+
+// The spec.secret.extraData templates come from users and the token from the
+// endpoint: parsing never panics and reports errors under the key; a
+// template that parses renders with any token without panicking, and a
+// rendering error names the key only, never the token.
+func FuzzRenderExtraData(f *testing.F) {
+	seeds := []struct{ key, tpl, token, tokenType, scope string }{
+		{"x-api-auth", "Bearer {{ .AccessToken }}", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "Bearer", ""},
+		{"header", "{{ .TokenType }} {{ .AccessToken }}", "opaque-token", "mac", "a b"},
+		{"expires", "{{ .ExpiresAt }}", "t", "", ""},
+		{"scope", `{{ .Scope | printf "%q" }}`, "t", "Bearer", "orders.read orders.write"},
+		{"json", `{"token":"{{ js .AccessToken }}","type":"{{ .TokenType }}"}`, `tok"en</script>`, "Bearer", ""},
+		{"escapes", "{{ html .AccessToken }} {{ urlquery .AccessToken }} {{ len .AccessToken }}", "a&b<c>", "", ""},
+		{"with", "{{ with .Scope }}{{ . }}{{ else }}none{{ end }}", "t", "", ""},
+		{"if", `{{ if eq .TokenType "Bearer" }}Bearer {{ .AccessToken }}{{ else }}{{ .TokenType }} {{ .AccessToken }}{{ end }}`, "t", "DPoP", ""},
+		// Render errors only a real token shows: the probe token is "probe".
+		{"index", `{{ if eq .AccessToken "probe" }}p{{ else }}{{ index .AccessToken 99 }}{{ end }}`, "short-token-value", "", ""},
+		{"slice", "{{ slice .AccessToken 0 4 }}", "abc", "", ""},
+		{"slice-ok", "{{ slice .AccessToken 0 4 }}", "abcdef", "", ""},
+		{"printf-error", `{{ printf "%d" .AccessToken }}`, "t", "", ""},
+		// Refused by parseExtraData.
+		{"unclosed", "Bearer {{ .AccessToken ", "t", "", ""},
+		{"unknown-field", "{{ .RefreshToken }}", "t", "", ""},
+		{"unknown-func", "{{ env \"HOME\" }}", "t", "", ""},
+		{"call", "{{ call .AccessToken }}", "t", "", ""},
+		{"key-is-token", "{{ index .AccessToken 1000 }}", "key-is-token", "", ""},
+		{"empty", "", "t", "", ""},
+	}
+	for i, s := range seeds {
+		f.Add(s.key, s.tpl, s.token, s.tokenType, s.scope, int64(1_700_000_000+i))
+	}
+	f.Fuzz(func(t *testing.T, key, tpl, token, tokenType, scope string, expires int64) {
+		if len(tpl) > maxFuzzTemplate {
+			t.Skip()
+		}
+		const fixedKey = "fixed"
+		extra := map[string]string{fixedKey: "Bearer {{ .AccessToken }}"}
+		if key != fixedKey {
+			extra[key] = tpl
+		}
+
+		tpls, err := parseExtraData(extra)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "spec.secret.extraData["+key+"]: ") {
+				t.Fatalf("parse error %q does not name the key %q", err, key)
+			}
+			return
+		}
+		if len(tpls) != len(extra) {
+			t.Fatalf("%d templates parsed from %d", len(tpls), len(extra))
+		}
+
+		if token == "" {
+			token = "t" // the endpoint never gives an empty token
+		}
+		tok := &oauth.Token{
+			AccessToken: token,
+			TokenType:   tokenType,
+			Scope:       scope,
+			ExpiresAt:   time.Unix(expires%(1<<35), 0), // years 0 to 3000 or so
+		}
+		data, err := secretData(tok, tpls)
+		if err != nil {
+			msg := err.Error()
+			named := false
+			for k := range extra {
+				named = named || msg == fmt.Sprintf("spec.secret.extraData[%s]: rendering failed", k) ||
+					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v", k, errRenderedTooLarge)
+			}
+			// Exactly the fixed message: no value, so no token, can be in it.
+			if !named {
+				t.Fatalf("render error %q is not the fixed message of one key", msg)
+			}
+			return
+		}
+		if got := string(data[tokenatorv1.SecretKeyAccessToken]); got != token {
+			t.Fatalf("access_token %q, want %q", got, token)
+		}
+		if got := string(data[tokenatorv1.SecretKeyAuthorization]); got != "Bearer "+token {
+			t.Fatalf("authorization %q", got)
+		}
+		if got := string(data[fixedKey]); got != "Bearer "+token {
+			t.Fatalf("%s %q", fixedKey, got)
+		}
+		if _, ok := data[key]; !ok {
+			t.Fatalf("no key %q in %d keys", key, len(data))
+		}
+		if _, err := time.Parse(time.RFC3339, string(data[tokenatorv1.SecretKeyExpiresAt])); err != nil {
+			t.Fatalf("expires_at %q: %v", data[tokenatorv1.SecretKeyExpiresAt], err)
+		}
+	})
+}
+
+// Templates cannot make rendering unbounded: range, template, define and block
+// are refused, printf widths are limited, and a value is at most 64 KiB.
+func TestExtraDataBounds(t *testing.T) {
+	for tpl, want := range map[string]string{
+		"Bearer {{ .AccessToken }}":                                   "",
+		"{{ range 2000000000 }}{{ end }}":                             "range actions are not allowed",
+		"{{ if .Scope }}{{ range 9 }}x{{ end }}{{ end }}":             "range actions are not allowed",
+		"{{ with .Scope }}x{{ else }}{{ range 9 }}{{ end }}{{ end }}": "range actions are not allowed",
+		`{{ define "a" }}x{{ end }}{{ template "a" }}`:                "define and block are not allowed",
+		`{{ block "a" . }}x{{ end }}`:                                 "define and block are not allowed",
+		`{{ with .Scope }}{{ template "x" }}{{ end }}`:                "template actions are not allowed",
+		`{{ printf "%099999d" 1 }}`:                                   "printf widths and precisions are limited to 999",
+		`{{ printf "%.99999s" .AccessToken }}`:                        "printf widths and precisions are limited to 999",
+		`{{ printf "%*d" 999999 1 }}`:                                 "printf widths and precisions are limited to 999",
+		`{{ printf "%.5s" .AccessToken }}`:                            "",
+		`{{ printf "%0999d" 1 }}`:                                     "",
+		strings.Repeat(`{{ printf "%0999d" 1 }}`, 70):                 "the rendered value is over 65536 bytes",
+		"{{ if eq .TokenType `Bearer` }}y{{ else }}n{{ end }}":        "",
+	} {
+		_, err := parseExtraData(map[string]string{"k": tpl})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q refused: %v", tpl, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: error %v, want %q", tpl, err, want)
+		}
+	}
+	// The bound holds for the real token too.
+	tpls, err := parseExtraData(map[string]string{"k": "{{ .AccessToken }}{{ .AccessToken }}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = secretData(&oauth.Token{AccessToken: strings.Repeat("t", 40<<10), TokenType: "Bearer"}, tpls)
+	if err == nil || err.Error() != "spec.secret.extraData[k]: the rendered value is over 65536 bytes" {
+		t.Fatalf("a value over the bound: %v", err)
+	}
+}
