@@ -58,6 +58,10 @@ control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skip
 test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
 	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) ./...
 
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
+	hack/fuzz.sh
+
 .PHONY: test-e2e
 test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,6 +48,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzing() {
+		// A fuzz target needs no API server, and fuzz workers are killed when
+		// the fuzz time ends: a control plane started here would outlive them.
+		os.Exit(m.Run())
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
 		os.Exit(1)
@@ -83,6 +90,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether this test binary runs a fuzz target or is a fuzz worker.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // testLogSink shows the managers' logs with -v; they are always captured.

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 )
@@ -63,6 +64,12 @@ type Config struct {
 	// OmitExpiresIn answers without expires_in, to exercise the JWT exp
 	// (JSONBody) and default lifetime (others) fallbacks.
 	OmitExpiresIn bool
+	// CertNotAfter, when not zero, makes the server present a certificate
+	// signed by its CA (CAPEM) that expires at this time instead of the CA
+	// certificate itself. A time in the past imitates an endpoint whose
+	// certificate has expired: clients that trust CAPEM fail the handshake.
+	// See also SetCertificateNotAfter.
+	CertNotAfter time.Time
 }
 
 // Fault makes requests fail (or slow down). The request is still counted and
@@ -71,7 +78,11 @@ type Fault struct {
 	// Status, when not 0, is answered instead of the normal processing, with
 	// Body, ContentType (default application/json when Body is set),
 	// RetryAfter (the Retry-After header, when set) and Header.
-	Status      int
+	Status int
+	// Statuses, when not empty, replaces Status: the requests the fault
+	// affects are answered these statuses in turn (for example 500, 502,
+	// 503, 500, ...: a storm of server errors).
+	Statuses    []int
 	Body        string
 	ContentType string
 	RetryAfter  string
@@ -109,6 +120,8 @@ type Server struct {
 	cfg      Config
 	provider provider
 	ts       *httptest.Server
+	listener *switchListener
+	ca       *authority
 	caPEM    []byte
 	closing  chan struct{}
 	once     sync.Once
@@ -120,7 +133,9 @@ type Server struct {
 	active    int
 	fault     *Fault
 	faultLeft int // with fault set: remaining requests, or -1 for all
+	faultSeen int // requests the current fault affected, for Statuses
 	last      RecordedRequest
+	cert      *tls.Certificate // the certificate presented in handshakes
 }
 
 // maxRequestBody bounds the request bodies a Server reads.
@@ -136,16 +151,35 @@ func NewServer(cfg Config) *Server {
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = p.lifetime
 	}
-	cert, caPEM, err := selfSignedCert()
+	ca, err := newAuthority()
 	if err != nil {
 		panic("oauthtest: creating certificate: " + err.Error())
 	}
-	s := &Server{cfg: cfg, provider: p, caPEM: caPEM, closing: make(chan struct{}), clients: maps.Clone(cfg.Clients)}
+	s := &Server{cfg: cfg, provider: p, ca: ca, caPEM: ca.pem, closing: make(chan struct{}), clients: maps.Clone(cfg.Clients)}
 	if s.clients == nil {
 		s.clients = map[string]string{}
 	}
+	s.cert = &ca.cert
+	if !cfg.CertNotAfter.IsZero() {
+		if s.cert, err = ca.issue(cfg.CertNotAfter); err != nil {
+			panic("oauthtest: creating certificate: " + err.Error())
+		}
+	}
 	s.ts = httptest.NewUnstartedServer(s)
-	s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.listener = newSwitchListener(s.ts.Listener)
+	s.ts.Listener = s.listener
+	s.ts.TLS = &tls.Config{
+		// Certificates only keeps httptest from adding its own; every
+		// handshake gets the current certificate from GetConfigForClient.
+		Certificates: []tls.Certificate{ca.cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+		},
+	}
 	// Handshake failures (a client that does not trust us) are expected.
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.ts.StartTLS()
@@ -189,7 +223,6 @@ func (s *Server) Active() int {
 	return s.active
 }
 
-// SetFault applies f to the next f.Count requests, or to all of them until
 // SetClientSecret makes the server accept secret, and only it, for clientID:
 // a credentials rotation.
 func (s *Server) SetClientSecret(clientID, secret string) {
@@ -198,11 +231,14 @@ func (s *Server) SetClientSecret(clientID, secret string) {
 	s.clients[clientID] = secret
 }
 
+// SetFault applies f to the next f.Count requests, or to all of them until
 // ClearFault when f.Count is 0. It replaces any previous fault.
 func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f.Statuses = slices.Clone(f.Statuses)
 	s.fault = &f
+	s.faultSeen = 0
 	s.faultLeft = f.Count
 	if f.Count <= 0 {
 		s.faultLeft = -1
@@ -214,6 +250,43 @@ func (s *Server) ClearFault() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = nil
+}
+
+// Connections is the number of TCP connections accepted so far, including
+// those whose TLS handshake failed (a client that does not trust the
+// certificate): it counts the attempts that never become requests.
+func (s *Server) Connections() int { return s.listener.accepted() }
+
+// Down stops the server from listening, so that connecting to its address is
+// refused, and closes every open connection: the endpoint is unreachable
+// until Up. Requests being delayed by a Fault are dropped.
+func (s *Server) Down() {
+	s.listener.down()
+	s.ts.CloseClientConnections()
+}
+
+// Up listens again on the same address after Down. It fails when the port
+// was taken in the meantime.
+func (s *Server) Up() error { return s.listener.up() }
+
+// SetCertificateNotAfter makes the server present, from the next handshake
+// on, a certificate signed by its CA (so still trusted through CAPEM) that
+// expires at notAfter; the zero time restores the default certificate. Open
+// connections are closed, so that the next request shakes hands anew: an
+// expired certificate, then its renewal.
+func (s *Server) SetCertificateNotAfter(notAfter time.Time) error {
+	cert := &s.ca.cert
+	if !notAfter.IsZero() {
+		var err error
+		if cert, err = s.ca.issue(notAfter); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.cert = cert
+	s.mu.Unlock()
+	s.ts.CloseClientConnections()
+	return nil
 }
 
 // LastRequest returns the last request received (the zero value if none).
@@ -267,6 +340,10 @@ func (s *Server) takeFault() *Fault {
 		return nil
 	}
 	f := *s.fault
+	if n := len(f.Statuses); n > 0 {
+		f.Status = f.Statuses[s.faultSeen%n]
+	}
+	s.faultSeen++
 	if s.faultLeft > 0 {
 		s.faultLeft--
 		if s.faultLeft == 0 {

@@ -42,17 +42,24 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// selfSignedCert creates a certificate for 127.0.0.1, ::1 and localhost that
-// is its own CA, so that every Server has a distinct trust anchor.
-func selfSignedCert() (tls.Certificate, []byte, error) {
+// authority is a server's trust anchor: a self-signed certificate for
+// 127.0.0.1, ::1 and localhost that is its own CA, so that every Server has a
+// distinct one. The server presents it, or a certificate it issued.
+type authority struct {
+	cert tls.Certificate
+	x509 *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newAuthority() (*authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, err
 	}
-	serial := new(big.Int).SetBytes(randomBytes(16))
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+		SerialNumber:          new(big.Int).SetBytes(randomBytes(16)),
 		Subject:               pkix.Name{CommonName: "oauthtest " + randomHex(4), Organization: []string{"tokenator oauthtest"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(7 * 24 * time.Hour),
@@ -65,8 +72,45 @@ func selfSignedCert() (tls.Certificate, []byte, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+	parsed, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &authority{
+		cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: parsed},
+		x509: parsed,
+		key:  key,
+		pem:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	}, nil
+}
+
+// issue returns a server certificate for the same names, signed by the
+// authority, valid from a day before notAfter (or an hour ago, if earlier)
+// until notAfter.
+func (a *authority) issue(notAfter time.Time) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := time.Now().Add(-time.Hour)
+	if earlier := notAfter.Add(-24 * time.Hour); earlier.Before(notBefore) {
+		notBefore = earlier
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).SetBytes(randomBytes(16)),
+		Subject:      pkix.Name{CommonName: "oauthtest server " + randomHex(4), Organization: []string{"tokenator oauthtest"}},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.x509, &key.PublicKey, a.key)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Certificate{Certificate: [][]byte{der, a.x509.Raw}, PrivateKey: key}, nil
 }
