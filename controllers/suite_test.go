@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // The suite runs every test against one real kube-apiserver and etcd (built by
@@ -38,7 +38,7 @@ var (
 	k8s        client.Client
 
 	// logs holds everything any manager logged, at debug level.
-	logs syncBuffer
+	logs testutil.SyncBuffer
 
 	// secretsSeen collects every client secret used and every token endpoint
 	// started, so that the leak scan can look for them in logs, Events and status.
@@ -149,34 +149,10 @@ func scanForLeaks() []string {
 		}
 		haystacks["metrics"] = b.String()
 	}
-	var leaks []string
-	for where, text := range haystacks {
-		for _, n := range needles {
-			if n != "" && strings.Contains(text, n) {
-				leaks = append(leaks, fmt.Sprintf("%s contains a secret of %d characters", where, len(n)))
-			}
-		}
-	}
+	leaks := testutil.FindLeaks(needles, haystacks)
 	fmt.Fprintf(os.Stderr, "leak scan: %d secrets and tokens looked for in %d KiB of logs, the metrics, %d Events and %d statuses\n",
 		len(needles), len(logs.String())/1024, len(evs.Items)+len(coreEvs.Items), len(ocs.Items))
 	return leaks
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Timing of the test managers: short enough for the suite, long enough to show

@@ -36,6 +36,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 const repoRoot = "../.."
@@ -168,14 +169,7 @@ func scanForLeaks() []string {
 			haystacks["status "+oc.Namespace+"/"+oc.Name] = fmt.Sprintf("%+v", oc.Status)
 		}
 	}
-	var leaks []string
-	for where, text := range haystacks {
-		for _, n := range needles {
-			if n != "" && strings.Contains(text, n) {
-				leaks = append(leaks, fmt.Sprintf("%s contains a secret of %d characters", where, len(n)))
-			}
-		}
-	}
+	leaks := testutil.FindLeaks(needles, haystacks)
 	fmt.Fprintf(os.Stderr, "leak scan: %d secrets and tokens looked for in %d KiB of debug-level manager output, %d Events and %d statuses\n",
 		len(needles), len(haystacks["manager output"])/1024, len(evs.Items), len(ocs.Items))
 	return leaks

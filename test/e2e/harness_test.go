@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +17,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // The ServiceAccount the shipped manifests run the manager as.
@@ -68,19 +67,7 @@ func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %v\n%s", dir, err, out)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
+	return testutil.DecodeObjects(out)
 }
 
 // tcpProxy forwards a loopback port to the API server, and can cut every
@@ -168,7 +155,7 @@ func (p *tcpProxy) Restore() error {
 type managerProcess struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -185,7 +172,7 @@ func freeAddr() string {
 // startManager runs the manager binary with the e2e timings and debug logging.
 func startManager(t *testing.T, name, kubeconfig string) *managerProcess {
 	t.Helper()
-	m := &managerProcess{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	m := &managerProcess{name: name, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(managerBinary,
 		"--kubeconfig="+kubeconfig,
 		"--leader-elect",
@@ -283,22 +270,3 @@ func (o *outputs) text() string {
 }
 
 var allOutputs outputs
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ = context.Background
