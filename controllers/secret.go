@@ -85,13 +85,23 @@ func (e *errSecretConflict) Error() string {
 
 // getDerivedSecret returns the derived Secret, nil when it does not exist, or an
 // *errSecretConflict when a Secret of that name exists that is not ours. The
-// cache holds only Secrets labelled as managed by tokenator; a miss is confirmed
-// with the uncached reader so that an unlabelled Secret is never overwritten.
+// cache holds only Secrets labelled as managed by tokenator; on a miss, the
+// metadata cache of all Secrets tells whether the name is free, and a Secret
+// found there is read from the API server to learn whose it is. A Secret
+// created in the moment the metadata cache has not seen yet is not taken over
+// either: the first write is a server-side apply without force, which fails on
+// fields owned by someone else, and the shipped admission policy refuses the
+// manager any change to a Secret that is not tokenator's.
 func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*corev1.Secret, error) {
 	key := types.NamespacedName{Namespace: oc.Namespace, Name: derivedSecretName(oc)}
 	s := &corev1.Secret{}
 	err := r.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := r.References.Get(ctx, key, meta); apierrors.IsNotFound(err) {
+			return nil, nil
+		}
 		err = r.APIReader.Get(ctx, key, s)
 		if apierrors.IsNotFound(err) {
 			return nil, nil
