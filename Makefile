@@ -58,6 +58,14 @@ control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skip
 test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
 	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) ./...
 
+.PHONY: bench
+bench: control-plane ## Measure cold start, steady writes, restart, memory and refresh spread (N=1000; BENCH_ARGS="-n 5000").
+	$(GO) run ./hack/bench $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: control-plane ## The benchmark at N=100: fails when a token count or write count is off, never on timings.
+	$(GO) run ./hack/bench -smoke -out $(LOCALBIN)/bench-smoke.json
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 	hack/fuzz.sh

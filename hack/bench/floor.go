@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/schedule"
+)
+
+// floorAgent is the User-Agent of the floor loop's API requests.
+const floorAgent = "tokenator-bench-floor"
+
+// runFloor does, for every OAuthClient of ocs (created beforehand), the least an
+// operator must do to issue its token: one token request, one Secret create and
+// one status update, with concurrency workers. Like the manager, it talks to the
+// API server through the counting proxy, and its clients have the manager's QPS
+// and burst: one rate limiter for Secrets (a client-go clientset) and one for
+// OAuthClients (a REST client), as controller-runtime gives the manager one
+// limiter per resource type.
+func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthClient, creds map[string][2]string,
+	caPEM []byte, tokenURL string, concurrency int, qps float64, burst int) (time.Duration, error) {
+	cfg := rest.CopyConfig(base)
+	cfg.UserAgent = floorAgent
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	secrets, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return 0, err
+	}
+	ocCfg := rest.CopyConfig(cfg)
+	ocCfg.GroupVersion = &tokenatorv1.GroupVersion
+	ocCfg.APIPath = "/apis"
+	ocCfg.ContentType = "application/json"
+	ocCfg.NegotiatedSerializer = serializer.NewCodecFactory(operator.NewScheme()).WithoutConversion()
+	ocREST, err := rest.RESTClientFor(ocCfg)
+	if err != nil {
+		return 0, err
+	}
+	httpClient, err := oauth.NewHTTPClient(oauth.HTTPOptions{CABundle: caPEM})
+	if err != nil {
+		return 0, err
+	}
+	tc := &oauth.Client{HTTPClient: httpClient}
+
+	start := time.Now()
+	err = parallel(ctx, len(ocs), concurrency, func(ctx context.Context, i int) error {
+		oc := ocs[i]
+		cred := creds[oc.Namespace+"/"+oc.Name]
+		tok, err := tc.RequestToken(ctx, oauth.Request{
+			TokenURL:        tokenURL,
+			Encoding:        oauth.EncodingForm,
+			ClientAuth:      oauth.ClientAuthPost,
+			ClientID:        cred[0],
+			ClientSecret:    cred[1],
+			Scopes:          oc.Spec.Scopes,
+			DefaultLifetime: time.Hour,
+		})
+		if err != nil {
+			return fmt.Errorf("floor: token request: %w", err)
+		}
+		expires := tok.ExpiresAt.UTC().Truncate(time.Second)
+		issued := tok.IssuedAt.Truncate(time.Second)
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      oc.Name + "-token",
+				Namespace: oc.Namespace,
+				Labels:    map[string]string{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue},
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: tokenatorv1.GroupVersion.String(), Kind: "OAuthClient", Name: oc.Name, UID: oc.UID,
+					Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+				}},
+			},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{
+				tokenatorv1.SecretKeyAccessToken:   []byte(tok.AccessToken),
+				tokenatorv1.SecretKeyTokenType:     []byte(tok.TokenType),
+				tokenatorv1.SecretKeyExpiresAt:     []byte(expires.Format(time.RFC3339)),
+				tokenatorv1.SecretKeyAuthorization: []byte("Bearer " + tok.AccessToken),
+			},
+		}
+		if _, err := secrets.CoreV1().Secrets(oc.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("floor: creating Secret: %w", err)
+		}
+		oc.Status = tokenatorv1.OAuthClientStatus{
+			ObservedGeneration: oc.Generation,
+			Conditions: []metav1.Condition{{
+				Type: tokenatorv1.ConditionReady, Status: metav1.ConditionTrue, Reason: tokenatorv1.ReasonTokenIssued,
+				Message: "token valid until " + expires.Format(time.RFC3339), ObservedGeneration: oc.Generation,
+				LastTransitionTime: metav1.Time{Time: time.Now().Truncate(time.Second)},
+			}},
+			SecretName:      secret.Name,
+			TokenType:       tok.TokenType,
+			ExpiresAt:       &metav1.Time{Time: expires},
+			RefreshAt:       &metav1.Time{Time: schedule.RefreshTime(issued, expires, 0, 5*time.Second, string(oc.UID))},
+			LastRefreshTime: &metav1.Time{Time: issued},
+		}
+		if err := ocREST.Put().Namespace(oc.Namespace).Resource("oauthclients").Name(oc.Name).SubResource("status").
+			Body(oc).Do(ctx).Error(); err != nil {
+			return fmt.Errorf("floor: updating status: %w", err)
+		}
+		return nil
+	})
+	return time.Since(start), err
+}
