@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/equality"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -91,7 +91,7 @@ func DefaultOptions() Options {
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	oc := &tokenatorv1.OAuthClient{}
 	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
-		if kerrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) {
 			r.Metrics.DeleteClient(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -105,7 +105,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	before := oc.DeepCopy()
 	result, err := r.reconcile(ctx, oc)
 	r.exportMetrics(oc)
-	if !apierrors.Semantic.DeepEqual(before.Status, oc.Status) {
+	if !equality.Semantic.DeepEqual(before.Status, oc.Status) {
 		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("updating status: %w", perr))
 		}
@@ -125,7 +125,7 @@ func (r *OAuthClientReconciler) waitForCache(ctx context.Context, key client.Obj
 	_ = wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
 		cached := &tokenatorv1.OAuthClient{}
 		if err := r.Get(ctx, key, cached); err != nil {
-			return kerrors.IsNotFound(err), nil
+			return apierrors.IsNotFound(err), nil
 		}
 		return cached.ResourceVersion != oldRV, nil
 	})
@@ -220,7 +220,6 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	defer release()
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
 	tok, err := tc.RequestToken(ctx, oauth.Request{
@@ -252,10 +251,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		return r.invalidSpec(oc, err, now)
 	}
 	if err := r.applySecret(ctx, oc, data, existing != nil); err != nil {
-		if kerrors.IsInvalid(err) {
+		if apierrors.IsInvalid(err) {
 			return r.invalidSpec(oc, fmt.Errorf("spec.secret: the API server refused the Secret: %w", err), now)
 		}
-		if kerrors.IsConflict(err) || kerrors.IsAlreadyExists(err) {
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, (&errSecretConflict{name: st.SecretName}).Error(), now)
 			return ctrl.Result{}, nil
 		}
