@@ -205,8 +205,13 @@ func (r *results) printTable(w io.Writer) {
 	p("\t\t")
 	for _, g := range r.Goals {
 		mark := "MISSED"
-		if g.Met {
+		switch {
+		case g.Met:
 			mark = "met"
+		case r.Smoke && strings.HasPrefix(g.Name, "cold_ratio"):
+			// At N=100 both sides take well under a second: start-up noise,
+			// not a measurement. The smoke run asserts counts only.
+			mark = "not asserted at smoke size"
 		}
 		p("goal %s %s\t%s\t%s", g.Name, g.Goal, g.Value, mark)
 	}
