@@ -148,11 +148,14 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return r.invalidSpec(oc, err, now)
 	}
+	// Resolve has checked that the URL parses, is https and has a host.
+	tokenURL, err := url.Parse(endpoint.TokenURL)
+	if err != nil {
+		return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
+	}
 	if r.TokenHosts != nil {
-		if u, err := url.Parse(endpoint.TokenURL); err == nil {
-			if err := r.TokenHosts.CheckHost(u.Hostname()); err != nil {
-				return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
-			}
+		if err := r.TokenHosts.CheckHost(tokenURL.Hostname()); err != nil {
+			return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
 		}
 	}
 	templates, err := parseExtraData(oc.Spec.Secret.ExtraData)
@@ -215,7 +218,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
 		defaultLifetime = d.Duration
 	}
-	host := tokenHost(endpoint.TokenURL)
+	host := tokenURL.Host // the metrics label and the limiter's key
 	release, err := r.HostLimiter.Acquire(ctx, host)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -338,15 +341,6 @@ func (r *OAuthClientReconciler) exportMetrics(oc *tokenatorv1.OAuthClient) {
 		state.RefreshAt = &t.Time
 	}
 	r.Metrics.SetClient(state)
-}
-
-// tokenHost is the host label of a token URL's metrics.
-func tokenHost(tokenURL string) string {
-	u, err := url.Parse(tokenURL)
-	if err != nil {
-		return ""
-	}
-	return u.Host
 }
 
 // invalidSpec reports a spec problem the schema could not catch. A retry cannot

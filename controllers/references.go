@@ -91,8 +91,7 @@ func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *token
 	}
 	versions := make([]objectVersion, 0, len(refs))
 	for _, ref := range refs {
-		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(ref.kind))
+		meta := metadataOnly(ref.kind)
 		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.name}, meta)
 		if apierrors.IsNotFound(err) {
 			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf("%s: %s %q not found in namespace %q", ref.field, ref.kind, ref.name, oc.Namespace)}
@@ -103,6 +102,14 @@ func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *token
 		versions = append(versions, objectVersion{Kind: ref.kind, Name: ref.name, UID: meta.UID, ResourceVersion: meta.ResourceVersion})
 	}
 	return versions, nil
+}
+
+// metadataOnly returns an empty metadata-only object of a core kind (Secret,
+// ConfigMap), for the reference cache and its watches.
+func metadataOnly(kind string) *metav1.PartialObjectMetadata {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return meta
 }
 
 // tokenRequestHash identifies the inputs of a token request: every spec field

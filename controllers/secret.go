@@ -97,9 +97,7 @@ func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokena
 	s := &corev1.Secret{}
 	err := r.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
-		meta := &metav1.PartialObjectMetadata{}
-		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.References.Get(ctx, key, meta); apierrors.IsNotFound(err) {
+		if err := r.References.Get(ctx, key, metadataOnly("Secret")); apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		err = r.APIReader.Get(ctx, key, s)

@@ -118,10 +118,6 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		r.References = refCache
 	}
 
-	secretMeta := &metav1.PartialObjectMetadata{}
-	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	configMapMeta := &metav1.PartialObjectMetadata{}
-	configMapMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
 	mapSecret := r.requestsForReference(indexSecretRefs)
 	mapConfigMap := r.requestsForReference(indexConfigMapRefs)
 
@@ -130,11 +126,11 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		For(&tokenatorv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
-		WatchesRawSource(source.Kind(refCache, secretMeta,
+		WatchesRawSource(source.Kind(refCache, metadataOnly("Secret"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapSecret(ctx, o)
 			}))).
-		WatchesRawSource(source.Kind(refCache, configMapMeta,
+		WatchesRawSource(source.Kind(refCache, metadataOnly("ConfigMap"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapConfigMap(ctx, o)
 			}))).
