@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,23 +16,14 @@ import (
 	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
-
-// freeLoopbackAddr returns a loopback address with a port free at the moment.
-func freeLoopbackAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // The manager's metrics endpoint serves token requests by host and result,
 // each client's expiry and next refresh, and its Ready status.
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
-	addr := freeLoopbackAddr(t)
+	addr := testutil.FreeLoopbackAddr(t)
 	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
 		c.MetricsBindAddress = addr
 	})

@@ -160,15 +160,6 @@ type managerProcess struct {
 	err  error
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startManager runs the manager binary with the e2e timings and debug logging.
 func startManager(t *testing.T, name, kubeconfig string) *managerProcess {
 	t.Helper()
@@ -177,8 +168,8 @@ func startManager(t *testing.T, name, kubeconfig string) *managerProcess {
 		"--kubeconfig="+kubeconfig,
 		"--leader-elect",
 		"--leader-election-namespace="+systemNamespace,
-		"--metrics-bind-address="+freeAddr(),
-		"--health-probe-bind-address="+freeAddr(),
+		"--metrics-bind-address="+testutil.FreeLoopbackAddr(t),
+		"--health-probe-bind-address="+testutil.FreeLoopbackAddr(t),
 		"--zap-log-level=debug",
 		"--min-request-interval=1s",
 		"--retry-base-delay=1s",
