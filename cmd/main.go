@@ -32,6 +32,7 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
 	flag.IntVar(&cfg.Reconciler.MaxConcurrentReconciles, "concurrent-reconciles", cfg.Reconciler.MaxConcurrentReconciles, "How many OAuthClients are reconciled at once.")
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerHost, "max-requests-per-host", cfg.Reconciler.MaxRequestsPerHost, "Token requests in flight to one token endpoint host at most; 0 means no limit.")
+	flag.IntVar(&cfg.Reconciler.MaxRequestsPerNamespace, "max-requests-per-namespace", cfg.Reconciler.MaxRequestsPerNamespace, "Token requests in flight of one namespace at most, so that one namespace cannot hold every worker; 0 means three quarters of --concurrent-reconciles.")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.DurationVar(&cfg.TokenRequestTimeout, "token-request-timeout", cfg.TokenRequestTimeout, "Timeout of one token request.")
 	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")

@@ -140,9 +140,10 @@ var faultCases = []faultCase{
 			f.idp.SetFault(oauthtest.Fault{Statuses: []int{500, 502, 503}, ContentType: "text/html", Body: "<html>upstream error</html>"})
 			refresh(t, e, f)
 		},
-		off:  func(_ *testing.T, _ *testEnv, f *faultClient) { f.idp.ClearFault() },
-		want: []string{"token request failed: token endpoint answered 50"},
-		seen: requests,
+		off:      func(_ *testing.T, _ *testEnv, f *faultClient) { f.idp.ClearFault() },
+		want:     []string{"token request failed: token endpoint https://", " answered 50"},
+		seen:     requests,
+		namesURL: true,
 	},
 	{
 		name: "429 Retry-After",
@@ -151,8 +152,9 @@ var faultCases = []faultCase{
 			refresh(t, e, f)
 		},
 		off:        func(_ *testing.T, _ *testEnv, f *faultClient) { f.idp.ClearFault() },
-		want:       []string{"token endpoint answered 429 Too Many Requests: slow_down: rate limit exceeded (retry after 3s)"},
+		want:       []string{" answered 429 Too Many Requests: slow_down: rate limit exceeded (retry after 3s)"},
 		seen:       requests,
+		namesURL:   true,
 		retryAfter: 3 * time.Second,
 	},
 	{

@@ -6,9 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +25,7 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
+	"github.com/tokenator-dev/tokenator/internal/slots"
 )
 
 // OAuthClientReconciler reconciles OAuthClients.
@@ -41,12 +42,16 @@ type OAuthClientReconciler struct {
 	Clock clock.PassiveClock
 	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
 	HTTPClients *oauth.HTTPClients
-	// TokenHosts, when set, refuses token hosts the operator may not call.
-	TokenHosts interface{ CheckHost(host string) error }
+	// TokenHosts, when set, refuses token hosts the operator may not call, and
+	// names the allowed pattern a host matches (for the metrics).
+	TokenHosts interface {
+		CheckHost(host string) error
+		Pattern(host string) string
+	}
 	// Metrics records token requests and each client's state.
 	Metrics *metrics.Metrics
-	// HostLimiter bounds the token requests in flight per host.
-	HostLimiter *oauth.HostLimiter
+	// Slots bound the token requests in flight per host and per namespace.
+	Slots *slots.Limiter
 	// Options tune the schedule.
 	Options Options
 }
@@ -64,6 +69,10 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// MaxRequestsPerHost bounds the token requests in flight to one host; 0 means no bound.
 	MaxRequestsPerHost int
+	// MaxRequestsPerNamespace bounds the token requests in flight of one
+	// namespace, so that one namespace cannot hold every worker; 0 means
+	// three quarters of MaxConcurrentReconciles.
+	MaxRequestsPerNamespace int
 	// Namespaces restricts the operator to these namespaces; empty means all.
 	Namespaces []string
 	// SkipNameValidation allows several managers in one process (tests).
@@ -148,13 +157,8 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return r.invalidSpec(oc, err, now)
 	}
-	// Resolve has checked that the URL parses, is https and has a host.
-	tokenURL, err := url.Parse(endpoint.TokenURL)
-	if err != nil {
-		return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
-	}
 	if r.TokenHosts != nil {
-		if err := r.TokenHosts.CheckHost(tokenURL.Hostname()); err != nil {
+		if err := r.TokenHosts.CheckHost(endpoint.Hostname); err != nil {
 			return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
 		}
 	}
@@ -182,24 +186,41 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	refreshRequest := oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 	inputsChanged := st.TokenRequestHash != hash || st.LastHandledRefreshRequest != refreshRequest
 	due := st.RefreshAt == nil || !now.Before(st.RefreshAt.Time)
-	tokenHeld := existing != nil && secretIntact(existing) && st.ExpiresAt != nil
 
-	switch {
-	case !inputsChanged && tokenHeld && !due:
-		// The current token is valid and matches the spec: nothing to request.
-		if st.FailedAttempts == 0 {
-			r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
+	if !inputsChanged && !due {
+		// The token held matches the spec and is not due: at most the Secret's
+		// layout (spec.secret) changed, which is written again from that token.
+		held := heldToken(existing, st)
+		if held == nil && existing == nil {
+			previous, err := r.previousSecret(ctx, oc)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			held = heldToken(previous, st)
 		}
-		return requeueAt(st.RefreshAt.Time, now), nil
-	case !inputsChanged && st.FailedAttempts > 0 && !due:
-		// Backing off after a failure; the retry time is in status.refreshAt.
-		return requeueAt(st.RefreshAt.Time, now), nil
+		if held != nil {
+			return r.writeSecret(ctx, oc, held, templates, existing, false, false, now)
+		}
+		if st.FailedAttempts > 0 {
+			// Backing off after a failure; the retry time is in status.refreshAt.
+			return requeueAt(st.RefreshAt.Time, now), nil
+		}
 	}
 	if last := lastAttempt(st); last != nil {
 		if next := last.Add(r.Options.MinRequestInterval); now.Before(next) {
 			return requeueAt(next, now), nil
 		}
 	}
+
+	// A slot is taken before anything is read for the request: a client whose
+	// endpoint host, or namespace, has its share of requests in flight comes
+	// back shortly without holding a worker and without costing an API request.
+	release, busy := r.Slots.TryAcquire(endpoint.Host, oc.Namespace)
+	if busy != nil {
+		logger.V(1).Info("Token request deferred", "reason", busy.Error())
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
+	}
+	defer release()
 
 	creds, err := r.readCredentials(ctx, oc)
 	if err != nil {
@@ -214,15 +235,6 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		return r.invalidSpec(oc, fmt.Errorf("spec.tls: %w", err), now)
 	}
 
-	defaultLifetime := time.Hour
-	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
-		defaultLifetime = d.Duration
-	}
-	host := tokenURL.Host // the metrics label and the limiter's key
-	release, err := r.HostLimiter.Acquire(ctx, host)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
 	tok, err := tc.RequestToken(ctx, oauth.Request{
@@ -235,10 +247,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		Audience:        oc.Spec.Audience,
 		ExtraParameters: oc.Spec.ExtraParameters,
 		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: defaultLifetime,
+		DefaultLifetime: defaultLifetime(oc),
 	})
 	release()
-	r.Metrics.ObserveRequest(host, time.Since(started), err)
+	r.Metrics.ObserveRequest(r.hostLabel(oc, endpoint.Hostname), time.Since(started), err)
 	st.TokenRequestHash = hash
 	st.LastHandledRefreshRequest = refreshRequest
 	if errors.Is(err, oauth.ErrInvalidRequest) {
@@ -248,42 +260,90 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return r.requestFailed(ctx, oc, err, now)
 	}
+	return r.writeSecret(ctx, oc, tok, templates, existing, true, inputsChanged, now)
+}
 
-	data, err := secretData(tok, templates)
-	if err != nil {
-		return r.invalidSpec(oc, err, now)
-	}
-	if err := r.applySecret(ctx, oc, data, existing != nil); err != nil {
-		if apierrors.IsInvalid(err) {
-			return r.invalidSpec(oc, fmt.Errorf("spec.secret: the API server refused the Secret: %w", err), now)
+// writeSecret brings the derived Secret up to date with tok, the token just
+// obtained (issued) or the one a derived Secret already holds, and sets the
+// status; inputsChanged says the token was requested for a changed spec.
+// A template that fails with the real token leaves its key out and makes the
+// OAuthClient InvalidSpec, naming the key; the token is written and kept all
+// the same, so fixing the template needs no new token.
+func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, tok *oauth.Token,
+	templates extraDataTemplates, existing *corev1.Secret, issued, inputsChanged bool, now time.Time) (ctrl.Result, error) {
+	st := &oc.Status
+	data, renderErr := secretData(tok, templates)
+	desired := desiredSecret(oc, data, tok.Scope)
+	if !upToDate(existing, desired) {
+		if err := r.applySecret(ctx, oc, desired, existing != nil); err != nil {
+			var conflict *errSecretConflict
+			if errors.As(err, &conflict) {
+				r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
+				return ctrl.Result{}, nil
+			}
+			if apierrors.IsInvalid(err) {
+				return r.invalidSpec(oc, fmt.Errorf("spec.secret: the API server refused the Secret: %w", err), now)
+			}
+			return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
 		}
-		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
-			r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, (&errSecretConflict{name: st.SecretName}).Error(), now)
-			return ctrl.Result{}, nil
+		if err := r.deleteStaleSecrets(ctx, oc); err != nil {
+			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
-	}
-	if err := r.deleteStaleSecrets(ctx, oc); err != nil {
-		return ctrl.Result{}, err
 	}
 
-	wasReady := meta.IsStatusConditionTrue(st.Conditions, tokenatorv1.ConditionReady)
-	issued := tok.IssuedAt.Truncate(time.Second)
-	expires := tok.ExpiresAt.Truncate(time.Second)
-	refreshAt := schedule.RefreshTime(issued, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))
-	st.TokenType = tok.TokenType
-	st.ExpiresAt = &metav1.Time{Time: expires}
-	st.LastRefreshTime = &metav1.Time{Time: issued}
-	st.RefreshAt = &metav1.Time{Time: refreshAt}
-	st.FailedAttempts = 0
-	r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
-	logger.Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
-		"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
-	if !wasReady || inputsChanged {
-		r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
-			"Token written to Secret %s, valid until %s", st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
+	if issued {
+		wasReady := meta.IsStatusConditionTrue(st.Conditions, tokenatorv1.ConditionReady)
+		issuedAt := tok.IssuedAt.Truncate(time.Second)
+		expires := tok.ExpiresAt.Truncate(time.Second)
+		st.TokenType = tok.TokenType
+		st.ExpiresAt = &metav1.Time{Time: expires}
+		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
+		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))}
+		st.FailedAttempts = 0
+		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
+			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
+		if renderErr == nil && (!wasReady || inputsChanged) {
+			r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
+				"Token written to Secret %s, valid until %s", st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 	}
-	return requeueAt(refreshAt, now), nil
+	switch {
+	case renderErr != nil:
+		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec,
+			fmt.Sprintf("%v; %s", renderErr, currentTokenNote(st, now)), now)
+	case st.FailedAttempts == 0:
+		r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
+	}
+	return requeueAt(st.RefreshAt.Time, now), nil
+}
+
+// busyRetryDelay is when a client whose request found no free slot comes back:
+// about a second, spread per client so that waiting clients do not return in step.
+func busyRetryDelay(uid string, now time.Time) time.Duration {
+	return time.Second + schedule.Jitter(uid+now.Format(time.RFC3339Nano), time.Second)
+}
+
+// hostLabel is the metrics label of a token endpoint host: the preset's name
+// when the URL is a preset's, else the --allowed-token-hosts pattern it
+// matches, else "other". A tenant's tokenURL never becomes a label value, so
+// the series stay bounded by what the admin configured.
+func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host string) string {
+	if oc.Spec.TokenURL == "" && oc.Spec.Provider != "" && oc.Spec.Provider != tokenatorv1.ProviderGeneric {
+		return string(oc.Spec.Provider)
+	}
+	if r.TokenHosts != nil {
+		if pattern := r.TokenHosts.Pattern(host); pattern != "" {
+			return pattern
+		}
+	}
+	return metrics.HostOther
+}
+
+func defaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
+	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
+		return d.Duration
+	}
+	return time.Hour
 }
 
 // requestFailed records a failed token request and schedules the retry.

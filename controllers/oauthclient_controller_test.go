@@ -6,9 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
@@ -130,15 +128,6 @@ func TestChangesBringANewToken(t *testing.T) {
 		tok = e.waitNewToken("api-token", tok)
 		e.g.Eventually(func() string { return e.get("api").Status.LastHandledRefreshRequest }).
 			WithTimeout(timeout).ShouldNot(BeEmpty())
-	})
-	t.Run("secret renamed", func(t *testing.T) {
-		e.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Secret.Name = "api-credentials-v2" })
-		e.waitNewToken("api-credentials-v2", "")
-		e.g.Eventually(func() bool {
-			err := k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "api-token"}, &corev1.Secret{})
-			return apierrors.IsNotFound(err)
-		}).WithTimeout(timeout).Should(BeTrue(), "the Secret under the previous name is deleted")
-		e.g.Expect(e.waitReady("api").Status.SecretName).To(Equal("api-credentials-v2"))
 	})
 }
 

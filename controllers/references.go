@@ -113,14 +113,16 @@ func metadataOnly(kind string) *metav1.PartialObjectMetadata {
 }
 
 // tokenRequestHash identifies the inputs of a token request: every spec field
-// that shapes the request or the derived Secret, and the versions (never the
+// that shapes the request, and the versions (never the
 // values) of the referenced objects. A different hash means a new token is due.
 func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) string {
 	inputs := spec.DeepCopy()
-	// Fields that only change when the next request happens, not what it asks for.
+	// Fields that only change when the next request happens, not what it asks
+	// for, and the Secret's layout, which is written again from the token held.
 	inputs.RefreshBefore = nil
 	inputs.DefaultLifetime = nil
 	inputs.Suspend = false
+	inputs.Secret = tokenatorv1.SecretTemplate{}
 	b, err := json.Marshal(struct {
 		Spec *tokenatorv1.OAuthClientSpec `json:"spec"`
 		Refs []objectVersion              `json:"refs"`

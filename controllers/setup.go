@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,15 +23,20 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/slots"
 )
 
 // CacheOptions are the manager's cache options: Secrets are cached only when
-// they are derived Secrets (labelled as managed by tokenator), and managed
-// fields are dropped from every cached object.
+// they are labelled as managed by tokenator, and only those an OAuthClient
+// controls keep their data (see derivedSecretsOnly); managed fields are dropped
+// from every cached object.
 func CacheOptions(namespaces []string) cache.Options {
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue})},
+			&corev1.Secret{}: {
+				Label:     labels.SelectorFromSet(labels.Set{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue}),
+				Transform: derivedSecretsOnly,
+			},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
@@ -41,6 +47,32 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// derivedSecretsOnly is the transform of the Secret cache. Anyone who may
+// write Secrets can put tokenator's label on them; such a Secret that no
+// OAuthClient controls keeps in the cache only what identifies it and its
+// controller reference (enough to report SecretConflict), never its data,
+// labels or annotations, so that tenants' Secrets cannot make the manager's
+// memory grow with their size.
+func derivedSecretsOnly(in any) (any, error) {
+	s, ok := in.(*corev1.Secret)
+	if !ok {
+		return in, nil
+	}
+	s.SetManagedFields(nil)
+	controller := metav1.GetControllerOfNoCopy(s)
+	if s.Type == corev1.SecretTypeOpaque && controller != nil && controller.Kind == "OAuthClient" &&
+		strings.HasPrefix(controller.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
+		return s, nil
+	}
+	var refs []metav1.OwnerReference
+	if controller != nil {
+		refs = []metav1.OwnerReference{*controller}
+	}
+	s.OwnerReferences = refs
+	s.Data, s.StringData, s.Labels, s.Annotations, s.Finalizers = nil, nil, nil, nil, nil
+	return s, nil
 }
 
 // stripToIdentity keeps only what identifies a version of an object: the
@@ -71,8 +103,12 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	if r.HostLimiter == nil {
-		r.HostLimiter = oauth.NewHostLimiter(r.Options.MaxRequestsPerHost)
+	if r.Slots == nil {
+		perNamespace := r.Options.MaxRequestsPerNamespace
+		if perNamespace == 0 {
+			perNamespace = max(1, r.Options.MaxConcurrentReconciles*3/4)
+		}
+		r.Slots = &slots.Limiter{PerHost: r.Options.MaxRequestsPerHost, PerTenant: perNamespace}
 	}
 	if r.Metrics == nil {
 		r.Metrics = metrics.Default

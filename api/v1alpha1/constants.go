@@ -32,6 +32,14 @@ const (
 	AnnotationRefreshRequestedAt = "tokenator.dev/refresh-requested-at"
 	// AnnotationDataHash on a derived Secret is a SHA-256 of its data, to notice edits.
 	AnnotationDataHash = "tokenator.dev/data-hash"
+	// AnnotationShapeHash on a derived Secret is a SHA-256 of the labels and
+	// annotations spec.secret asked for when it was written, so that a change of
+	// spec.secret alone is written again from the token the Secret holds.
+	AnnotationShapeHash = "tokenator.dev/shape-hash"
+	// AnnotationScope on a derived Secret is the scope the token endpoint
+	// returned with the token (not a secret), kept so that extraData templates
+	// that use .Scope can be rendered again without a new token.
+	AnnotationScope = "tokenator.dev/scope"
 	// LabelManagedBy marks derived Secrets.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on derived Secrets.

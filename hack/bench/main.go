@@ -59,6 +59,8 @@ type options struct {
 	n           int
 	secrets     int
 	secretSize  int
+	labelled    int
+	labelledMiB int
 	namespaces  int
 	concurrency int
 	qps         float64
@@ -78,6 +80,8 @@ func parseFlags() options {
 	flag.IntVar(&o.n, "n", 1000, "Number of OAuthClients.")
 	flag.IntVar(&o.secrets, "secrets", 10000, "Number of unrelated Secrets present for the second memory measurement.")
 	flag.IntVar(&o.secretSize, "secret-size", 8192, "Bytes of data in each unrelated Secret.")
+	flag.IntVar(&o.labelled, "labelled-secrets", 300, "Number of Secrets a tenant labels as managed by tokenator (no OAuthClient controls them), present for the third memory measurement.")
+	flag.IntVar(&o.labelledMiB, "labelled-secret-mib", 1, "MiB of data in each labelled Secret.")
 	flag.IntVar(&o.namespaces, "namespaces", 10, "Namespaces the OAuthClients (and the unrelated Secrets) are spread over.")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "The manager's --concurrent-reconciles, and the floor loop's workers.")
 	flag.Float64Var(&o.qps, "qps", 50, "The manager's --kube-api-qps, and the floor loop's client QPS.")
@@ -99,12 +103,15 @@ func parseFlags() options {
 		if !set["secrets"] {
 			o.secrets = 200
 		}
+		if !set["labelled-secrets"] {
+			o.labelled = 20
+		}
 		if !set["steady"] {
 			o.steady = 20 * time.Second
 		}
 	}
 	if o.timeout <= 0 {
-		o.timeout = 10*time.Minute + o.steady + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond
+		o.timeout = 10*time.Minute + o.steady + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond + time.Duration(o.labelled*o.labelledMiB)*200*time.Millisecond
 	}
 	return o
 }
@@ -299,6 +306,16 @@ func run(ctx context.Context, o options, res *results) (err error) {
 
 	r, err = b.restartPhase(ctx, "restart-with-secrets")
 	res.RestartWithSecrets = r
+	if err != nil {
+		return err
+	}
+	say("creating %d Secrets of %d MiB labelled %s=%s that no OAuthClient controls, the manager stopped",
+		o.labelled, o.labelledMiB, tokenatorv1.LabelManagedBy, tokenatorv1.ManagedByValue)
+	if err := createLabelledSecrets(ctx, b.c, o.labelled, o.labelledMiB<<20, noise.namespaces, 4); err != nil {
+		return fmt.Errorf("creating the labelled Secrets: %w", err)
+	}
+	r, err = b.restartPhase(ctx, "restart-with-labelled-secrets")
+	res.RestartWithLabelled = r
 	if err != nil {
 		return err
 	}

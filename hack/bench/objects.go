@@ -137,6 +137,23 @@ func createNoiseSecrets(ctx context.Context, c client.Client, n, size int, names
 	})
 }
 
+// createLabelledSecrets creates n Secrets of size bytes that carry tokenator's
+// managed-by label but no OAuthClient ownerReference: what a tenant who wants
+// to fill the manager's Secret cache would create.
+func createLabelledSecrets(ctx context.Context, c client.Client, n, size int, namespaces []string, workers int) error {
+	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("labelled-%05d", i), Namespace: namespaces[i%len(namespaces)],
+				Labels: map[string]string{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{"blob": data},
+		}
+		return c.Create(ctx, s)
+	})
+}
+
 // readyTracker follows, through a watch of the bench's own, when each OAuthClient
 // of a phase first reports Ready=True with reason TokenIssued.
 type readyTracker struct {

@@ -58,6 +58,8 @@ type results struct {
 	Namespaces    int       `json:"namespaces"`
 	Secrets       int       `json:"secrets"`
 	SecretSize    int       `json:"secret_size"`
+	Labelled      int       `json:"labelled_secrets"`
+	LabelledMiB   int       `json:"labelled_secret_mib"`
 	Steady        string    `json:"steady"`
 	Concurrency   int       `json:"concurrent_reconciles"`
 	QPS           float64   `json:"kube_api_qps"`
@@ -102,6 +104,9 @@ type results struct {
 	Restart              *restartResult `json:"restart"`
 	SecretsCreateSeconds float64        `json:"secrets_create_seconds"`
 	RestartWithSecrets   *restartResult `json:"restart_with_secrets"`
+	RestartWithLabelled  *restartResult `json:"restart_with_labelled_secrets"`
+	// LabelledDeltaMiB: peak RSS with the labelled Secrets minus without.
+	LabelledDeltaMiB float64 `json:"rss_delta_labelled_mib"`
 
 	RestartSeconds                  float64 `json:"restart_seconds"`
 	RestartTokenRequests            int     `json:"restart_token_requests"`
@@ -125,6 +130,8 @@ func newResults(o options) *results {
 		Namespaces:    o.namespaces,
 		Secrets:       o.secrets,
 		SecretSize:    o.secretSize,
+		Labelled:      o.labelled,
+		LabelledMiB:   o.labelledMiB,
 		Steady:        o.steady.String(),
 		Concurrency:   o.concurrency,
 		QPS:           o.qps,
@@ -153,10 +160,14 @@ func (r *results) finish(o options, runErr error) {
 	if r.RSSMiB > 0 && r.RSSMiBWithSecrets > 0 {
 		r.RSSDeltaMiB = round3(r.RSSMiBWithSecrets - r.RSSMiB)
 	}
+	if r.RestartWithSecrets != nil && r.RestartWithLabelled != nil {
+		r.LabelledDeltaMiB = round3(r.RestartWithLabelled.RSSMiB - r.RestartWithSecrets.RSSMiB)
+	}
 	complete := runErr == nil
 	r.Goals = []goal{
 		{"cold_ratio", fmt.Sprintf("%.2f", r.ColdRatio), "<= 1.5", complete && r.ColdRatio <= 1.5},
 		{"rss_mib_with_10k_secrets - rss_mib", fmt.Sprintf("%.1f", r.RSSDeltaMiB), "<= 15", complete && r.RSSDeltaMiB <= 15},
+		{fmt.Sprintf("rss_mib_with_%d_labelled_secrets - rss_mib_with_secrets", r.Labelled), fmt.Sprintf("%.1f", r.LabelledDeltaMiB), "< 16", complete && r.LabelledDeltaMiB < 16},
 		{"steady_writes", strconv.Itoa(r.SteadyWrites), "0", complete && r.SteadyWrites == 0},
 		{"restart_token_requests", fmt.Sprintf("%d (with secrets: %d)", r.RestartTokenRequests, r.RestartTokenRequestsWithSecrets), "0",
 			complete && r.RestartTokenRequests == 0 && r.RestartTokenRequestsWithSecrets == 0},
@@ -169,6 +180,9 @@ func (r *results) finish(o options, runErr error) {
 	}
 	if r.SteadyWrites != 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("steady_writes %d != 0", r.SteadyWrites))
+	}
+	if r.RestartWithLabelled != nil && r.RestartWithLabelled.TokenRequests != 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("restart_token_requests with labelled secrets %d != 0", r.RestartWithLabelled.TokenRequests))
 	}
 	if r.RestartTokenRequests != 0 || r.RestartTokenRequestsWithSecrets != 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("restart_token_requests %d (with secrets %d) != 0", r.RestartTokenRequests, r.RestartTokenRequestsWithSecrets))
@@ -201,6 +215,10 @@ func (r *results) printTable(w io.Writer) {
 	p("rss_mib (peak, restart)\t%.1f\t", r.RSSMiB)
 	p("rss_mib_with_10k_secrets\t%.1f\t", r.RSSMiBWithSecrets)
 	p("rss delta\t%.1f\t<= 15", r.RSSDeltaMiB)
+	if r.RestartWithLabelled != nil {
+		p("restart_token_requests with labelled secrets\t%d\t0 (writes %d)", r.RestartWithLabelled.TokenRequests, r.RestartWithLabelled.Writes)
+		p("rss delta, %d labelled %d MiB Secrets\t%.1f\t< 16", r.Labelled, r.LabelledMiB, r.LabelledDeltaMiB)
+	}
 	p("refresh_peak_share\t%.3f\t<= 0.05 (%d of %d in one second; %d distinct seconds over %.0fs)", r.RefreshPeakShare, r.RefreshPeak, r.RefreshPlanned, r.RefreshDistinctSeconds, r.RefreshSpanSeconds)
 	p("\t\t")
 	for _, g := range r.Goals {

@@ -9,6 +9,10 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// HostOther is the host label of a token endpoint that is neither a preset's
+// nor matched by an --allowed-token-hosts pattern.
+const HostOther = "other"
+
 // Results of a token request.
 const (
 	ResultSuccess = "success"

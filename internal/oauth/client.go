@@ -77,7 +77,9 @@ func (c *Client) RequestToken(ctx context.Context, r Request) (*Token, error) {
 		if readErr != nil {
 			body = nil // the status says enough; a partial body is not parsed
 		}
-		return nil, newResponseError(resp, body, now, red)
+		e := newResponseError(resp, body, now, red)
+		e.Endpoint = endpoint
+		return nil, e
 	}
 	status := statusString(resp.StatusCode)
 	if errors.Is(readErr, ErrResponseTooLarge) {

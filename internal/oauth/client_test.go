@@ -185,7 +185,7 @@ func TestRequestTokenWrongEncoding(t *testing.T) {
 			if re.StatusCode != 400 || re.ErrorCode != "invalid_request" || !strings.Contains(re.Description, "Content-Type must be") {
 				t.Errorf("got %d %q %q, want 400 invalid_request about the Content-Type", re.StatusCode, re.ErrorCode, re.Description)
 			}
-			if !strings.HasPrefix(err.Error(), "token endpoint answered 400 Bad Request: invalid_request: the Content-Type must be ") {
+			if !strings.HasPrefix(err.Error(), "token endpoint "+srv.URL()+" answered 400 Bad Request: invalid_request: the Content-Type must be ") {
 				t.Errorf("Error() = %q", err.Error())
 			}
 			if n := len(srv.Issued()); n != 0 {

@@ -40,6 +40,9 @@ const (
 // characters removed, bounded in length, and the client secret, the Basic
 // credentials and any access token in the body replaced by "[redacted]".
 type ResponseError struct {
+	// Endpoint is the token URL without its query (which may hold a key), or
+	// "" when unknown.
+	Endpoint string
 	// StatusCode is the HTTP status code.
 	StatusCode int
 	// ErrorCode is the RFC 6749 section 5.2 "error" when the body is such an
@@ -53,11 +56,17 @@ type ResponseError struct {
 	RetryAfter time.Duration
 }
 
-// Error describes the answer, for example
-// "token endpoint answered 401 Unauthorized: invalid_client: client authentication failed".
+// Error describes the answer, for example "token endpoint
+// https://idp.example.com/token answered 401 Unauthorized: invalid_client:
+// client authentication failed".
 func (e *ResponseError) Error() string {
 	var b strings.Builder
-	b.WriteString("token endpoint answered ")
+	b.WriteString("token endpoint ")
+	if e.Endpoint != "" {
+		b.WriteString(e.Endpoint)
+		b.WriteString(" ")
+	}
+	b.WriteString("answered ")
 	b.WriteString(statusString(e.StatusCode))
 	if e.StatusCode >= 300 && e.StatusCode < 400 {
 		b.WriteString("; redirects are not followed")

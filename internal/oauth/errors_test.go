@@ -64,8 +64,9 @@ func TestProviderErrorResponses(t *testing.T) {
 			}
 			_, err := requestToken(t, clientFor(t, srv.CAPEM()), tt.req)
 			re := mustResponseError(t, err)
-			if re.StatusCode != tt.wantStatus || err.Error() != tt.wantError || re.RetryAfter != 0 {
-				t.Errorf("got %d %q (retry %v), want %d %q", re.StatusCode, err.Error(), re.RetryAfter, tt.wantStatus, tt.wantError)
+			want := atEndpoint(tt.wantError, srv.URL())
+			if re.StatusCode != tt.wantStatus || err.Error() != want || re.RetryAfter != 0 {
+				t.Errorf("got %d %q (retry %v), want %d %q", re.StatusCode, err.Error(), re.RetryAfter, tt.wantStatus, want)
 			}
 		})
 	}
@@ -104,8 +105,8 @@ func TestResponseErrorBodies(t *testing.T) {
 			if re.StatusCode != tt.status || re.ErrorCode != tt.wantCode || re.Description != tt.wantDescription || re.RetryAfter != 0 {
 				t.Errorf("got %d %q %q %v", re.StatusCode, re.ErrorCode, re.Description, re.RetryAfter)
 			}
-			if err.Error() != tt.wantError {
-				t.Errorf("Error() = %q\nwant      %q", err.Error(), tt.wantError)
+			if want := atEndpoint(tt.wantError, srv.URL()); err.Error() != want {
+				t.Errorf("Error() = %q\nwant      %q", err.Error(), want)
 			}
 			if n := utf8.RuneCountInString(re.Description); n > 256 {
 				t.Errorf("description has %d runes", n)
@@ -167,7 +168,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		origin.SetFault(oauthtest.Fault{Status: status, Header: map[string]string{"Location": target.URL()}})
 		_, err := requestToken(t, c, request(origin.URL(), "id", "pw"))
 		re := mustResponseError(t, err)
-		want := fmt.Sprintf("token endpoint answered %d %s; redirects are not followed", status, http.StatusText(status))
+		want := fmt.Sprintf("token endpoint %s answered %d %s; redirects are not followed", origin.URL(), status, http.StatusText(status))
 		if re.StatusCode != status || err.Error() != want {
 			t.Errorf("got %d %q, want %q", re.StatusCode, err.Error(), want)
 		}
@@ -408,4 +409,10 @@ func TestCABundle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// atEndpoint puts the endpoint into an expected "token endpoint answered"
+// message: the errors of a request name the endpoint they come from.
+func atEndpoint(msg, endpoint string) string {
+	return strings.Replace(msg, "token endpoint answered", "token endpoint "+endpoint+" answered", 1)
 }

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tokenator-dev/tokenator/internal/oauth"
@@ -37,8 +38,9 @@ func ExampleClient_RequestToken() {
 	fmt.Println(tok.TokenType, tok.Scope, tok.Lifetime(), tok.ExpirySource)
 
 	_, err = c.RequestToken(context.Background(), oauth.Request{TokenURL: idp.URL(), ClientID: "my-app", ClientSecret: "wrong"})
-	fmt.Println(err)
+	// The error names the endpoint (here a local one, on a random port).
+	fmt.Println(strings.Replace(err.Error(), idp.URL(), "https://accounts.example.com/connect/token", 1))
 	// Output:
 	// Bearer users.readonly 30m0s expires_in
-	// token endpoint answered 400 Bad Request: invalid_client: Client authentication failed
+	// token endpoint https://accounts.example.com/connect/token answered 400 Bad Request: invalid_client: Client authentication failed
 }

@@ -90,7 +90,7 @@ func TestEndlessBody(t *testing.T) {
 			}
 		}},
 		{"500 chunked", 500, "", func(t *testing.T, err error) {
-			if re := mustResponseError(t, err); re.StatusCode != 500 || re.ErrorCode != "" || err.Error() != "token endpoint answered 500 Internal Server Error" {
+			if re := mustResponseError(t, err); re.StatusCode != 500 || re.ErrorCode != "" || !strings.HasSuffix(err.Error(), " answered 500 Internal Server Error") || !strings.HasPrefix(err.Error(), "token endpoint https://") {
 				t.Errorf("error = %q", err)
 			}
 		}},
@@ -383,7 +383,7 @@ func TestRedirectsElsewhereReceiveNothing(t *testing.T) {
 			_, err := requestToken(t, c, req)
 			attempts++
 			re := mustResponseError(t, err)
-			want := fmt.Sprintf("token endpoint answered %d %s; redirects are not followed", code, http.StatusText(code))
+			want := fmt.Sprintf("token endpoint %s/token answered %d %s; redirects are not followed", ts.URL, code, http.StatusText(code))
 			if re.StatusCode != code || err.Error() != want {
 				t.Errorf("redirect %d to %s: error %q, want %q", code, target, err, want)
 			}

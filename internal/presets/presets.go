@@ -12,9 +12,12 @@ import (
 
 // Endpoint is where and how a token request is sent.
 type Endpoint struct {
-	TokenURL   string
-	Encoding   oauth.Encoding
-	ClientAuth oauth.ClientAuthentication
+	TokenURL string
+	// Host is the URL's host and port, as in url.URL.Host (the key of the
+	// per-host request bound); Hostname is the host without port.
+	Host, Hostname string
+	Encoding       oauth.Encoding
+	ClientAuth     oauth.ClientAuthentication
 }
 
 // The preset endpoints, from the providers' documentation.
@@ -63,9 +66,11 @@ func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
 	if ep.TokenURL == "" {
 		return Endpoint{}, fmt.Errorf("spec.tokenURL is required when provider is generic")
 	}
-	if u, err := url.Parse(ep.TokenURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+	u, err := url.Parse(ep.TokenURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
 		return Endpoint{}, fmt.Errorf("spec.tokenURL must be an absolute https:// URL without user information")
 	}
+	ep.Host, ep.Hostname = u.Host, u.Hostname()
 	switch ep.Encoding {
 	case oauth.EncodingForm, oauth.EncodingMultipart, oauth.EncodingJSON:
 	default:

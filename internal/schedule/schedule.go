@@ -81,3 +81,8 @@ func unitFraction(seed string, n int64) float64 {
 	x ^= x >> 31
 	return float64(x>>11) / float64(1<<53)
 }
+
+// Jitter is a duration in [0, max), the same for the same seed.
+func Jitter(seed string, max time.Duration) time.Duration {
+	return time.Duration(unitFraction(seed, 0) * float64(max))
+}

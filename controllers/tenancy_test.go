@@ -1,0 +1,147 @@
+package controllers_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+// sideEnv is a second namespace served by the manager of another testEnv,
+// with its own token endpoint, credentials ("creds") and CA ("idp-ca").
+func sideEnv(t *testing.T, ns string, cfg oauthtest.Config) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, g: NewWithT(t), ctx: t.Context(), ns: ns, kind: cfg.Kind,
+		clientID: randomString("client-"), clientSecret: randomString("secret-"), stopManager: func() {}}
+	cfg.Clients = map[string]string{e.clientID: e.clientSecret}
+	e.idp = oauthtest.NewServer(cfg)
+	secretsMu.Lock()
+	secretsSeen = append(secretsSeen, e.clientSecret)
+	endpoints = append(endpoints, e.idp)
+	secretsMu.Unlock()
+	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "idp-ca"}, Data: map[string][]byte{"ca.crt": e.idp.CAPEM()}})
+	e.create(e.credentials("creds", e.clientID, e.clientSecret))
+	return e
+}
+
+// newNamespace creates an empty namespace for a sideEnv.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	NewWithT(t).Expect(k8s.Create(t.Context(), ns)).To(Succeed())
+	return ns.Name
+}
+
+// 24 OAuthClients whose endpoint accepts requests and never answers hold the
+// 8 request slots of that host, and nothing else: the other workers stay free,
+// so a new client of another endpoint gets its token at once.
+func TestHangingEndpointHoldsNoOtherWorker(t *testing.T) {
+	t.Parallel()
+	nsB := newNamespace(t)
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.Reconciler.MaxConcurrentReconciles = 16
+		c.Reconciler.MaxRequestsPerHost = 8
+		c.Reconciler.Namespaces = append(c.Reconciler.Namespaces, nsB)
+		c.TokenRequestTimeout = time.Minute
+	})
+	other := sideEnv(t, nsB, oauthtest.Config{Kind: oauthtest.RFC6749})
+	e.idp.SetFault(oauthtest.Fault{Delay: 10 * time.Minute})
+	for i := range 24 {
+		e.create(e.oauthClient(fmt.Sprintf("hang-%d", i)))
+	}
+	e.g.Eventually(e.idp.Active).WithTimeout(timeout).Should(Equal(8), "requests held by the hanging endpoint")
+
+	// Another client of the same namespace, and one of another namespace.
+	sameNS := e.oauthClient("fast")
+	sameNS.Spec.TokenURL = other.idp.URL()
+	sameNS.Spec.CredentialsSecretRef.Name = "creds-other"
+	sameNS.Spec.TLS.CASecretRef.Name = "other-ca"
+	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-ca"}, Data: map[string][]byte{"ca.crt": other.idp.CAPEM()}})
+	e.create(e.credentials("creds-other", other.clientID, other.clientSecret))
+	for _, c := range []struct {
+		env  *testEnv
+		name string
+		oc   *tokenatorv1.OAuthClient
+	}{{e, "fast", sameNS}, {other, "fast", other.oauthClient("fast")}} {
+		start := time.Now()
+		c.env.create(c.oc)
+		c.env.waitReady(c.name)
+		elapsed := time.Since(start)
+		t.Logf("namespace %s: a client of another endpoint was Ready %v after its creation", c.env.ns, elapsed.Round(time.Millisecond))
+		e.g.Expect(elapsed).To(BeNumerically("<", 2*time.Second))
+	}
+	e.g.Consistently(e.idp.Active).WithTimeout(time.Second).Should(Equal(8), "the host's bound")
+	// Waiting for a slot is not a failure.
+	for i := range 24 {
+		e.g.Expect(e.get(fmt.Sprintf("hang-%d", i)).Status.FailedAttempts).To(BeZero())
+	}
+}
+
+// 500 OAuthClients of one namespace on an endpoint that takes 5 s to answer do
+// not delay another namespace's refreshes by more than 5 s.
+func TestBusyNamespaceDoesNotDelayOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 500 OAuthClients")
+	}
+	t.Parallel()
+	nsB := newNamespace(t)
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.Reconciler.MaxConcurrentReconciles = 16
+		c.Reconciler.MaxRequestsPerHost = 8
+		c.Reconciler.Namespaces = append(c.Reconciler.Namespaces, nsB)
+		c.TokenRequestTimeout = time.Minute
+	})
+	quiet := sideEnv(t, nsB, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 6 * time.Second})
+	e.idp.SetFault(oauthtest.Fault{Delay: 5 * time.Second})
+
+	var wg sync.WaitGroup
+	names := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				e.create(e.oauthClient(name))
+			}
+		}()
+	}
+	for i := range 500 {
+		names <- fmt.Sprintf("busy-%d", i)
+	}
+	close(names)
+	wg.Wait()
+	e.g.Eventually(e.idp.Active).WithTimeout(timeout).Should(Equal(8))
+
+	quiet.create(quiet.oauthClient("quiet"))
+	quiet.waitReady("quiet")
+	// Follow three refreshes: each happens within 5 s of the planned time.
+	var planned, done time.Time
+	refreshes := 0
+	deadline := time.Now().Add(time.Minute)
+	for refreshes < 3 && time.Now().Before(deadline) {
+		oc := &tokenatorv1.OAuthClient{}
+		e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: nsB, Name: "quiet"}, oc)).To(Succeed())
+		st := oc.Status
+		if st.LastRefreshTime != nil && st.RefreshAt != nil {
+			if !done.IsZero() && st.LastRefreshTime.After(done) {
+				late := st.LastRefreshTime.Sub(planned)
+				t.Logf("refresh planned at %s happened at %s (%v late)", planned.Format(time.TimeOnly), st.LastRefreshTime.Format(time.TimeOnly), late)
+				e.g.Expect(late).To(BeNumerically("<=", 5*time.Second))
+				refreshes++
+			}
+			done, planned = st.LastRefreshTime.Time, st.RefreshAt.Time
+		}
+		time.Sleep(poll)
+	}
+	e.g.Expect(refreshes).To(Equal(3), "refreshes seen in a minute")
+	e.g.Expect(e.idp.Active()).To(BeNumerically("<=", 8))
+}
