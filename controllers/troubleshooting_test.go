@@ -32,6 +32,7 @@ var troubleshootingFragments = []string{
 	"spec.secret.extraData[KEY]: rendering failed",
 	"spec.secret: the API server refused the Secret",
 	"--allowed-token-hosts", "--denied-token-networks",
+	"is in the denied network", "(NAT64), which is in the denied network", "(6to4)", "(Teredo)",
 	// Token requests: the faults of TestEndpointFaults and the unit tests.
 	"token request failed: ",
 	"token endpoint answered",
