@@ -101,7 +101,7 @@ var ErrRefused = errors.New("refused by the operator's network policy")
 
 // Guard checks token hosts and the addresses connected to.
 type Guard struct {
-	// AllowedHosts are host patterns (see ParseHostPattern); empty allows
+	// AllowedHosts are host patterns (see ValidateHostPattern); empty allows
 	// every host. New validates them.
 	AllowedHosts []string
 	// DeniedNetworks are never connected to.
