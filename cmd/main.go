@@ -38,8 +38,8 @@ func main() {
 	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")
 	flag.DurationVar(&cfg.Reconciler.RetryBaseDelay, "retry-base-delay", cfg.Reconciler.RetryBaseDelay, "Delay after a first failed token request; doubles with each further failure.")
 	flag.DurationVar(&cfg.Reconciler.RetryMaxDelay, "retry-max-delay", cfg.Reconciler.RetryMaxDelay, "Longest delay between retries of a failing token request.")
-	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated host globs (such as *.example.com) a tokenURL may name; empty allows every host.")
-	flag.StringVar(&deniedNetworks, "denied-token-networks", deniedNetworks, "Comma-separated CIDRs never connected to for a token request, checked on the resolved addresses at connect time.")
+	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated hosts a tokenURL may name: host names, IP addresses, or *. and a host name, where * is exactly one label (*.example.com matches a.example.com, not a.b.example.com); empty allows every host.")
+	flag.StringVar(&deniedNetworks, "denied-token-networks", deniedNetworks, "Comma-separated CIDRs never connected to for a token request, checked on the address being connected to (NAT64, 6to4 and Teredo forms of a denied IPv4 address included); setting it replaces the default list.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -49,6 +49,12 @@ func main() {
 	cfg.Reconciler.Namespaces = splitList(namespaces)
 
 	cfg.AllowedTokenHosts = splitList(allowedHosts)
+	for _, p := range cfg.AllowedTokenHosts {
+		if err := netguard.ValidateHostPattern(p); err != nil {
+			log.Error(err, "Invalid --allowed-token-hosts")
+			os.Exit(1)
+		}
+	}
 	var err error
 	if cfg.DeniedTokenNetworks, err = netguard.ParseNetworks(deniedNetworks); err != nil {
 		log.Error(err, "Invalid --denied-token-networks")

@@ -16,6 +16,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
@@ -87,6 +88,9 @@ func (e *testEnv) startManager() func() {
 	cfg.MetricsBindAddress = "0"
 	cfg.HealthProbeBindAddress = "0"
 	cfg.TokenRequestTimeout = 2 * time.Second
+	// The token endpoints of the tests listen on loopback, which the default
+	// list denies.
+	cfg.DeniedTokenNetworks = netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)
 	cfg.Reconciler = controllers.Options{
 		MinRequestInterval:      testMinInterval,
 		RetryBaseDelay:          testRetryBase,

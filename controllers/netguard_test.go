@@ -1,13 +1,11 @@
 package controllers_test
 
 import (
-	"net/netip"
 	"testing"
 
 	. "github.com/onsi/gomega"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
@@ -26,11 +24,12 @@ func TestAllowedTokenHosts(t *testing.T) {
 }
 
 // --denied-token-networks: a token host that resolves into a denied network is
-// refused at connect time, and the endpoint receives nothing.
+// refused at connect time, and the endpoint receives nothing. The default list
+// denies loopback.
 func TestDeniedTokenNetworks(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
-		c.DeniedTokenNetworks = append(append([]netip.Prefix(nil), netguard.DefaultDeniedNetworks...), netip.MustParsePrefix("127.0.0.0/8"))
+		c.DeniedTokenNetworks = operator.DefaultConfig().DeniedTokenNetworks
 	})
 	e.create(e.oauthClient("api"))
 	oc := e.waitReason("api", tokenatorv1.ReasonTokenRequestFailed)

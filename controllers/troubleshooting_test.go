@@ -33,6 +33,7 @@ var troubleshootingFragments = []string{
 	"the key is left out of the Secret until the template is fixed",
 	"spec.secret: the API server refused the Secret",
 	"--allowed-token-hosts", "--denied-token-networks",
+	"is in the denied network", "(NAT64), which is in the denied network", "(6to4)", "(Teredo)",
 	// Token requests: the faults of TestEndpointFaults and the unit tests.
 	"token request failed: ",
 	"token endpoint URL answered",

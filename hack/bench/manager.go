@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 )
 
 // managerProc is one run of the manager binary.
@@ -58,6 +60,8 @@ func startManager(o managerOptions) (*managerProc, error) {
 		"--concurrent-reconciles=" + strconv.Itoa(o.concurrency),
 		"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64),
 		"--kube-api-burst=" + strconv.Itoa(o.burst),
+		// The token endpoint listens on loopback, which the default list denies.
+		"--denied-token-networks=" + netguard.FormatNetworks(netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)),
 	}
 	logFile, err := os.Create(o.logPath)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
@@ -110,6 +111,8 @@ func run(ctx context.Context, opts options) (err error) {
 	mgrCfg := operator.DefaultConfig()
 	mgrCfg.MetricsBindAddress = "0"
 	mgrCfg.HealthProbeBindAddress = "0"
+	// The local endpoint listens on loopback, which the default list denies.
+	mgrCfg.DeniedTokenNetworks = netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)
 	mgrCtx, stopManager := context.WithCancel(ctx)
 	defer stopManager()
 	mgr, err := operator.NewManager(mgrCtx, cfg, mgrCfg)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -22,6 +23,7 @@ const (
 	MaxIdleConnsPerHost = 16
 
 	dialTimeout         = 10 * time.Second
+	keepAlive           = 30 * time.Second
 	tlsHandshakeTimeout = 10 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	maxIdleConns        = 64
@@ -39,15 +41,25 @@ type HTTPOptions struct {
 	// headers.
 	Timeout time.Duration
 	// DialContext, when set, opens the TCP connections (an SSRF guard plugs
-	// in here). When a proxy is configured in the environment, it is called
+	// in here); nil means NewDialer's. When a proxy is used, it is called
 	// with the proxy's address, not the token endpoint's.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy, when set, chooses the proxy of each request, as
+	// http.Transport.Proxy does (a guard of the CONNECT target plugs in
+	// here); nil means http.ProxyFromEnvironment.
+	Proxy func(*http.Request) (*url.URL, error)
+}
+
+// NewDialer returns the dialer of the token clients: a 10 s connect timeout,
+// 30 s TCP keep-alive, and net.Dialer's Happy Eyeballs between IPv6 and IPv4.
+func NewDialer() *net.Dialer {
+	return &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
 }
 
 // NewHTTPClient returns an HTTP client for token requests: it never follows
 // redirects (a 3xx becomes a *ResponseError), requires TLS 1.2 or later,
 // trusts the system roots plus opts.CABundle, uses the proxy from the
-// environment, bounds the request time and the response headers, and keeps
+// environment (or opts.Proxy), bounds the request time and the response headers, and keeps
 // idle connections for reuse.
 func NewHTTPClient(opts HTTPOptions) (*http.Client, error) {
 	roots, err := certPool(opts.CABundle)
@@ -60,10 +72,14 @@ func NewHTTPClient(opts HTTPOptions) (*http.Client, error) {
 	}
 	dial := opts.DialContext
 	if dial == nil {
-		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		dial = NewDialer().DialContext
+	}
+	proxy := opts.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
 	}
 	transport := &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
+		Proxy:                  proxy,
 		DialContext:            dial,
 		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:      true,

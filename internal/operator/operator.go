@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -38,9 +39,11 @@ type Config struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	EnableHTTP2                               bool
 	TokenRequestTimeout                       time.Duration
-	// AllowedTokenHosts are host globs a tokenURL may name; empty allows all.
+	// AllowedTokenHosts are host patterns a tokenURL may name (see
+	// netguard.ValidateHostPattern); empty allows all.
 	AllowedTokenHosts []string
-	// DeniedTokenNetworks are never connected to for a token request.
+	// DeniedTokenNetworks are never connected to for a token request; the
+	// default is netguard.DefaultDeniedNetworks, which denies loopback.
 	DeniedTokenNetworks []netip.Prefix
 	Reconciler          controllers.Options
 	// Clock replaces the real clock (tests).
@@ -97,12 +100,14 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	if err != nil {
 		return nil, err
 	}
+	guard.Dialer = oauth.NewDialer()
 	r := &controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(),
 		Clock:  cfg.Clock,
 		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{
 			Timeout:     cfg.TokenRequestTimeout,
 			DialContext: guard.DialContext,
+			Proxy:       guard.Proxy(http.ProxyFromEnvironment),
 		}),
 		TokenHosts: guard,
 		Options:    cfg.Reconciler,

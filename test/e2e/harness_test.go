@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
@@ -175,6 +176,8 @@ func startManager(t *testing.T, name, kubeconfig string) *managerProcess {
 		"--retry-base-delay=1s",
 		"--retry-max-delay=4s",
 		"--token-request-timeout=2s",
+		// The token endpoints listen on loopback, which the default list denies.
+		"--denied-token-networks="+netguard.FormatNetworks(netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)),
 		// A lease that outlasts the API server outage of the test.
 		"--leader-elect-lease-duration=30s",
 		"--leader-elect-renew-deadline=25s",
