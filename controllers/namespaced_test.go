@@ -42,6 +42,8 @@ func TestNamespacedBundle(t *testing.T) {
 		managerRoles    []string // namespace/name of the Roles with the manager's rules
 		policies        []string
 		policyRefs      []string
+		clusterRoles    []string
+		clusterBound    []string // the ClusterRoles bound cluster-wide
 	)
 	kinds := map[string]int{}
 	for _, u := range objs {
@@ -51,6 +53,7 @@ func TestNamespacedBundle(t *testing.T) {
 			var role rbacv1.ClusterRole
 			fromUnstructured(g, u, &role)
 			g.Expect(grantsSecrets(role.Rules)).To(BeFalse(), "ClusterRole %s grants access to Secrets", role.Name)
+			clusterRoles = append(clusterRoles, role.Name)
 		case "Role":
 			var role rbacv1.Role
 			fromUnstructured(g, u, &role)
@@ -63,6 +66,11 @@ func TestNamespacedBundle(t *testing.T) {
 			fromUnstructured(g, u, &b)
 			g.Expect(b.RoleRef.Kind).To(Equal("Role"), "RoleBinding %s/%s", b.Namespace, b.Name)
 			g.Expect(b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: "tokenator-controller-manager", Namespace: "tokenator-system"}))
+		case "ClusterRoleBinding":
+			// Only to a ClusterRole of the bundle, which the case above checks.
+			var b rbacv1.ClusterRoleBinding
+			fromUnstructured(g, u, &b)
+			clusterBound = append(clusterBound, b.RoleRef.Name)
 		case "ServiceAccount":
 			serviceAccounts = append(serviceAccounts, u.GetNamespace()+"/"+u.GetName())
 		case "Deployment":
@@ -74,7 +82,9 @@ func TestNamespacedBundle(t *testing.T) {
 			policyRefs = append(policyRefs, name)
 		}
 	}
-	g.Expect(kinds).NotTo(HaveKey("ClusterRoleBinding"), "nothing is bound cluster-wide")
+	for _, name := range clusterBound {
+		g.Expect(clusterRoles).To(ContainElement(name), "a ClusterRoleBinding binds a ClusterRole of the bundle")
+	}
 	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 1), "the CRD is still installed")
 	g.Expect(serviceAccounts).To(Equal([]string{"tokenator-system/tokenator-controller-manager"}))
 	g.Expect(policies).To(ConsistOf(policyRefs), "every admission policy binding names a rendered policy")
