@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -18,7 +19,7 @@ func main() {
 	cfg := operator.DefaultConfig()
 	var qps float64
 	var burst int
-	var namespaces, allowedHosts string
+	var namespaces, allowedHosts, credentialsSelector string
 	deniedNetworks := netguard.FormatNetworks(cfg.DeniedTokenNetworks)
 	flag.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", cfg.MetricsBindAddress, "The address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", cfg.HealthProbeBindAddress, "The address the health probe endpoint binds to.")
@@ -34,6 +35,7 @@ func main() {
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerHost, "max-requests-per-host", cfg.Reconciler.MaxRequestsPerHost, "Token requests in flight to one token endpoint host at most; 0 means no limit.")
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerNamespace, "max-requests-per-namespace", cfg.Reconciler.MaxRequestsPerNamespace, "Token requests in flight of one namespace at most, so that one namespace cannot hold every worker; 0 means three quarters of --concurrent-reconciles.")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&credentialsSelector, "credentials-selector", "", "A label selector (such as tokenator.dev/credentials=true) that credentials Secrets must match to be used; empty uses any Secret.")
 	flag.DurationVar(&cfg.TokenRequestTimeout, "token-request-timeout", cfg.TokenRequestTimeout, "Timeout of one token request.")
 	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")
 	flag.DurationVar(&cfg.Reconciler.RetryBaseDelay, "retry-base-delay", cfg.Reconciler.RetryBaseDelay, "Delay after a first failed token request; doubles with each further failure.")
@@ -56,6 +58,10 @@ func main() {
 		}
 	}
 	var err error
+	if cfg.Reconciler.CredentialsSelector, err = labels.Parse(credentialsSelector); err != nil {
+		log.Error(err, "Invalid --credentials-selector")
+		os.Exit(1)
+	}
 	if cfg.DeniedTokenNetworks, err = netguard.ParseNetworks(deniedNetworks); err != nil {
 		log.Error(err, "Invalid --denied-token-networks")
 		os.Exit(1)

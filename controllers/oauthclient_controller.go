@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -75,6 +76,9 @@ type Options struct {
 	MaxRequestsPerNamespace int
 	// Namespaces restricts the operator to these namespaces; empty means all.
 	Namespaces []string
+	// CredentialsSelector, when set and not empty, is what the labels of a
+	// credentials Secret must match for the operator to use it.
+	CredentialsSelector labels.Selector
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -152,22 +154,60 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	if err != nil {
 		return credentials{}, fmt.Errorf("reading credentials Secret %q: %w", ref.Name, err)
 	}
+	// The labels are checked before any key is looked at: a Secret the operator
+	// may not use tells nothing about its data.
+	if sel := r.Options.CredentialsSelector; sel != nil && !sel.Empty() && !sel.Matches(labels.Set(s.Labels)) {
+		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)", ref.Name, sel)}
+	}
 	idKey := defaultString(ref.ClientIDKey, "client_id")
 	secretKey := defaultString(ref.ClientSecretKey, "client_secret")
+	id, secret := credentialValue(s.Data, idKey), credentialValue(s.Data, secretKey)
 	var missing []string
-	id, ok := s.Data[idKey]
-	if !ok || len(id) == 0 {
+	if len(id) == 0 {
 		missing = append(missing, idKey)
 	}
-	secret, ok := s.Data[secretKey]
-	if !ok || len(secret) == 0 {
+	if len(secret) == 0 {
 		missing = append(missing, secretKey)
 	}
 	if len(missing) > 0 {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
 			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q has no non-empty key %q", ref.Name, missing)}
 	}
+	for _, kv := range []struct {
+		key   string
+		value []byte
+	}{{idKey, id}, {secretKey, secret}} {
+		if what := nonVSCHAR(kv.value); what != "" {
+			return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+				message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)", ref.Name, kv.key, what)}
+		}
+	}
 	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
+}
+
+// credentialValue is the value of a credentials key without its trailing CR
+// and LF, which `kubectl create secret --from-file` keeps from the file. Only
+// those go: any other character is part of the value.
+func credentialValue(data map[string][]byte, key string) []byte {
+	return bytes.TrimRight(data[key], "\r\n")
+}
+
+// nonVSCHAR describes the first character of v outside RFC 6749's VSCHAR
+// (%x20-7E), the characters of a client ID or secret, or returns "". It names
+// the kind of character, never the character or its position.
+func nonVSCHAR(v []byte) string {
+	for _, c := range v {
+		switch {
+		case c == '\r' || c == '\n':
+			return "a line break (CR or LF) before its end"
+		case c < 0x20 || c == 0x7f:
+			return "a control character"
+		case c > 0x7f:
+			return "a non-ASCII character"
+		}
+	}
+	return ""
 }
 
 // readCABundle returns the PEM bundle configured in spec.tls, or nil: the

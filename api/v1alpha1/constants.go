@@ -13,7 +13,8 @@ const (
 const (
 	// ReasonTokenIssued: the Secret holds a token obtained with the current spec and credentials.
 	ReasonTokenIssued = "TokenIssued"
-	// ReasonCredentialsNotFound: the credentials Secret or one of its keys is missing.
+	// ReasonCredentialsNotFound: the credentials Secret or one of its keys is missing,
+	// a value is not RFC 6749 VSCHAR, or the Secret lacks the labels the operator requires.
 	ReasonCredentialsNotFound = "CredentialsNotFound"
 	// ReasonTokenRequestFailed: the endpoint could not be reached, answered non-2xx,
 	// or the body was not a token response.

@@ -65,6 +65,9 @@ The manager image: repository with a digest, else with the tag (default appVersi
 */}}
 {{- define "tokenator.image" -}}
 {{- if .Values.image.digest }}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .Values.image.digest) }}
+{{- fail (printf "image.digest must be sha256: followed by 64 lower-case hex digits, got %q" .Values.image.digest) }}
+{{- end }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
