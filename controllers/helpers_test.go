@@ -80,10 +80,9 @@ func (e *testEnv) credentials(name, id, secret string) *corev1.Secret {
 		Data: map[string][]byte{"client_id": []byte(id), "client_secret": []byte(secret)}}
 }
 
-// startManager runs a manager restricted to the test's namespace and returns a
-// function that stops it and waits until it has stopped.
-func (e *testEnv) startManager() func() {
-	e.t.Helper()
+// testManagerConfig is the configuration of the tests' managers: no metrics
+// or probes, short timings, and loopback token endpoints allowed.
+func testManagerConfig(namespaces ...string) operator.Config {
 	cfg := operator.DefaultConfig()
 	cfg.MetricsBindAddress = "0"
 	cfg.HealthProbeBindAddress = "0"
@@ -96,9 +95,17 @@ func (e *testEnv) startManager() func() {
 		RetryBaseDelay:          testRetryBase,
 		RetryMaxDelay:           testRetryMax,
 		MaxConcurrentReconciles: 2,
-		Namespaces:              []string{e.ns},
+		Namespaces:              namespaces,
 		SkipNameValidation:      true,
 	}
+	return cfg
+}
+
+// startManager runs a manager restricted to the test's namespace and returns a
+// function that stops it and waits until it has stopped.
+func (e *testEnv) startManager() func() {
+	e.t.Helper()
+	cfg := testManagerConfig(e.ns)
 	if e.configure != nil {
 		e.configure(&cfg)
 	}

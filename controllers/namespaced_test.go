@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
@@ -204,18 +203,7 @@ func TestNamespacedRBACIsEnough(t *testing.T) {
 	asManager.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:tokenator-system:" + sa,
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:tokenator-system", "system:authenticated"}}
 
-	cfg := operator.DefaultConfig()
-	cfg.MetricsBindAddress = "0"
-	cfg.HealthProbeBindAddress = "0"
-	cfg.TokenRequestTimeout = 2 * time.Second
-	cfg.Reconciler = controllers.Options{
-		MinRequestInterval:      testMinInterval,
-		RetryBaseDelay:          testRetryBase,
-		RetryMaxDelay:           testRetryMax,
-		MaxConcurrentReconciles: 2,
-		Namespaces:              []string{e.ns},
-		SkipNameValidation:      true,
-	}
+	cfg := testManagerConfig(e.ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := operator.NewManager(ctx, asManager, cfg)
 	g.Expect(err).NotTo(HaveOccurred())
