@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
@@ -92,7 +91,7 @@ func TestExpiringTokenWarning(t *testing.T) {
 		g.Expect(k8s.List(e.ctx, &evs, client.InNamespace(e.ns))).To(Succeed())
 		found := false
 		for _, ev := range evs.Items {
-			if ev.Reason == controllers.ReasonTokenExpiringSoon {
+			if ev.Reason == tokenatorv1.ReasonTokenExpiringSoon {
 				warning, found = ev, true
 			}
 		}

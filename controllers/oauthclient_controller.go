@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,7 +22,6 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
-	"github.com/tokenator-dev/tokenator/internal/presets"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
 	"github.com/tokenator-dev/tokenator/internal/slots"
 )
@@ -55,6 +52,9 @@ type OAuthClientReconciler struct {
 	Slots *slots.Limiter
 	// Options tune the schedule.
 	Options Options
+
+	// writes remembers this process's status writes until the cache shows them.
+	writes statusWrites
 }
 
 // Options tune the reconciler.
@@ -106,13 +106,20 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.DeleteClient(req.Namespace, req.Name)
+			r.writes.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !oc.DeletionTimestamp.IsZero() {
 		// The derived Secret is owned and goes with the garbage collector.
 		r.Metrics.DeleteClient(req.Namespace, req.Name)
+		r.writes.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
+	}
+	if !r.writes.seen(req.NamespacedName, oc.ResourceVersion) {
+		// The cache has not caught up with this process's last status write:
+		// come back when it has rather than act on a stale status.
+		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
 	}
 
 	before := oc.DeepCopy()
@@ -122,129 +129,73 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("updating status: %w", perr))
 		}
-		r.waitForCache(ctx, req.NamespacedName, before.ResourceVersion, oc.ResourceVersion)
+		r.writes.wrote(req.NamespacedName, before.ResourceVersion)
 	}
 	return result, err
 }
 
-// waitForCache waits, briefly, until the cache holds a version of the
-// OAuthClient newer than oldRV. Reconciles of one OAuthClient run one at a time,
-// so the next one then sees the status just written: a stale status would make
-// it request a token that was just obtained.
-func (r *OAuthClientReconciler) waitForCache(ctx context.Context, key client.ObjectKey, oldRV, newRV string) {
-	if oldRV == newRV {
-		return
-	}
-	_ = wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
-		cached := &tokenatorv1.OAuthClient{}
-		if err := r.Get(ctx, key, cached); err != nil {
-			return apierrors.IsNotFound(err), nil
-		}
-		return cached.ResourceVersion != oldRV, nil
-	})
-}
+// cacheLagRetry is when a reconcile that read a status older than this
+// process's last write comes back.
+const cacheLagRetry = 100 * time.Millisecond
 
-// reconcile updates oc.Status in place and says when to come back.
+// reconcile updates oc.Status in place and says when to come back: it
+// gathers what it needs from the caches, decides (a pure function of those
+// facts and the time), and acts.
 func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.OAuthClient) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
 	now := r.Clock.Now()
-	st := &oc.Status
-	st.ObservedGeneration = oc.Generation
-
-	if oc.Spec.Suspend {
+	oc.Status.ObservedGeneration = oc.Generation
+	g, err := r.gather(ctx, oc)
+	if err != nil {
+		return r.report(oc, err, now)
+	}
+	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.held != nil,
+		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
+		r.Options.MinRequestInterval, now)
+	log.FromContext(ctx).V(1).Info("Decided", "action", d.Action.String(), "why", d.Why)
+	switch d.Action {
+	case actionSuspend:
 		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSuspended,
 			"token requests are suspended; the Secret is left as it is", now)
 		return ctrl.Result{}, nil
+	case actionWait:
+		return requeueAt(d.At, now), nil
+	case actionKeep:
+		return r.writeSecret(ctx, oc, g, g.held, false, false, now)
 	}
+	return r.requestToken(ctx, oc, g, d, now)
+}
 
-	endpoint, err := presets.Resolve(&oc.Spec)
-	if err != nil {
-		return r.invalidSpec(oc, err, now)
-	}
-	if r.TokenHosts != nil {
-		if err := r.TokenHosts.CheckHost(endpoint.Hostname); err != nil {
-			return r.invalidSpec(oc, fmt.Errorf("spec.tokenURL: %w", err), now)
-		}
-	}
-	templates, err := parseExtraData(oc.Spec.Secret.ExtraData)
-	if err != nil {
-		return r.invalidSpec(oc, err, now)
-	}
-	refs, err := r.referenceVersions(ctx, oc)
-	if err != nil {
-		return r.referenceFailure(oc, err, now)
-	}
-	hash := tokenRequestHash(&oc.Spec, refs)
-
-	existing, err := r.getDerivedSecret(ctx, oc)
-	var conflict *errSecretConflict
-	if errors.As(err, &conflict) {
-		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
-		return ctrl.Result{}, nil
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	st.SecretName = derivedSecretName(oc)
-
-	refreshRequest := oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	inputsChanged := st.TokenRequestHash != hash || st.LastHandledRefreshRequest != refreshRequest
-	due := st.RefreshAt == nil || !now.Before(st.RefreshAt.Time)
-
-	if !inputsChanged && !due {
-		// The token held matches the spec and is not due: at most the Secret's
-		// layout (spec.secret) changed, which is written again from that token.
-		held := heldToken(existing, st)
-		if held == nil && existing == nil {
-			previous, err := r.previousSecret(ctx, oc)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			held = heldToken(previous, st)
-		}
-		if held != nil {
-			return r.writeSecret(ctx, oc, held, templates, existing, false, false, now)
-		}
-		if st.FailedAttempts > 0 {
-			// Backing off after a failure; the retry time is in status.refreshAt.
-			return requeueAt(st.RefreshAt.Time, now), nil
-		}
-	}
-	if last := lastAttempt(st); last != nil {
-		if next := last.Add(r.Options.MinRequestInterval); now.Before(next) {
-			return requeueAt(next, now), nil
-		}
-	}
-
-	// A slot is taken before anything is read for the request: a client whose
-	// endpoint host, or namespace, has its share of requests in flight comes
-	// back shortly without holding a worker and without costing an API request.
-	release, busy := r.Slots.TryAcquire(endpoint.Host, oc.Namespace)
+// requestToken requests a new token and writes it. A slot is taken before
+// anything is read for the request: a client whose endpoint host, or
+// namespace, has its share of requests in flight comes back shortly without
+// holding a worker and without costing an API request.
+func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
+	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace)
 	if busy != nil {
-		logger.V(1).Info("Token request deferred", "reason", busy.Error())
+		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
 	}
 	defer release()
 
 	creds, err := r.readCredentials(ctx, oc)
 	if err != nil {
-		return r.referenceFailure(oc, err, now)
+		return r.report(oc, err, now)
 	}
 	caBundle, err := r.readCABundle(ctx, oc)
 	if err != nil {
-		return r.referenceFailure(oc, err, now)
+		return r.report(oc, err, now)
 	}
 	httpClient, err := r.HTTPClients.Get(caBundle)
 	if err != nil {
-		return r.invalidSpec(oc, fmt.Errorf("spec.tls: %w", err), now)
+		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
 	}
 
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
 	tok, err := tc.RequestToken(ctx, oauth.Request{
-		TokenURL:        endpoint.TokenURL,
-		Encoding:        endpoint.Encoding,
-		ClientAuth:      endpoint.ClientAuth,
+		TokenURL:        g.endpoint.TokenURL,
+		Encoding:        g.endpoint.Encoding,
+		ClientAuth:      g.endpoint.ClientAuth,
 		ClientID:        creds.clientID,
 		ClientSecret:    creds.clientSecret,
 		Scopes:          oc.Spec.Scopes,
@@ -254,17 +205,17 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 		DefaultLifetime: defaultLifetime(oc),
 	})
 	release()
-	r.Metrics.ObserveRequest(r.hostLabel(oc, endpoint.Hostname), time.Since(started), err)
-	st.TokenRequestHash = hash
-	st.LastHandledRefreshRequest = refreshRequest
+	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
+	oc.Status.TokenRequestHash = g.hash
+	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 	if errors.Is(err, oauth.ErrInvalidRequest) {
 		// The spec asks for a request that cannot be sent: a retry cannot help.
-		return r.invalidSpec(oc, err, now)
+		return r.report(oc, invalidSpec(err), now)
 	}
 	if err != nil {
 		return r.requestFailed(ctx, oc, err, now)
 	}
-	return r.writeSecret(ctx, oc, tok, templates, existing, true, inputsChanged, now)
+	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
 }
 
 // writeSecret brings the derived Secret up to date with tok, the token just
@@ -273,20 +224,18 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 // A template that fails with the real token leaves its key out and makes the
 // OAuthClient InvalidSpec, naming the key; the token is written and kept all
 // the same, so fixing the template needs no new token.
-func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, tok *oauth.Token,
-	templates extraDataTemplates, existing *corev1.Secret, issued, inputsChanged bool, now time.Time) (ctrl.Result, error) {
+func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, tok *oauth.Token,
+	issued, inputsChanged bool, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
-	data, renderErr := secretData(tok, templates)
+	data, renderErr := secretData(tok, g.templates)
 	desired := desiredSecret(oc, data, tok.Scope)
-	if !upToDate(existing, desired) {
-		if err := r.applySecret(ctx, oc, desired, existing != nil); err != nil {
-			var conflict *errSecretConflict
-			if errors.As(err, &conflict) {
-				r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
-				return ctrl.Result{}, nil
-			}
+	if !upToDate(g.existing, desired) {
+		if err := r.applySecret(ctx, oc, desired, g.existing != nil); err != nil {
 			if apierrors.IsInvalid(err) {
-				return r.invalidSpec(oc, fmt.Errorf("spec.secret: the API server refused the Secret: %w", err), now)
+				err = invalidSpec(fmt.Errorf("spec.secret: the API server refused the Secret: %w", err))
+			}
+			if errors.As(err, new(*errSecretConflict)) || errors.As(err, new(*referenceError)) {
+				return r.report(oc, err, now)
 			}
 			return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
 		}
@@ -368,27 +317,12 @@ func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenator
 	log.FromContext(ctx).Info("Token request failed", "error", reqErr.Error(), "failedAttempts", st.FailedAttempts,
 		"retryAt", st.RefreshAt.UTC().Format(time.RFC3339))
 	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, msg, now)
-	if expiringSoon(st, now) && (previousFailure == nil || !expiringSoon(st, previousFailure.Time) ||
-		(st.LastRefreshTime != nil && previousFailure.Time.Before(st.LastRefreshTime.Time))) {
-		r.Recorder.Eventf(oc, nil, "Warning", ReasonTokenExpiringSoon, "IssueToken",
+	if warnExpiringSoon(st, previousFailure, now) {
+		r.Recorder.Eventf(oc, nil, "Warning", tokenatorv1.ReasonTokenExpiringSoon, "IssueToken",
 			"The token in Secret %s expires at %s and refreshing it keeps failing; next attempt at %s",
 			st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339), st.RefreshAt.UTC().Format(time.RFC3339))
 	}
 	return requeueAt(st.RefreshAt.Time, now), nil
-}
-
-// ReasonTokenExpiringSoon is the reason of the Warning Event emitted once per
-// token when a refresh fails in the last sixth of the token's lifetime.
-const ReasonTokenExpiringSoon = "TokenExpiringSoon"
-
-// expiringSoon reports whether, at t, the current token is still valid and in
-// the last sixth of its lifetime (the last 5 minutes of a 30-minute token).
-func expiringSoon(st *tokenatorv1.OAuthClientStatus, t time.Time) bool {
-	if st.ExpiresAt == nil || st.LastRefreshTime == nil || !t.Before(st.ExpiresAt.Time) {
-		return false
-	}
-	lifetime := st.ExpiresAt.Sub(st.LastRefreshTime.Time)
-	return st.ExpiresAt.Sub(t) <= lifetime/6
 }
 
 // exportMetrics publishes the state of oc.
@@ -407,22 +341,27 @@ func (r *OAuthClientReconciler) exportMetrics(oc *tokenatorv1.OAuthClient) {
 	r.Metrics.SetClient(state)
 }
 
-// invalidSpec reports a spec problem the schema could not catch. A retry cannot
+// invalidSpec wraps a spec problem the schema could not catch. A retry cannot
 // fix it: the next change of the OAuthClient or of what it references is awaited.
-func (r *OAuthClientReconciler) invalidSpec(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
-	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec,
-		fmt.Sprintf("%v; %s", err, currentTokenNote(&oc.Status, now)), now)
-	return ctrl.Result{}, nil
+func invalidSpec(err error) error {
+	return &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: err.Error()}
 }
 
-// referenceFailure reports a missing referenced object; its creation is watched.
-func (r *OAuthClientReconciler) referenceFailure(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
-	var refErr *referenceError
-	if !errors.As(err, &refErr) {
-		return ctrl.Result{}, err
+// report sets the condition of a problem gather or act found that no retry
+// can fix (the next change of the OAuthClient or of what it references is
+// awaited), or returns any other error for a retry with backoff.
+func (r *OAuthClientReconciler) report(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
+	var conflict *errSecretConflict
+	if errors.As(err, &conflict) {
+		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
+		return ctrl.Result{}, nil
 	}
-	r.setReady(oc, metav1.ConditionFalse, refErr.reason, fmt.Sprintf("%s; %s", refErr.message, currentTokenNote(&oc.Status, now)), now)
-	return ctrl.Result{}, nil
+	var refErr *referenceError
+	if errors.As(err, &refErr) {
+		r.setReady(oc, metav1.ConditionFalse, refErr.reason, fmt.Sprintf("%s; %s", refErr.message, currentTokenNote(&oc.Status, now)), now)
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 // setReady sets the Ready condition and emits a Warning Event when a failure
@@ -478,17 +417,6 @@ func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {
 		return 0
 	}
 	return oc.Spec.RefreshBefore.Duration
-}
-
-// lastAttempt is the time of the latest token request, successful or not.
-func lastAttempt(st *tokenatorv1.OAuthClientStatus) *time.Time {
-	var last *time.Time
-	for _, t := range []*metav1.Time{st.LastRefreshTime, st.LastFailureTime} {
-		if t != nil && (last == nil || t.After(*last)) {
-			last = &t.Time
-		}
-	}
-	return last
 }
 
 // requeueAt asks to come back at t, and never with a negative delay.

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/controllers"
 )
 
 // troubleshootingFragments are pieces of the messages the operator writes in
@@ -80,8 +79,8 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 			t.Errorf("no section ### %s", reason)
 		}
 	}
-	if !strings.Contains(doc, controllers.ReasonTokenExpiringSoon) {
-		t.Errorf("the %s Event is not explained", controllers.ReasonTokenExpiringSoon)
+	if !strings.Contains(doc, tokenatorv1.ReasonTokenExpiringSoon) {
+		t.Errorf("the %s Event is not explained", tokenatorv1.ReasonTokenExpiringSoon)
 	}
 	for _, f := range troubleshootingFragments {
 		if !strings.Contains(doc, f) {

@@ -25,6 +25,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+	// ReasonTokenExpiringSoon is the reason of the Warning Event emitted once
+	// per token when a refresh fails in the last sixth of the token's lifetime.
+	ReasonTokenExpiringSoon = "TokenExpiringSoon"
 )
 
 // Well-known names on objects.

@@ -1,0 +1,74 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/presets"
+)
+
+// gathered is what a reconcile knows of an OAuthClient before it decides,
+// all of it read from the caches: the resolved endpoint, the parsed
+// templates, the identity of the request the spec asks for, and the derived
+// Secret with the token it holds.
+type gathered struct {
+	// endpoint is the spec resolved against its provider's preset, its URL
+	// parsed and checked once.
+	endpoint presets.Endpoint
+	// templates are the parsed spec.secret.extraData.
+	templates extraDataTemplates
+	// hash identifies the token request (tokenRequestHash).
+	hash string
+	// existing is the derived Secret under the current name, nil when absent.
+	existing *corev1.Secret
+	// held is the token a derived Secret holds intact (under the current name,
+	// else under a previous one), nil when none does.
+	held *oauth.Token
+}
+
+// gather reads what the decision needs. A problem of the spec or of what it
+// references is returned as a *referenceError or an *errSecretConflict, for
+// report; a suspended OAuthClient needs nothing.
+func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
+	g := &gathered{}
+	if oc.Spec.Suspend {
+		return g, nil
+	}
+	var err error
+	if g.endpoint, err = presets.Resolve(&oc.Spec); err != nil {
+		return nil, invalidSpec(err)
+	}
+	if r.TokenHosts != nil {
+		if err := r.TokenHosts.CheckHost(g.endpoint.Hostname); err != nil {
+			return nil, invalidSpec(fmt.Errorf("spec.tokenURL: %w", err))
+		}
+	}
+	if g.templates, err = parseExtraData(oc.Spec.Secret.ExtraData); err != nil {
+		return nil, invalidSpec(err)
+	}
+	refs, err := r.referenceVersions(ctx, oc)
+	if err != nil {
+		return nil, err
+	}
+	g.hash = tokenRequestHash(&oc.Spec, refs)
+
+	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {
+		return nil, err
+	}
+	oc.Status.SecretName = derivedSecretName(oc)
+	g.held = heldToken(g.existing, &oc.Status)
+	if g.held == nil && g.existing == nil {
+		// spec.secret.name changed: the Secret under the previous name may
+		// still hold the token.
+		previous, err := r.previousSecret(ctx, oc)
+		if err != nil {
+			return nil, err
+		}
+		g.held = heldToken(previous, &oc.Status)
+	}
+	return g, nil
+}
