@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -49,8 +48,8 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 		if err != nil {
 			// The error of a template that rendered the probe could name the
 			// values: report the key and the bound alone.
-			if errors.Is(err, errRenderedTooLarge) {
-				return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, errRenderedTooLarge)
+			if overBound(err) {
+				return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, boundError(err))
 			}
 			return nil, fmt.Errorf("spec.secret.extraData[%s]: rendering failed", key)
 		}

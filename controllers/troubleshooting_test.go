@@ -30,6 +30,11 @@ var troubleshootingFragments = []string{
 	"spec.tls.caSecretRef", "spec.tls.caConfigMapRef", "has no key",
 	"invalid CA bundle: no PEM certificate could be parsed from",
 	"spec.secret.extraData[KEY]: rendering failed",
+	"the template's functions would build over 262144 bytes",
+	"* widths and precisions are not allowed",
+	"widths and precisions are limited to 999",
+	"with a 66-byte token",
+	"call is not available",
 	"spec.secret: the API server refused the Secret",
 	"--allowed-token-hosts", "--denied-token-networks",
 	// Token requests: the faults of TestEndpointFaults and the unit tests.
