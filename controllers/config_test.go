@@ -37,6 +37,7 @@ func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
 // (server-side apply, dry run: nothing is started).
 func TestDefaultBundleIsAccepted(t *testing.T) {
 	t.Parallel()
+	requireControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	objs := kustomizeBuild(t, "config/default")

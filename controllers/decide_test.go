@@ -47,7 +47,7 @@ func TestDecide(t *testing.T) {
 			now: time.Minute, want: actionRequest, why: whyInputsChanged},
 		{name: "a new refresh-requested-at value asks for a new token at once", status: issued(),
 			facts: facts{RequestHash: "h1", TokenHeld: true, RefreshRequest: "2026-11-23T14:01:00Z"},
-			now: time.Minute, want: actionRequest, why: whyRefreshRequested},
+			now:   time.Minute, want: actionRequest, why: whyRefreshRequested},
 		{name: "a refresh request already handled asks for nothing", status: func() tokenatorv1.OAuthClientStatus {
 			st := issued()
 			st.LastHandledRefreshRequest = "2026-11-23T14:01:00Z"

@@ -53,6 +53,7 @@ func newEnv(t *testing.T, cfg oauthtest.Config) *testEnv {
 // newEnvWith is newEnv with a manager configured by configure.
 func newEnvWith(t *testing.T, cfg oauthtest.Config, configure func(*operator.Config)) *testEnv {
 	t.Helper()
+	requireControlPlane(t)
 	e := &testEnv{t: t, g: NewWithT(t), ctx: context.Background(), kind: cfg.Kind,
 		clientID: randomString("client-"), clientSecret: randomString("secret-"), configure: configure}
 	if cfg.Clients == nil {

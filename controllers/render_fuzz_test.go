@@ -1,8 +1,8 @@
 package controllers
 
 // This file is in package controllers to reach parseExtraData and secretData.
-// It shares the test binary (and the envtest TestMain) of the controllers_test
-// suite, but the fuzz target itself needs no API server.
+// It shares the test binary (and the TestMain) of the controllers_test suite,
+// which starts the control plane only for the tests that need it.
 
 import (
 	"fmt"
@@ -19,8 +19,9 @@ const maxFuzzTemplate = 1024
 
 // The spec.secret.extraData templates come from users and the token from the
 // endpoint: parsing never panics and reports errors under the key; a
-// template that parses renders with any token without panicking, and a
-// rendering error names the key only, never the token.
+// template that parses renders with any token without panicking, allocates
+// less than maxRenderAlloc with a 1 MiB token, gives what text/template's own
+// functions give, and a rendering error names the key only, never the token.
 func FuzzRenderExtraData(f *testing.F) {
 	seeds := []struct{ key, tpl, token, tokenType, scope string }{
 		{"x-api-auth", "Bearer {{ .AccessToken }}", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "Bearer", ""},
@@ -43,6 +44,12 @@ func FuzzRenderExtraData(f *testing.F) {
 		{"call", "{{ call .AccessToken }}", "t", "", ""},
 		{"key-is-token", "{{ index .AccessToken 1000 }}", "key-is-token", "", ""},
 		{"empty", "", "t", "", ""},
+		// Shapes that once made rendering unbounded.
+		{"indexed-star", `{{printf "%[2]*[1]s" .TokenType 999999}}`, "t", "Bearer", ""},
+		{"nested-js", "{{ .AccessToken | js | js | js | js | js | js | js | js }}", `\<"`, "", ""},
+		{"print-printf", `{{ print (printf "%999s" .AccessToken) (printf "%999[1]s%[1]q" .Scope) . }}`, "t", "", "s"},
+		{"repeat", `{{ printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]x" .AccessToken }}`, "t", "", ""},
+		{"escapes-of-values", `{{ html . 1 nil }}{{ urlquery .Scope true }}{{ println . }}{{ printf "%+v %#v" . . }}`, "t", "", "a b"},
 	}
 	for i, s := range seeds {
 		f.Add(s.key, s.tpl, s.token, s.tokenType, s.scope, int64(1_700_000_000+i))
@@ -66,6 +73,13 @@ func FuzzRenderExtraData(f *testing.F) {
 		}
 		if len(tpls) != len(extra) {
 			t.Fatalf("%d templates parsed from %d", len(tpls), len(extra))
+		}
+		if key != fixedKey {
+			// Rendering is bounded whatever the token: with 1 MiB that
+			// escapes badly, one render allocates less than maxRenderAlloc.
+			if n := allocated(func() { _, _ = render(tpls[key], hostileData) }); n > maxRenderAlloc {
+				t.Fatalf("one render allocated %d bytes, over %d", n, maxRenderAlloc)
+			}
 		}
 
 		if token == "" {
@@ -103,6 +117,11 @@ func FuzzRenderExtraData(f *testing.F) {
 		if _, ok := data[key]; !ok {
 			t.Fatalf("no key %q in %d keys", key, len(data))
 		}
+		if key != fixedKey {
+			// What renders renders as with text/template's own functions.
+			sameAsBuiltin(t, tpl, templateData{AccessToken: token, TokenType: tokenType, Scope: scope,
+				ExpiresAt: string(data[tokenatorv1.SecretKeyExpiresAt])})
+		}
 		if _, err := time.Parse(time.RFC3339, string(data[tokenatorv1.SecretKeyExpiresAt])); err != nil {
 			t.Fatalf("expires_at %q: %v", data[tokenatorv1.SecretKeyExpiresAt], err)
 		}
@@ -120,9 +139,9 @@ func TestExtraDataBounds(t *testing.T) {
 		`{{ define "a" }}x{{ end }}{{ template "a" }}`:                "define and block are not allowed",
 		`{{ block "a" . }}x{{ end }}`:                                 "define and block are not allowed",
 		`{{ with .Scope }}{{ template "x" }}{{ end }}`:                "template actions are not allowed",
-		`{{ printf "%099999d" 1 }}`:                                   "printf widths and precisions are limited to 999",
-		`{{ printf "%.99999s" .AccessToken }}`:                        "printf widths and precisions are limited to 999",
-		`{{ printf "%*d" 999999 1 }}`:                                 "printf widths and precisions are limited to 999",
+		`{{ printf "%099999d" 1 }}`:                                   "widths and precisions are limited to 999",
+		`{{ printf "%.99999s" .AccessToken }}`:                        "widths and precisions are limited to 999",
+		`{{ printf "%*d" 999999 1 }}`:                                 "* widths and precisions are not allowed",
 		`{{ printf "%.5s" .AccessToken }}`:                            "",
 		`{{ printf "%0999d" 1 }}`:                                     "",
 		strings.Repeat(`{{ printf "%0999d" 1 }}`, 70):                 "the rendered value is over 65536 bytes",

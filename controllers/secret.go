@@ -66,8 +66,8 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 		if err != nil {
 			// The error of a template that rendered the probe could name the
 			// values: report the key and the bound alone.
-			if errors.Is(err, errRenderedTooLarge) {
-				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: %v", key, errRenderedTooLarge))
+			if overBound(err) {
+				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: %v", key, boundError(err)))
 			} else {
 				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token", key))
 			}

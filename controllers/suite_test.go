@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,36 +48,25 @@ var (
 	endpoints   []*oauthtest.Server
 )
 
+// The control plane is started on first use, by requireControlPlane: a run
+// of tests that need none (the template unit tests, fuzz targets, benchmarks,
+// `go test -run 'Render|Template'`) starts no kube-apiserver and needs no
+// KUBEBUILDER_ASSETS. A test that needs the API server calls
+// requireControlPlane (newEnv does), and fails when it cannot be started.
+var (
+	controlPlaneOnce sync.Once
+	controlPlane     *envtest.Environment
+	controlPlaneErr  error
+)
+
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if fuzzing() {
-		// A fuzz target needs no API server, and fuzz workers are killed when
-		// the fuzz time ends: a control plane started here would outlive them.
-		os.Exit(m.Run())
-	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
-		os.Exit(1)
-	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(&logs, testLogSink())), zap.Level(zapcore.Level(-10))))
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the test control plane: %v\n", err)
-		os.Exit(1)
-	}
-	restConfig = cfg
-	k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
-		os.Exit(1)
-	}
-
 	code := m.Run()
+	if controlPlane == nil {
+		os.Exit(code)
+	}
 	if code == 0 {
 		if leaks := scanForLeaks(); len(leaks) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: secrets leaked:\n%s\n", strings.Join(leaks, "\n"))
@@ -86,10 +76,48 @@ func TestMain(m *testing.M) {
 	for _, e := range endpoints {
 		e.Close()
 	}
-	if err := env.Stop(); err != nil {
+	if err := controlPlane.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// requireControlPlane starts the suite's kube-apiserver and etcd if no test
+// has yet, and sets restConfig and k8s; it fails t when they cannot start.
+func requireControlPlane(t testing.TB) {
+	t.Helper()
+	controlPlaneOnce.Do(startControlPlane)
+	if controlPlaneErr != nil {
+		t.Fatal(controlPlaneErr)
+	}
+}
+
+func startControlPlane() {
+	if fuzzing() {
+		// Fuzz workers are killed when the fuzz time ends: a control plane
+		// started by one would outlive it.
+		controlPlaneErr = errors.New("no control plane while fuzzing: run the fuzz target alone (-run '^$')")
+		return
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		controlPlaneErr = errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
+		return
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		controlPlaneErr = fmt.Errorf("starting the test control plane: %w", err)
+		return
+	}
+	controlPlane = env
+	restConfig = cfg
+	k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		controlPlaneErr = fmt.Errorf("creating a client: %w", err)
+	}
 }
 
 // fuzzing reports whether this test binary runs a fuzz target or is a fuzz worker.

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
+	"strings"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -16,7 +16,16 @@ import (
 // template must not be a way to make the operator allocate without limit.
 const MaxRenderedBytes = 64 << 10
 
-var errRenderedTooLarge = fmt.Errorf("the rendered value is over %d bytes", MaxRenderedBytes)
+// MaxRenderWork bounds the bytes the functions of one render may build, all
+// intermediate values together (a value passed from one function to the next
+// counts each time it is built). With MaxRenderedBytes on the output, it bounds
+// what one render allocates whatever the template and the token.
+const MaxRenderWork = 4 * MaxRenderedBytes
+
+var (
+	errRenderedTooLarge = fmt.Errorf("the rendered value is over %d bytes", MaxRenderedBytes)
+	errRenderWork       = fmt.Errorf("the template's functions would build over %d bytes", MaxRenderWork)
+)
 
 // templateData are the fields an extraData template can use.
 type templateData struct {
@@ -26,32 +35,29 @@ type templateData struct {
 	Scope       string
 }
 
-// extraDataTemplates are the parsed spec.secret.extraData templates.
+// extraDataTemplates are the parsed spec.secret.extraData templates. They are
+// executed only through render, which gives each render its own budget.
 type extraDataTemplates map[string]*template.Template
 
-// wideVerb matches a printf verb with a width or precision of 1000 or more, or
-// one taken from an argument (*).
-var wideVerb = regexp.MustCompile(`%[-+# 0]*([1-9]\d{3,}|\*)|%[-+# 0]*\d*\.(0*[1-9]\d{3,}|\*)`)
-
-// templateFuncs replaces printf by one that refuses huge widths: fmt would
-// build the whole string before any bound on the output could apply.
-var templateFuncs = template.FuncMap{
-	"printf": func(format string, args ...any) (string, error) {
-		if wideVerb.MatchString(format) {
-			return "", fmt.Errorf("printf widths and precisions are limited to 999")
-		}
-		return fmt.Sprintf(format, args...), nil
-	},
+// hostileProbe has a short token made of the characters the escaping
+// functions expand most: a template that amplifies it past the bounds would
+// do the same with any real token, and is refused before a token is requested.
+var hostileProbe = templateData{
+	AccessToken: strings.Repeat("\\<\"é\x01", 11),
+	TokenType:   "Bearer",
+	ExpiresAt:   time.Unix(0, 0).UTC().Format(time.RFC3339),
+	Scope:       strings.Repeat("<&'\\", 4),
 }
 
 // parseExtraData parses every extraData template, refuses the actions that
 // could make rendering unbounded (range, template, define and block), and
-// renders each once with placeholder values, so that a broken template is
-// reported before a token is requested.
+// renders each with placeholder values, so that a broken template is reported
+// before a token is requested: once with plain values (any error refuses it),
+// once with values that escape badly (going past a bound refuses it).
 func parseExtraData(extra map[string]string) (extraDataTemplates, error) {
 	tpls := make(extraDataTemplates, len(extra))
 	for _, key := range slices.Sorted(maps.Keys(extra)) {
-		t, err := template.New(key).Option("missingkey=error").Funcs(templateFuncs).Parse(extra[key])
+		t, err := template.New(key).Option("missingkey=error").Funcs(templateFuncs(&renderBudget{})).Parse(extra[key])
 		if err != nil {
 			return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, err)
 		}
@@ -65,9 +71,25 @@ func parseExtraData(extra map[string]string) (extraDataTemplates, error) {
 		if _, err := render(t, probe); err != nil {
 			return nil, fmt.Errorf("spec.secret.extraData[%s]: %w", key, err)
 		}
+		if _, err := render(t, hostileProbe); overBound(err) {
+			return nil, fmt.Errorf("spec.secret.extraData[%s]: %w with a %d-byte token", key, boundError(err), len(hostileProbe.AccessToken))
+		}
 		tpls[key] = t
 	}
 	return tpls, nil
+}
+
+// overBound reports whether a render failed on one of the bounds.
+func overBound(err error) bool {
+	return errors.Is(err, errRenderedTooLarge) || errors.Is(err, errRenderWork)
+}
+
+// boundError is the bound a render went past, without the template's context.
+func boundError(err error) error {
+	if errors.Is(err, errRenderWork) {
+		return errRenderWork
+	}
+	return errRenderedTooLarge
 }
 
 // checkNodes refuses range and template actions anywhere in a template.
@@ -94,12 +116,19 @@ func checkNodes(n parse.Node) error {
 	return nil
 }
 
-// render executes t into a buffer of at most MaxRenderedBytes.
+// render executes t with a budget of its own: its functions may build at most
+// MaxRenderWork bytes, and the output is at most MaxRenderedBytes. Renders run
+// concurrently: the budget lives in a clone of t, never in t.
 func render(t *template.Template, data templateData) ([]byte, error) {
+	c, err := t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.Funcs(templateFuncs(&renderBudget{left: MaxRenderWork}))
 	w := &cappedBuffer{limit: MaxRenderedBytes}
-	if err := t.Execute(w, data); err != nil {
-		if errors.Is(err, errRenderedTooLarge) {
-			return nil, errRenderedTooLarge
+	if err := c.Execute(w, data); err != nil {
+		if overBound(err) {
+			return nil, boundError(err)
 		}
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 // The CRD schema refuses bad specs with the message a user sees.
 func TestCRDValidation(t *testing.T) {
 	t.Parallel()
+	requireControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}

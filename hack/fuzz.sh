@@ -10,8 +10,8 @@
 # A crash leaves its input in <package>/testdata/fuzz/<FuzzTarget>/: commit it
 # with the fix, and `go test` replays it as a regression test from then on.
 #
-# The controllers suite's TestMain starts no control plane when fuzzing, so a
-# fuzz target there needs nothing but Go.
+# The controllers suite starts its control plane only for the tests that need
+# one (never while fuzzing), so a fuzz target there needs nothing but Go.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
