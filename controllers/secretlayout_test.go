@@ -63,7 +63,7 @@ func TestSecretLayoutChangeKeepsToken(t *testing.T) {
 // A template that renders the placeholder values but fails with the real
 // token makes the OAuthClient InvalidSpec naming the key; the token is written
 // under the other keys and kept, and fixing the template needs no new token.
-func TestTemplateFailingOnTheRealTokenKeepsIt(t *testing.T) {
+func TestKeyFailingWithTheRealTokenIsLeftOut(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
 	oc := e.oauthClient("api")
