@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 )
 
@@ -23,11 +22,12 @@ type gathered struct {
 	templates extraDataTemplates
 	// hash identifies the token request (tokenRequestHash).
 	hash string
-	// existing is the derived Secret under the current name, nil when absent.
-	existing *corev1.Secret
-	// held is the token a derived Secret holds intact (under the current name,
-	// else under a previous one), nil when none does.
-	held *oauth.Token
+	// existing is the metadata of the derived Secret under the current name,
+	// nil when absent.
+	existing *metav1.PartialObjectMetadata
+	// holder is the derived Secret that holds the token the status describes
+	// (under the current name, else under a previous one), nil when none does.
+	holder *metav1.PartialObjectMetadata
 }
 
 // gather reads what the decision needs. A problem of the spec or of what it
@@ -60,15 +60,24 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 		return nil, err
 	}
 	oc.Status.SecretName = derivedSecretName(oc)
-	g.held = heldToken(g.existing, &oc.Status)
-	if g.held == nil && g.existing == nil {
+	held, err := r.holdsToken(ctx, oc, g.existing)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		g.holder = g.existing
+	} else if g.existing == nil {
 		// spec.secret.name changed: the Secret under the previous name may
 		// still hold the token.
 		previous, err := r.previousSecret(ctx, oc)
 		if err != nil {
 			return nil, err
 		}
-		g.held = heldToken(previous, &oc.Status)
+		if held, err = r.holdsToken(ctx, oc, previous); err != nil {
+			return nil, err
+		} else if held {
+			g.holder = previous
+		}
 	}
 	return g, nil
 }

@@ -55,6 +55,8 @@ type OAuthClientReconciler struct {
 
 	// writes remembers this process's status writes until the cache shows them.
 	writes statusWrites
+	// held remembers the token each derived Secret holds.
+	held heldTokens
 }
 
 // Options tune the reconciler.
@@ -107,6 +109,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if apierrors.IsNotFound(err) {
 			r.Metrics.DeleteClient(req.Namespace, req.Name)
 			r.writes.forget(req.NamespacedName)
+			r.held.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -114,6 +117,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		// The derived Secret is owned and goes with the garbage collector.
 		r.Metrics.DeleteClient(req.Namespace, req.Name)
 		r.writes.forget(req.NamespacedName)
+		r.held.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if !r.writes.seen(req.NamespacedName, oc.ResourceVersion) {
@@ -148,7 +152,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return r.report(oc, err, now)
 	}
-	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.held != nil,
+	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.holder != nil,
 		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
 		r.Options.MinRequestInterval, now)
 	log.FromContext(ctx).V(1).Info("Decided", "action", d.Action.String(), "why", d.Why)
@@ -160,7 +164,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	case actionWait:
 		return requeueAt(d.At, now), nil
 	case actionKeep:
-		return r.writeSecret(ctx, oc, g, g.held, false, false, now)
+		return r.keepToken(ctx, oc, g, now)
 	}
 	return r.requestToken(ctx, oc, g, d, now)
 }
@@ -218,6 +222,31 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
 }
 
+// keepToken keeps the token a derived Secret holds: when spec.secret changed
+// (name, labels, annotations, extraData), the Secret is written again from
+// that token, without a request.
+func (r *OAuthClientReconciler) keepToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
+	st := &oc.Status
+	if upToDate(g.existing, oc) {
+		switch msg := g.existing.Annotations[tokenatorv1.AnnotationRenderError]; {
+		case msg != "":
+			r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec, fmt.Sprintf("%s; %s", msg, currentTokenNote(st, now)), now)
+		case st.FailedAttempts == 0:
+			r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
+		}
+		return requeueAt(st.RefreshAt.Time, now), nil
+	}
+	tok, err := r.tokenOf(ctx, oc, g.holder)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if tok == nil {
+		// The Secret changed since it was gathered: look again.
+		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
+	}
+	return r.writeSecret(ctx, oc, g, tok, false, false, now)
+}
+
 // writeSecret brings the derived Secret up to date with tok, the token just
 // obtained (issued) or the one a derived Secret already holds, and sets the
 // status; inputsChanged says the token was requested for a changed spec.
@@ -228,20 +257,17 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	issued, inputsChanged bool, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
 	data, renderErr := secretData(tok, g.templates)
-	desired := desiredSecret(oc, data, tok.Scope)
-	if !upToDate(g.existing, desired) {
-		if err := r.applySecret(ctx, oc, desired, g.existing != nil); err != nil {
-			if apierrors.IsInvalid(err) {
-				err = invalidSpec(fmt.Errorf("spec.secret: the API server refused the Secret: %w", err))
-			}
-			if errors.As(err, new(*errSecretConflict)) || errors.As(err, new(*referenceError)) {
-				return r.report(oc, err, now)
-			}
-			return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
+	if err := r.applySecret(ctx, oc, desiredSecret(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
+		if apierrors.IsInvalid(err) {
+			err = invalidSpec(fmt.Errorf("spec.secret: the API server refused the Secret: %w", err))
 		}
-		if err := r.deleteStaleSecrets(ctx, oc); err != nil {
-			return ctrl.Result{}, err
+		if errors.As(err, new(*errSecretConflict)) || errors.As(err, new(*referenceError)) {
+			return r.report(oc, err, now)
 		}
+		return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
+	}
+	if err := r.deleteStaleSecrets(ctx, oc); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	if issued {

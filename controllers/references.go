@@ -24,6 +24,9 @@ import (
 const (
 	indexSecretRefs    = "tokenator.dev/secret-refs"
 	indexConfigMapRefs = "tokenator.dev/configmap-refs"
+	// indexController, on the metadata cache of Secrets, is the UID of the
+	// OAuthClient that controls a Secret.
+	indexController = "tokenator.dev/controller-uid"
 )
 
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,

@@ -84,23 +84,61 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 // keyLeftOut ends the error of a template that failed with the issued token.
 const keyLeftOut = "; the key is left out of the Secret until the template is fixed"
 
-// heldToken is the token in a Secret tokenator wrote, or nil when s is nil or
-// its data was edited. The times come from the Secret's expires_at and the
-// status's last refresh.
-func heldToken(s *corev1.Secret, st *tokenatorv1.OAuthClientStatus) *oauth.Token {
-	if s == nil || !secretIntact(s) || st.ExpiresAt == nil {
-		return nil
+// holdsToken reports whether meta, a derived Secret of oc, holds intact the
+// token the status describes: it is the version tokenator last wrote
+// (status.secretResourceVersion, or the version remembered), or, read once
+// from the API server, its data is what tokenator wrote and its expiry is the
+// status's. A Secret found intact that way is recorded as the written version.
+func (r *OAuthClientReconciler) holdsToken(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (bool, error) {
+	st := &oc.Status
+	if meta == nil || st.ExpiresAt == nil {
+		return false, nil
+	}
+	if meta.ResourceVersion == st.SecretResourceVersion {
+		return true, nil
+	}
+	tok, err := r.tokenOf(ctx, oc, meta)
+	if err != nil || tok == nil || !tok.ExpiresAt.Equal(st.ExpiresAt.Time) {
+		return false, err
+	}
+	st.SecretResourceVersion = meta.ResourceVersion
+	return true, nil
+}
+
+// tokenOf returns the token in meta, a derived Secret of oc, from the memory
+// of held tokens or else read from the API server; nil when its data is not
+// what tokenator wrote.
+func (r *OAuthClientReconciler) tokenOf(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (*oauth.Token, error) {
+	key := client.ObjectKeyFromObject(oc)
+	if tok, ok := r.held.get(key, meta.Name, meta.UID, meta.ResourceVersion); ok {
+		return withIssuedAt(tok, &oc.Status), nil
+	}
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: meta.Namespace, Name: meta.Name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Secret %q: %w", meta.Name, err)
+	}
+	if !metav1.IsControlledBy(s, oc) || !secretIntact(s) {
+		return nil, nil
 	}
 	expires, err := time.Parse(time.RFC3339, string(s.Data[tokenatorv1.SecretKeyExpiresAt]))
-	if err != nil || !expires.Equal(st.ExpiresAt.Time) {
-		return nil
+	if err != nil {
+		return nil, nil
 	}
-	tok := &oauth.Token{
+	tok := oauth.Token{
 		AccessToken: string(s.Data[tokenatorv1.SecretKeyAccessToken]),
 		TokenType:   string(s.Data[tokenatorv1.SecretKeyTokenType]),
 		Scope:       s.Annotations[tokenatorv1.AnnotationScope],
 		ExpiresAt:   expires,
 	}
+	r.held.put(key, s.Name, s.UID, s.ResourceVersion, tok)
+	return withIssuedAt(&tok, &oc.Status), nil
+}
+
+// withIssuedAt sets the token's issue time from the status.
+func withIssuedAt(tok *oauth.Token, st *tokenatorv1.OAuthClientStatus) *oauth.Token {
 	if st.LastRefreshTime != nil {
 		tok.IssuedAt = st.LastRefreshTime.Time
 	}
@@ -118,10 +156,12 @@ func dataHash(data map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// shapeHash is a SHA-256 over the labels and annotations asked of a derived Secret.
-func shapeHash(labels, annotations map[string]string) string {
+// shapeHash is a SHA-256 over what spec.secret asks of a derived Secret
+// besides its name: labels, annotations and extraData templates. The same
+// token written with the same shape gives the same Secret.
+func shapeHash(secret *tokenatorv1.SecretTemplate) string {
 	h := sha256.New()
-	for _, m := range []map[string]string{labels, annotations} {
+	for _, m := range []map[string]string{secret.Labels, secret.Annotations, secret.ExtraData} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(m[k]), m[k])
 		}
@@ -143,39 +183,32 @@ func (e *errSecretConflict) Error() string {
 	return fmt.Sprintf("Secret %q exists and is not controlled by this OAuthClient; delete it or choose another spec.secret.name", e.name)
 }
 
-// getDerivedSecret returns the derived Secret, nil when it does not exist, or an
-// *errSecretConflict when a Secret of that name exists that is not ours. The
-// cache holds only Secrets labelled as managed by tokenator; on a miss, the
-// metadata cache of all Secrets tells whether the name is free, and a Secret
-// found there is read from the API server to learn whose it is. A Secret
-// created in the moment the metadata cache has not seen yet is not taken over
-// either: the first write is a server-side apply without force, which fails on
-// fields owned by someone else, and the shipped admission policy refuses the
-// manager any change to a Secret that is not tokenator's.
-func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*corev1.Secret, error) {
+// getDerivedSecret returns the metadata of the derived Secret, nil when it
+// does not exist, or an *errSecretConflict when a Secret of that name exists
+// that is not ours. It reads the metadata cache of Secrets. A Secret created in
+// the moment the cache has not seen yet is not taken over either: the first
+// write is a server-side apply without force, as this OAuthClient's own field
+// manager, which fails on fields owned by someone else, and the shipped
+// admission policy refuses the manager any change to a Secret that is not
+// tokenator's.
+func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
 	key := types.NamespacedName{Namespace: oc.Namespace, Name: derivedSecretName(oc)}
-	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		if err := r.References.Get(ctx, key, metadataOnly("Secret")); apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		err = r.APIReader.Get(ctx, key, s)
+	meta := metadataOnly("Secret")
+	if err := r.References.Get(ctx, key, meta); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
-	}
-	if err != nil {
 		return nil, fmt.Errorf("reading Secret %q: %w", key.Name, err)
 	}
-	if !metav1.IsControlledBy(s, oc) {
+	if !metav1.IsControlledBy(meta, oc) {
 		return nil, &errSecretConflict{name: key.Name}
 	}
-	return s, nil
+	return meta, nil
 }
 
-// desiredSecret is the derived Secret oc asks for, holding data.
-func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope string) *corev1ac.SecretApplyConfiguration {
+// desiredSecret is the derived Secret oc asks for, holding data; renderErr
+// says which templates failed (their keys are left out of data).
+func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope string, renderErr error) *corev1ac.SecretApplyConfiguration {
 	labels := map[string]string{}
 	for k, v := range oc.Spec.Secret.Labels {
 		labels[k] = v
@@ -187,8 +220,11 @@ func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope st
 			annotations[k] = v
 		}
 	}
-	annotations[tokenatorv1.AnnotationShapeHash] = shapeHash(labels, annotations)
+	annotations[tokenatorv1.AnnotationShapeHash] = shapeHash(&oc.Spec.Secret)
 	annotations[tokenatorv1.AnnotationDataHash] = dataHash(data)
+	if renderErr != nil {
+		annotations[tokenatorv1.AnnotationRenderError] = renderErr.Error()
+	}
 	if scope != "" && len(scope) <= maxScopeAnnotation {
 		annotations[tokenatorv1.AnnotationScope] = scope
 	}
@@ -208,13 +244,11 @@ func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope st
 		WithData(data)
 }
 
-// upToDate reports whether existing already is what ac describes: same name,
-// same data, same labels and annotations asked for.
-func upToDate(existing *corev1.Secret, ac *corev1ac.SecretApplyConfiguration) bool {
-	return existing != nil && existing.Name == *ac.Name && secretIntact(existing) &&
-		existing.Annotations[tokenatorv1.AnnotationDataHash] == ac.Annotations[tokenatorv1.AnnotationDataHash] &&
-		existing.Annotations[tokenatorv1.AnnotationShapeHash] == ac.Annotations[tokenatorv1.AnnotationShapeHash] &&
-		existing.Annotations[tokenatorv1.AnnotationScope] == ac.Annotations[tokenatorv1.AnnotationScope]
+// upToDate reports whether existing, a derived Secret that holds the token,
+// already is what oc asks for: the same name and shape.
+func upToDate(existing *metav1.PartialObjectMetadata, oc *tokenatorv1.OAuthClient) bool {
+	return existing != nil && existing.Name == derivedSecretName(oc) &&
+		existing.Annotations[tokenatorv1.AnnotationShapeHash] == shapeHash(&oc.Spec.Secret)
 }
 
 // applySecret writes the derived Secret with server-side apply, as oc's own
@@ -228,7 +262,22 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 		opts = append(opts, client.ForceOwnership)
 	}
 	err := r.Apply(ctx, ac, opts...)
-	if err == nil || exists {
+	if err == nil {
+		// The apply answered with the Secret as written: remember the token of
+		// that version.
+		tok := oauth.Token{
+			AccessToken: string(ac.Data[tokenatorv1.SecretKeyAccessToken]),
+			TokenType:   string(ac.Data[tokenatorv1.SecretKeyTokenType]),
+			Scope:       ac.Annotations[tokenatorv1.AnnotationScope],
+		}
+		if expires, perr := time.Parse(time.RFC3339, string(ac.Data[tokenatorv1.SecretKeyExpiresAt])); perr == nil && ac.UID != nil && ac.ResourceVersion != nil {
+			tok.ExpiresAt = expires
+			r.held.put(client.ObjectKeyFromObject(oc), *ac.Name, *ac.UID, *ac.ResourceVersion, tok)
+			oc.Status.SecretResourceVersion = *ac.ResourceVersion
+		}
+		return nil
+	}
+	if exists {
 		return err
 	}
 	// A new Secret's write can fail because the name was taken in the
@@ -246,14 +295,15 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 	return err
 }
 
-// controlledSecrets lists the derived Secrets of oc's namespace that oc controls,
-// under any name, from the cache.
-func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*corev1.Secret, error) {
-	var list corev1.SecretList
-	if err := r.List(ctx, &list, client.InNamespace(oc.Namespace), client.MatchingLabels{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue}); err != nil {
+// controlledSecrets lists the metadata of the Secrets of oc's namespace that
+// oc controls, under any name, from the metadata cache.
+func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.References.List(ctx, list, client.InNamespace(oc.Namespace), client.MatchingFields{indexController: string(oc.UID)}); err != nil {
 		return nil, err
 	}
-	var out []*corev1.Secret
+	out := make([]*metav1.PartialObjectMetadata, 0, len(list.Items))
 	for i := range list.Items {
 		if metav1.IsControlledBy(&list.Items[i], oc) {
 			out = append(out, &list.Items[i])
@@ -262,16 +312,16 @@ func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *token
 	return out, nil
 }
 
-// previousSecret is a Secret oc controls under a name it no longer uses that
-// still holds its token intact (spec.secret.name changed), or nil.
-func (r *OAuthClientReconciler) previousSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*corev1.Secret, error) {
+// previousSecret is a Secret oc controls under a name it no longer uses
+// (spec.secret.name changed), or nil.
+func (r *OAuthClientReconciler) previousSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
 	secrets, err := r.controlledSecrets(ctx, oc)
 	if err != nil {
 		return nil, err
 	}
 	current := derivedSecretName(oc)
 	for _, s := range secrets {
-		if s.Name != current && secretIntact(s) {
+		if s.Name != current {
 			return s, nil
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,20 +25,13 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/slots"
 )
 
-// CacheOptions are the manager's cache options: Secrets are cached only when
-// they are labelled as managed by tokenator, and only those an OAuthClient
-// controls keep their data (see derivedSecretsOnly); managed fields are dropped
-// from every cached object.
+// CacheOptions are the manager's cache options: managed fields are dropped
+// from every cached object. The manager's cache holds no Secret: derived and
+// referenced Secrets alike are watched as metadata in the reconciler's own
+// cache (see stripToIdentity), and ClientOptions makes every Secret read go to
+// the API server.
 func CacheOptions(namespaces []string) cache.Options {
-	opts := cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {
-				Label:     labels.SelectorFromSet(labels.Set{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue}),
-				Transform: derivedSecretsOnly,
-			},
-		},
-		DefaultTransform: cache.TransformStripManagedFields(),
-	}
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -49,45 +41,46 @@ func CacheOptions(namespaces []string) cache.Options {
 	return opts
 }
 
-// derivedSecretsOnly is the transform of the Secret cache. Anyone who may
-// write Secrets can put tokenator's label on them; such a Secret that no
-// OAuthClient controls keeps in the cache only what identifies it and its
-// controller reference (enough to report SecretConflict), never its data,
-// labels or annotations, so that tenants' Secrets cannot make the manager's
-// memory grow with their size.
-func derivedSecretsOnly(in any) (any, error) {
-	s, ok := in.(*corev1.Secret)
-	if !ok {
-		return in, nil
-	}
-	s.SetManagedFields(nil)
-	controller := metav1.GetControllerOfNoCopy(s)
-	if s.Type == corev1.SecretTypeOpaque && controller != nil && controller.Kind == "OAuthClient" &&
-		strings.HasPrefix(controller.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
-		return s, nil
-	}
-	var refs []metav1.OwnerReference
-	if controller != nil {
-		refs = []metav1.OwnerReference{*controller}
-	}
-	s.OwnerReferences = refs
-	s.Data, s.StringData, s.Labels, s.Annotations, s.Finalizers = nil, nil, nil, nil, nil
-	return s, nil
+// ClientOptions are the manager's client options: Secrets are never read
+// through a cache, so that no read can start an informer that would hold the
+// data of every Secret of the cluster.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
-// stripToIdentity keeps only what identifies a version of an object: the
-// metadata cache of referenced Secrets and ConfigMaps holds no labels,
-// annotations (kubectl's last-applied annotation can hold a Secret's data) or
-// managed fields.
+// stripToIdentity is the transform of the metadata cache of Secrets and
+// ConfigMaps: it keeps what identifies a version of an object and, for an
+// object whose controller is an OAuthClient, that controller reference and the
+// two tokenator.dev/ annotations a reconcile reads of a derived Secret. No
+// labels, no other annotations (kubectl's last-applied annotation can hold a
+// Secret's data), no managed fields: whatever tenants put on their Secrets
+// does not grow the manager's memory.
 func stripToIdentity(in any) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil
 	}
+	var keep map[string]string
+	var refs []metav1.OwnerReference
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.Controller != nil && *ref.Controller && ref.Kind == "OAuthClient" &&
+			strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
+			refs = []metav1.OwnerReference{ref}
+			for _, k := range []string{tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError} {
+				if v, ok := obj.GetAnnotations()[k]; ok {
+					if keep == nil {
+						keep = map[string]string{}
+					}
+					keep[k] = v
+				}
+			}
+			break
+		}
+	}
 	obj.SetManagedFields(nil)
-	obj.SetAnnotations(nil)
+	obj.SetAnnotations(keep)
 	obj.SetLabels(nil)
-	obj.SetOwnerReferences(nil)
+	obj.SetOwnerReferences(refs)
 	obj.SetFinalizers(nil)
 	return in, nil
 }
@@ -129,8 +122,10 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		return fmt.Errorf("indexing ConfigMap references: %w", err)
 	}
 
-	// Referenced Secrets and ConfigMaps are watched as bare metadata in a cache
-	// of their own: the manager's Secret cache holds only derived Secrets.
+	// Secrets (derived and referenced) and ConfigMaps are watched as bare
+	// metadata in a cache of their own. A derived Secret's changes reach its
+	// OAuthClient through the index of the Secrets it references, which holds
+	// the derived Secret's name.
 	refOpts := cache.Options{
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
@@ -147,6 +142,14 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if err != nil {
 		return fmt.Errorf("creating the reference cache: %w", err)
 	}
+	if err := refCache.IndexField(ctx, metadataOnly("Secret"), indexController, func(o client.Object) []string {
+		if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
+			return []string{string(ref.UID)}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing Secrets by controller: %w", err)
+	}
 	if err := mgr.Add(refCache); err != nil {
 		return err
 	}
@@ -161,7 +164,6 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Named("oauthclient").
 		For(&tokenatorv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}).
 		WatchesRawSource(source.Kind(refCache, metadataOnly("Secret"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapSecret(ctx, o)

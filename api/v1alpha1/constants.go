@@ -44,6 +44,9 @@ const (
 	// returned with the token (not a secret), kept so that extraData templates
 	// that use .Scope can be rendered again without a new token.
 	AnnotationScope = "tokenator.dev/scope"
+	// AnnotationRenderError on a derived Secret says which extraData templates
+	// failed with the token it holds (their keys are left out); it holds no value.
+	AnnotationRenderError = "tokenator.dev/render-error"
 	// LabelManagedBy marks derived Secrets.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on derived Secrets.

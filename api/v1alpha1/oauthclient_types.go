@@ -279,6 +279,12 @@ type OAuthClientStatus struct {
 	// +optional
 	LastHandledRefreshRequest string `json:"lastHandledRefreshRequest,omitempty"`
 
+	// secretResourceVersion is the resourceVersion of the derived Secret as
+	// tokenator last wrote it (or last found it intact): another version means
+	// the Secret changed since, and it is read again.
+	// +optional
+	SecretResourceVersion string `json:"secretResourceVersion,omitempty"`
+
 	// tokenRequestHash identifies the inputs of the latest token request: the spec
 	// and the versions of the referenced Secrets and ConfigMaps (never their values).
 	// +optional

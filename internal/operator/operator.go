@@ -80,6 +80,7 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  NewScheme(),
 		Cache:                   controllers.CacheOptions(cfg.Reconciler.Namespaces),
+		Client:                  controllers.ClientOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress, TLSOpts: tlsOpts},
 		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
