@@ -55,9 +55,63 @@ func TestDefaultBundleIsAccepted(t *testing.T) {
 	}
 	g.Expect(kinds).To(Equal(map[string]int{
 		"Namespace": 1, "CustomResourceDefinition": 1, "ServiceAccount": 1, "Deployment": 1,
-		"ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1,
+		"ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
 		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 	}))
+}
+
+// The Secret admission policy's binding names the policy as rendered, from
+// config/default and from an overlay that adds a namePrefix of its own: a
+// binding whose policyName was left behind binds nothing, and the API server
+// says nothing about it.
+func TestPolicyBindingNamesThePolicy(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	check := func(objs []*unstructured.Unstructured, wantName string) {
+		t.Helper()
+		var policies, bound []string
+		for _, u := range objs {
+			switch u.GetKind() {
+			case "ValidatingAdmissionPolicy":
+				policies = append(policies, u.GetName())
+			case "ValidatingAdmissionPolicyBinding":
+				name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
+				bound = append(bound, name)
+			}
+		}
+		g.Expect(policies).To(Equal([]string{wantName}))
+		g.Expect(bound).To(Equal(policies), "the binding's spec.policyName is the policy's name")
+	}
+	// The policy stays out of config/default's namePrefix, so that kustomize
+	// releases that do not rename policyName (kustomize #5674) keep it bound:
+	// rendered, it has the name config/policy gives it.
+	raw, err := os.ReadFile(filepath.Join("..", "config", "policy", "secret_write_policy.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	source, err := testutil.DecodeObjects(raw)
+	g.Expect(err).NotTo(HaveOccurred())
+	var sourceNames []string
+	for _, u := range source {
+		sourceNames = append(sourceNames, u.GetName())
+		if u.GetKind() == "ValidatingAdmissionPolicyBinding" {
+			name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
+			g.Expect(name).To(Equal(u.GetName()), "config/policy: the binding names the policy")
+		}
+	}
+	g.Expect(sourceNames).To(Equal([]string{"tokenator-secret-writes", "tokenator-secret-writes"}))
+	check(kustomizeBuild(t, "config/default"), "tokenator-secret-writes")
+
+	root, err := filepath.Abs("..")
+	g.Expect(err).NotTo(HaveOccurred())
+	overlay := t.TempDir()
+	base, err := filepath.Rel(overlay, filepath.Join(root, "config", "default"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(overlay, "kustomization.yaml"),
+		[]byte("namePrefix: acme-\nresources:\n- "+base+"\n"), 0o600)).To(Succeed())
+	out, err := exec.Command(os.Getenv("KUSTOMIZE"), "build", overlay).CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), "%s", out)
+	objs, err := testutil.DecodeObjects(out)
+	g.Expect(err).NotTo(HaveOccurred())
+	check(objs, "acme-tokenator-secret-writes")
 }
 
 // config/samples renders with kustomize too.

@@ -1,15 +1,26 @@
 package controllers_test
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -28,6 +39,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
 		c.MetricsBindAddress = addr
 		c.AllowedTokenHosts = []string{"localhost"}
+		c.MetricsSecure = false // --metrics-secure=false: plain HTTP, for local runs
 	})
 	oc := e.oauthClient("api")
 	oc.Spec.TokenURL = strings.Replace(e.idp.URL(), "127.0.0.1", "localhost", 1)
@@ -70,6 +82,98 @@ func TestMetricsEndpoint(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}).WithTimeout(timeout).ShouldNot(ContainSubstring(labels))
+}
+
+// With --metrics-secure (the default), the metrics endpoint serves HTTPS and
+// asks the API server about every scraper: no token is refused with 401, a
+// ServiceAccount's token without RBAC with 403, and a ServiceAccount bound to
+// the shipped metrics-reader ClusterRole reads the metrics.
+func TestSecureMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	addr := testutil.FreeLoopbackAddr(t)
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.MetricsBindAddress = addr
+		c.MetricsSecure = true
+	})
+	e.create(e.oauthClient("api"))
+	e.waitReady("api")
+
+	// The role config/rbac ships for scrapers, bound to one ServiceAccount.
+	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "metrics_reader_role.yaml"))
+	e.g.Expect(err).NotTo(HaveOccurred())
+	objs, err := testutil.DecodeObjects(raw)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(objs).To(HaveLen(1))
+	var reader rbacv1.ClusterRole
+	e.g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &reader)).To(Succeed())
+	reader.Name = "metrics-reader-" + e.ns
+	e.g.Expect(k8s.Create(e.ctx, &reader)).To(Succeed())
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: reader.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: e.ns}}}
+	e.g.Expect(k8s.Create(e.ctx, binding)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), binding)
+		_ = k8s.Delete(context.Background(), &reader)
+	})
+	allowed := serviceAccountToken(e, "prometheus")
+	notAllowed := serviceAccountToken(e, "someone")
+
+	// The certificate is self-signed (no --metrics-cert-dir): what is checked
+	// here is who may read, not the certificate.
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a self-signed certificate on loopback
+	}}
+	scrape := func(g Gomega, token string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	e.g.Eventually(func(g Gomega) {
+		code, _ := scrape(g, "")
+		g.Expect(code).To(Equal(http.StatusUnauthorized))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	// A token the API server does not know is refused too (controller-runtime
+	// answers 500: the TokenReview says why it failed).
+	code, body := scrape(e.g, "not-a-token")
+	e.g.Expect(code).NotTo(Equal(http.StatusOK))
+	e.g.Expect(body).NotTo(ContainSubstring("tokenator_"))
+	code, body = scrape(e.g, notAllowed)
+	e.g.Expect(code).To(Equal(http.StatusForbidden), body)
+	e.g.Expect(body).NotTo(ContainSubstring("tokenator_"))
+	code, body = scrape(e.g, allowed)
+	e.g.Expect(code).To(Equal(http.StatusOK), body)
+	e.g.Expect(body).To(ContainSubstring("tokenator_token_requests_total{"))
+	e.g.Expect(body).To(ContainSubstring(fmt.Sprintf(`tokenator_oauthclient_ready_status{condition="True",name="api",namespace=%q,reason="TokenIssued"} 1`, e.ns)))
+
+	// Plain HTTP gets no metrics from the HTTPS endpoint.
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		e.g.Expect(string(b)).NotTo(ContainSubstring("tokenator_"))
+	}
+}
+
+// serviceAccountToken creates a ServiceAccount in the test's namespace and
+// returns a token of it from the API server's TokenRequest API.
+func serviceAccountToken(e *testEnv, name string) string {
+	e.t.Helper()
+	e.g.Expect(k8s.Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}})).To(Succeed())
+	cs, err := kubernetes.NewForConfig(restConfig)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(e.ns).CreateToken(e.ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(tr.Status.Token).NotTo(BeEmpty())
+	return tr.Status.Token
 }
 
 func promFloat(v int64) string {

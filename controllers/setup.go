@@ -85,6 +85,11 @@ func stripToIdentity(in any) (any, error) {
 	return in, nil
 }
 
+// The derived Secret's controller ownerReference sets blockOwnerDeletion: where
+// the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
+// hardened clusters), that needs update on the owner's finalizers.
+// +kubebuilder:rbac:groups=tokenator.dev,resources=oauthclients/finalizers,verbs=update
+
 // SetupWithManager registers the reconciler, its indexes and its watches.
 func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {

@@ -56,6 +56,7 @@ func startManager(o managerOptions) (*managerProc, error) {
 	args := []string{
 		"--kubeconfig=" + o.kubeconfig,
 		"--metrics-bind-address=" + metricsAddr,
+		"--metrics-secure=false", // scraped over plain HTTP on loopback
 		"--health-probe-bind-address=0",
 		"--concurrent-reconciles=" + strconv.Itoa(o.concurrency),
 		"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64),

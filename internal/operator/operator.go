@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -29,11 +30,18 @@ import (
 
 // Config is what the command line sets.
 type Config struct {
-	MetricsBindAddress     string
-	HealthProbeBindAddress string
-	LeaderElection         bool
-	LeaderElectionID       string
-	LeaderElectionNS       string
+	MetricsBindAddress string
+	// MetricsSecure serves metrics over HTTPS, to scrapers whose bearer token the
+	// API server authenticates and authorizes for a get of /metrics; false serves
+	// plain HTTP to anyone (local runs).
+	MetricsSecure bool
+	// MetricsCertDir holds MetricsCertName and MetricsKeyName, the metrics
+	// endpoint's certificate and key; without them it uses a self-signed one.
+	MetricsCertDir, MetricsCertName, MetricsKeyName string
+	HealthProbeBindAddress                          string
+	LeaderElection                                  bool
+	LeaderElectionID                                string
+	LeaderElectionNS                                string
 	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election; zero
 	// means controller-runtime's defaults (15s, 10s, 2s).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -53,7 +61,10 @@ type Config struct {
 // DefaultConfig returns the defaults of the command line flags.
 func DefaultConfig() Config {
 	return Config{
-		MetricsBindAddress:     ":8080",
+		MetricsBindAddress:     ":8443",
+		MetricsSecure:          true,
+		MetricsCertName:        "tls.crt",
+		MetricsKeyName:         "tls.key",
 		HealthProbeBindAddress: ":8081",
 		LeaderElectionID:       "tokenator.tokenator.dev",
 		TokenRequestTimeout:    30 * time.Second,
@@ -77,11 +88,20 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		// HTTP/2 stays off unless asked for: see CVE-2023-44487 and CVE-2023-39325.
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
+	metricsOpts := metricsserver.Options{BindAddress: cfg.MetricsBindAddress}
+	if cfg.MetricsSecure {
+		metricsOpts.SecureServing = true
+		metricsOpts.TLSOpts = tlsOpts
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.CertDir = cfg.MetricsCertDir
+		metricsOpts.CertName = cfg.MetricsCertName
+		metricsOpts.KeyName = cfg.MetricsKeyName
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  NewScheme(),
 		Cache:                   controllers.CacheOptions(cfg.Reconciler.Namespaces),
 		Client:                  controllers.ClientOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress, TLSOpts: tlsOpts},
+		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
 		LeaderElection:          cfg.LeaderElection,

@@ -149,7 +149,7 @@ const (
 )
 
 var baseKinds = map[string]int{
-	"CustomResourceDefinition": 1, "ServiceAccount": 1, "ClusterRole": 3, "ClusterRoleBinding": 1,
+	"CustomResourceDefinition": 1, "ServiceAccount": 1, "ClusterRole": 5, "ClusterRoleBinding": 2,
 	"Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1,
 	"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 }
@@ -178,7 +178,8 @@ func chartCases() []chartCase {
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				c := d.Spec.Template.Spec.Containers[0]
 				g.Expect(c.Args).To(Equal([]string{
-					"--metrics-bind-address=:8080",
+					"--metrics-bind-address=:8443",
+					"--metrics-secure=true",
 					"--health-probe-bind-address=:8081",
 					"--leader-elect=true",
 					"--leader-election-namespace=tokenator-system",
@@ -202,7 +203,8 @@ func chartCases() []chartCase {
 				var svc corev1.Service
 				typed(g, r.one(g, "Service"), &svc)
 				g.Expect(svc.Name).To(Equal(fullname + "-metrics"))
-				g.Expect(svc.Spec.Ports).To(ConsistOf(HaveField("Port", BeEquivalentTo(8080))))
+				g.Expect(svc.Spec.Ports).To(ConsistOf(HaveField("Port", BeEquivalentTo(8443))))
+				checkMetricsAuthRBAC(g, r, "tokenator-system")
 				g.Expect(r.find("ClusterRoleBinding", "", fullname+"-manager")).NotTo(BeNil())
 				editor := r.find("ClusterRole", "", fullname+"-oauthclient-editor")
 				g.Expect(editor).NotTo(BeNil())
@@ -248,7 +250,13 @@ func chartCases() []chartCase {
 				g.Expect(endpoints[0]).To(And(
 					HaveKeyWithValue("port", svc.Spec.Ports[0].Name),
 					HaveKeyWithValue("path", "/metrics"),
-					HaveKeyWithValue("honorLabels", true)))
+					HaveKeyWithValue("honorLabels", true),
+					// HTTPS with Prometheus's ServiceAccount token: the manager
+					// authenticates and authorizes the scrape.
+					HaveKeyWithValue("scheme", "https"),
+					HaveKeyWithValue("bearerTokenFile", "/var/run/secrets/kubernetes.io/serviceaccount/token"),
+					HaveKeyWithValue("tlsConfig", HaveKeyWithValue("insecureSkipVerify", true))))
+				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--metrics-secure=true"))
 
 				// The chart's rules with the default values are those of config/prometheus.
 				plain := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
@@ -276,8 +284,11 @@ func chartCases() []chartCase {
 			name:      "watched namespaces",
 			namespace: "tokenator-ns",
 			values:    map[string]any{"watchNamespaces": []string{"team-a", "team-b"}},
-			kinds:     withKinds(map[string]int{"ClusterRole": 2, "ClusterRoleBinding": 0, "Role": 3, "RoleBinding": 3}),
+			kinds:     withKinds(map[string]int{"ClusterRole": 4, "ClusterRoleBinding": 1, "Role": 3, "RoleBinding": 3}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				// TokenReviews and SubjectAccessReviews are cluster-scoped: the
+				// metrics endpoint keeps its ClusterRole.
+				checkMetricsAuthRBAC(g, r, "tokenator-ns")
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--namespaces=team-a,team-b"))
 				g.Expect(r.find("ClusterRole", "", fullname+"-manager")).To(BeNil(), "no cluster-wide access to Secrets")
 				for _, ns := range []string{"team-a", "team-b"} {
@@ -291,6 +302,8 @@ func chartCases() []chartCase {
 			namespace: "tokenator-custom",
 			values: map[string]any{
 				"fullnameOverride":        "tokenator",
+				"metrics":                 map[string]any{"secure": false},
+				"serviceMonitor":          map[string]any{"enabled": true},
 				"image":                   map[string]any{"repository": "registry.example.com/tokenator", "tag": "v0.1.1", "pullPolicy": "Always"},
 				"imagePullSecrets":        []any{map[string]any{"name": "regcred"}},
 				"allowedTokenHosts":       []string{"*.example.com", "accounts.world.luccasoftware.com"},
@@ -324,12 +337,13 @@ func chartCases() []chartCase {
 					"failedAttemptsFor": "5m", "notReadyFor": "30m", "labels": map[string]any{"role": "alerts"},
 					"additionalAlertLabels": map[string]any{"team": "platform"}},
 			},
-			kinds: withKinds(map[string]int{"ClusterRole": 1, "PrometheusRule": 1}),
+			kinds: withKinds(map[string]int{"ClusterRole": 1, "ClusterRoleBinding": 1, "PrometheusRule": 1, "ServiceMonitor": 1}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				pod := d.Spec.Template.Spec
 				c := pod.Containers[0]
 				g.Expect(c.Args).To(Equal([]string{
-					"--metrics-bind-address=:8080",
+					"--metrics-bind-address=:8443",
+					"--metrics-secure=false",
 					"--health-probe-bind-address=:8081",
 					"--leader-elect=true",
 					"--leader-election-namespace=tokenator-custom",
@@ -366,6 +380,9 @@ func chartCases() []chartCase {
 				g.Expect(pod.TopologySpreadConstraints).To(HaveLen(1))
 				g.Expect(r.find("ClusterRole", "", "tokenator-manager")).NotTo(BeNil())
 				g.Expect(r.find("ClusterRole", "", "tokenator-oauthclient-editor")).To(BeNil())
+				g.Expect(r.find("ClusterRole", "", "tokenator-metrics-auth")).To(BeNil(), "plain HTTP metrics review no tokens")
+				endpoints, _, _ := unstructured.NestedSlice(r.one(g, "ServiceMonitor").Object, "spec", "endpoints")
+				g.Expect(endpoints).To(ConsistOf(And(HaveKeyWithValue("scheme", "http"), Not(HaveKey("bearerTokenFile")), Not(HaveKey("tlsConfig")))))
 
 				pr := r.one(g, "PrometheusRule")
 				g.Expect(pr.GetLabels()).To(HaveKeyWithValue("role", "alerts"))
@@ -388,7 +405,7 @@ func chartCases() []chartCase {
 				"podDisruptionBudget": map[string]any{"enabled": true}, // ignored: it would block drains
 				"leaderElection":      map[string]any{"enabled": false},
 			},
-			kinds: withKinds(map[string]int{"Service": 0}),
+			kinds: withKinds(map[string]int{"Service": 0, "ClusterRole": 3, "ClusterRoleBinding": 1}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				c := d.Spec.Template.Spec.Containers[0]
 				g.Expect(c.Args).To(ContainElements("--metrics-bind-address=0", "--leader-elect=false"))
@@ -552,8 +569,8 @@ func checkRBAC(g Gomega, r rendered, namespace, serviceAccount string, want []rb
 			g.Expect(b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: serviceAccount, Namespace: namespace}))
 		}
 	}
-	if len(r.all("ClusterRoleBinding")) > 0 {
-		g.Expect(r.all("ClusterRoleBinding")).To(HaveLen(1))
+	for _, u := range r.all("ClusterRoleBinding") {
+		g.Expect(u.GetName()).To(Or(Equal(fullnameOf(r)+"-manager"), Equal(fullnameOf(r)+"-metrics-auth")))
 	}
 
 	var le rbacv1.Role
@@ -565,6 +582,32 @@ func checkRBAC(g Gomega, r rendered, namespace, serviceAccount string, want []rb
 			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	))
+}
+
+// checkMetricsAuthRBAC checks the RBAC of the HTTPS metrics endpoint: the
+// manager may review tokens and access, cluster-wide, and a metrics-reader
+// ClusterRole lets a scraper get /metrics.
+func checkMetricsAuthRBAC(g Gomega, r rendered, namespace string) {
+	name := fullnameOf(r)
+	var role rbacv1.ClusterRole
+	u := r.find("ClusterRole", "", name+"-metrics-auth")
+	g.Expect(u).NotTo(BeNil(), "the metrics-auth ClusterRole")
+	typed(g, u, &role)
+	g.Expect(role.Rules).To(ConsistOf(
+		rbacv1.PolicyRule{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		rbacv1.PolicyRule{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	))
+	var b rbacv1.ClusterRoleBinding
+	u = r.find("ClusterRoleBinding", "", name+"-metrics-auth")
+	g.Expect(u).NotTo(BeNil(), "the metrics-auth ClusterRoleBinding")
+	typed(g, u, &b)
+	g.Expect(b.RoleRef.Name).To(Equal(name + "-metrics-auth"))
+	g.Expect(b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: namespace}))
+	var reader rbacv1.ClusterRole
+	u = r.find("ClusterRole", "", name+"-metrics-reader")
+	g.Expect(u).NotTo(BeNil(), "the metrics-reader ClusterRole")
+	typed(g, u, &reader)
+	g.Expect(reader.Rules).To(Equal([]rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}))
 }
 
 // fullnameOf is the name of the Deployment, the prefix of the other names.
@@ -671,4 +714,25 @@ func TestChartRejectsInconsistentValues(t *testing.T) {
 			t.Errorf("values %v: want an error with %q, got %v", tc.values, tc.want, err)
 		}
 	}
+}
+
+// TestChartSecretWritePolicyIsTheKustomizeOne: the chart's Secret admission
+// policy is config/policy's, but for its name; rendered for the ServiceAccount
+// config/policy names, the two specs are equal.
+func TestChartSecretWritePolicyIsTheKustomizeOne(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := rendered(render(t, "tokenator-system", map[string]any{"fullnameOverride": "tokenator-controller-manager"}))
+	var plain *unstructured.Unstructured
+	for _, u := range decodeAll(t, readFile(t, "config/policy/secret_write_policy.yaml")) {
+		if u.GetKind() == "ValidatingAdmissionPolicy" {
+			plain = u
+		}
+	}
+	g.Expect(plain).NotTo(BeNil())
+	g.Expect(r.one(g, "ValidatingAdmissionPolicy").Object["spec"]).To(Equal(plain.Object["spec"]),
+		"charts/tokenator/templates/secretwritepolicy.yaml holds another policy than config/policy/secret_write_policy.yaml")
+	b := r.one(g, "ValidatingAdmissionPolicyBinding")
+	name, _, _ := unstructured.NestedString(b.Object, "spec", "policyName")
+	g.Expect(name).To(Equal(r.one(g, "ValidatingAdmissionPolicy").GetName()))
 }

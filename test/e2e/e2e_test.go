@@ -8,8 +8,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,15 +21,19 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -76,6 +82,9 @@ func run(m *testing.M) int {
 	}
 
 	env := &envtest.Environment{}
+	// As on OpenShift and hardened clusters: setting blockOwnerDeletion on the
+	// derived Secret's ownerReference needs update on oauthclients/finalizers.
+	env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := env.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		return 1
@@ -132,18 +141,37 @@ func install() error {
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	established := false
+	for !established && time.Now().Before(deadline) {
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := admin.Get(ctx, types.NamespacedName{Name: "oauthclients.tokenator.dev"}, &crd); err == nil {
 			for _, c := range crd.Status.Conditions {
 				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					return nil
+					established = true
 				}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("the CRD was not established")
+	if !established {
+		return fmt.Errorf("the CRD was not established")
+	}
+	// The API server enforces a new admission policy once it has seen it and
+	// its binding: wait until it refuses the ServiceAccount a Secret of no
+	// OAuthClient's (a dry run).
+	sa, err := client.New(impersonating(adminConfig), client.Options{Scheme: admin.Scheme()})
+	if err != nil {
+		return err
+	}
+	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "policy-probe", Namespace: systemNamespace}}
+	for time.Now().Before(deadline) {
+		err := sa.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "tokenator may only") {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the Secret admission policy is not enforced")
 }
 
 // secrets collects what must never leak.
@@ -305,6 +333,27 @@ func TestOperator(t *testing.T) {
 		w.g.Expect(evs.Items).NotTo(BeEmpty(), "Events are written with the shipped RBAC")
 	})
 
+	t.Run("metrics over HTTPS with the shipped RBAC", func(t *testing.T) {
+		// The manager reviews scrapers' tokens with the shipped metrics-auth
+		// ClusterRole; a scraper needs the shipped metrics-reader ClusterRole.
+		allowed := serviceAccountToken(w, "prometheus")
+		notAllowed := serviceAccountToken(w, "someone")
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus-" + w.ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "tokenator-metrics-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: w.ns}}}
+		w.g.Expect(admin.Create(w.ctx, binding)).To(Succeed())
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), binding) })
+		for _, m := range []*managerProcess{a, b} {
+			code, _ := scrapeMetrics(w.g, m.metricsAddr, "")
+			w.g.Expect(code).To(Equal(http.StatusUnauthorized), m.name)
+			code, _ = scrapeMetrics(w.g, m.metricsAddr, notAllowed)
+			w.g.Expect(code).To(Equal(http.StatusForbidden), m.name)
+			code, body := scrapeMetrics(w.g, m.metricsAddr, allowed)
+			w.g.Expect(code).To(Equal(http.StatusOK), m.name)
+			w.g.Expect(body).To(ContainSubstring("controller_runtime_"), m.name)
+		}
+	})
+
 	t.Run("the API server away for a while", func(t *testing.T) {
 		before := w.idp.Requests()
 		statuses := map[string]string{}
@@ -340,6 +389,37 @@ func TestOperator(t *testing.T) {
 		w.g.Expect(follower.holds(leaseHolder(w))).To(BeTrue(), "the other manager holds the lease")
 		w.g.Consistently(w.idp.Requests).WithTimeout(3*time.Second).Should(Equal(before+1), "valid tokens are not requested again")
 	})
+}
+
+// serviceAccountToken creates a ServiceAccount in the world's namespace and
+// returns a token of it (TokenRequest).
+func serviceAccountToken(w *world, name string) string {
+	w.t.Helper()
+	w.g.Expect(admin.Create(w.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns}})).To(Succeed())
+	cs, err := kubernetes.NewForConfig(adminConfig)
+	w.g.Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(w.ns).CreateToken(w.ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+	w.g.Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
+}
+
+// scrapeMetrics gets /metrics over HTTPS (the self-signed certificate is not
+// checked) with a bearer token, if any.
+func scrapeMetrics(g *WithT, addr, token string) (int, string) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a self-signed certificate on loopback
+	}}
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func leaseHolder(w *world) string {
@@ -378,10 +458,10 @@ func TestLeastPrivilege(t *testing.T) {
 	denied("patching a foreign Secret", sa.Patch(ctx, foreign.DeepCopy(), client.RawPatch(types.MergePatchType, patch)), "tokenator may only")
 	denied("deleting a foreign Secret", sa.Delete(ctx, foreign.DeepCopy()), "tokenator may only change or delete Secrets it created")
 	denied("labelling a foreign Secret as its own", sa.Patch(ctx, foreign.DeepCopy(), client.RawPatch(types.MergePatchType,
-		[]byte(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":"tokenator"}}}`))), "tokenator may only change or delete Secrets it created")
+		[]byte(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":"tokenator"}}}`))), "tokenator may only")
 	denied("updating a foreign Secret", sa.Update(ctx, foreign.DeepCopy()), "")
 	denied("creating an unlabelled Secret", sa.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name}}),
-		"tokenator may only write Secrets labelled app.kubernetes.io/managed-by=tokenator")
+		"tokenator may only write Opaque Secrets labelled app.kubernetes.io/managed-by=tokenator and controlled by an OAuthClient")
 	var still corev1.Secret
 	g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(foreign), &still)).To(Succeed())
 	g.Expect(string(still.Data["password"])).To(Equal("keep"))
@@ -399,9 +479,77 @@ func TestLeastPrivilege(t *testing.T) {
 	denied("listing Pods", sa.List(ctx, &corev1.PodList{}), "")
 	denied("creating a ServiceAccount", sa.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name}}), "")
 
-	// What it needs, it can: a Secret of its own.
-	own := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "own-token", Namespace: ns.Name,
-		Labels: map[string]string{"app.kubernetes.io/managed-by": "tokenator"}}}
-	g.Expect(sa.Create(ctx, own)).To(Succeed())
-	g.Expect(sa.Delete(ctx, own)).To(Succeed())
+	// Secrets of its own are Opaque, labelled and controlled by an OAuthClient:
+	// neither the label nor the ownerReference alone, which a tenant can add to
+	// any Secret, and no other type.
+	label := map[string]string{"app.kubernetes.io/managed-by": "tokenator"}
+	owner := func(block bool) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: tokenatorv1.GroupVersion.String(), Kind: "OAuthClient", Name: oc.Name, UID: oc.UID,
+			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(block)}}
+	}
+	const ownMsg = "tokenator may only write Opaque Secrets labelled app.kubernetes.io/managed-by=tokenator and controlled by an OAuthClient"
+	const createdMsg = "tokenator may only change or delete Secrets it created"
+	saToken := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "minted", Namespace: ns.Name, Labels: label, OwnerReferences: owner(false),
+		Annotations: map[string]string{corev1.ServiceAccountNameKey: "default"}}, Type: corev1.SecretTypeServiceAccountToken}
+	denied("creating a ServiceAccount token Secret", sa.Create(ctx, saToken), ownMsg)
+	for _, typ := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeTLS, corev1.SecretTypeBasicAuth, "example.com/custom"} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "typed", Namespace: ns.Name, Labels: label, OwnerReferences: owner(false)}, Type: typ}
+		switch typ {
+		case corev1.SecretTypeDockerConfigJson:
+			s.Data = map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}
+		case corev1.SecretTypeTLS:
+			s.Data = map[string][]byte{corev1.TLSCertKey: []byte("x"), corev1.TLSPrivateKeyKey: []byte("x")}
+		case corev1.SecretTypeBasicAuth:
+			s.Data = map[string][]byte{corev1.BasicAuthUsernameKey: []byte("x"), corev1.BasicAuthPasswordKey: []byte("x")}
+		}
+		denied("creating a "+string(typ)+" Secret", sa.Create(ctx, s), ownMsg)
+	}
+	denied("creating a labelled Secret without an ownerReference", sa.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Name: "x", Namespace: ns.Name, Labels: label}}), ownMsg)
+	denied("creating an OAuthClient's Secret without the label", sa.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Name: "x", Namespace: ns.Name, OwnerReferences: owner(false)}}), ownMsg)
+	denied("applying a ServiceAccount token Secret", sa.Patch(ctx, saToken.DeepCopy(), client.Apply, client.FieldOwner("tokenator")), ownMsg)
+
+	// A tenant's Secrets that carry the label, or an OAuthClient's controller
+	// ownerReference: not changed, not deleted, not adopted.
+	tenantLabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tenant-labelled", Namespace: ns.Name, Labels: label},
+		Data: map[string][]byte{"password": []byte("keep")}}
+	tenantOwned := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tenant-owned", Namespace: ns.Name, OwnerReferences: owner(false)},
+		Data: map[string][]byte{"password": []byte("keep")}}
+	for _, s := range []*corev1.Secret{tenantLabelled, tenantOwned} {
+		g.Expect(admin.Create(ctx, s)).To(Succeed())
+		denied("patching "+s.Name, sa.Patch(ctx, s.DeepCopy(), client.RawPatch(types.MergePatchType, patch)), "")
+		denied("updating "+s.Name, sa.Update(ctx, s.DeepCopy()), "")
+		denied("deleting "+s.Name, sa.Delete(ctx, s.DeepCopy()), createdMsg)
+		denied("deleting "+s.Name+" with a UID precondition", sa.Delete(ctx, s.DeepCopy(), client.Preconditions{UID: &s.UID}), createdMsg)
+	}
+	// Completed to look like its own, the tenant's Secret is still not its own before.
+	denied("adopting a tenant's OAuthClient-owned Secret", sa.Patch(ctx, tenantOwned.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":"tokenator"}}}`))), createdMsg)
+	denied("adopting a tenant's labelled Secret", sa.Patch(ctx, tenantLabelled.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":"OAuthClient","name":%q,"uid":%q,"controller":true}]}}`,
+			tokenatorv1.GroupVersion.String(), oc.Name, oc.UID)))), createdMsg)
+	for _, s := range []*corev1.Secret{tenantLabelled, tenantOwned} {
+		g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(s), &still)).To(Succeed())
+		g.Expect(string(still.Data["password"])).To(Equal("keep"), s.Name)
+		g.Expect(still.Labels).To(Equal(s.Labels), s.Name)
+		g.Expect(still.OwnerReferences).To(HaveLen(len(s.OwnerReferences)), s.Name)
+	}
+
+	// What it needs, it can, as the manager does it: apply a Secret of its own
+	// (blockOwnerDeletion: update on oauthclients/finalizers, which
+	// OwnerReferencesPermissionEnforcement checks), apply it again, delete it
+	// with a UID precondition.
+	own := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "own-token", Namespace: ns.Name, Labels: label, OwnerReferences: owner(true)},
+		Type:       corev1.SecretTypeOpaque, Data: map[string][]byte{"access_token": []byte("a")}}
+	g.Expect(sa.Patch(ctx, own.DeepCopy(), client.Apply, client.FieldOwner("tokenator"))).To(Succeed())
+	own.Data["access_token"] = []byte("b")
+	g.Expect(sa.Patch(ctx, own.DeepCopy(), client.Apply, client.FieldOwner("tokenator"), client.ForceOwnership)).To(Succeed())
+	// Its own Secret stays its own: dropping the label or the ownerReference is refused.
+	denied("unlabelling its own Secret", sa.Patch(ctx, own.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":null}}}`))), ownMsg)
+	g.Expect(sa.Get(ctx, client.ObjectKeyFromObject(own), &still)).To(Succeed())
+	g.Expect(string(still.Data["access_token"])).To(Equal("b"))
+	g.Expect(sa.Delete(ctx, &still, client.Preconditions{UID: &still.UID})).To(Succeed())
 }

@@ -155,21 +155,23 @@ func (p *tcpProxy) Restore() error {
 // managerProcess is the manager binary running against the test control plane.
 type managerProcess struct {
 	name string
-	cmd  *exec.Cmd
-	out  *testutil.SyncBuffer
-	done chan struct{}
-	err  error
+	// metricsAddr is where it serves its metrics (HTTPS, --metrics-secure).
+	metricsAddr string
+	cmd         *exec.Cmd
+	out         *testutil.SyncBuffer
+	done        chan struct{}
+	err         error
 }
 
 // startManager runs the manager binary with the e2e timings and debug logging.
 func startManager(t *testing.T, name, kubeconfig string) *managerProcess {
 	t.Helper()
-	m := &managerProcess{name: name, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
+	m := &managerProcess{name: name, out: &testutil.SyncBuffer{}, done: make(chan struct{}), metricsAddr: testutil.FreeLoopbackAddr(t)}
 	m.cmd = exec.Command(managerBinary,
 		"--kubeconfig="+kubeconfig,
 		"--leader-elect",
 		"--leader-election-namespace="+systemNamespace,
-		"--metrics-bind-address="+testutil.FreeLoopbackAddr(t),
+		"--metrics-bind-address="+m.metricsAddr,
 		"--health-probe-bind-address="+testutil.FreeLoopbackAddr(t),
 		"--zap-log-level=debug",
 		"--min-request-interval=1s",
