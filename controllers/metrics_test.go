@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -119,22 +118,10 @@ func TestSecureMetricsEndpoint(t *testing.T) {
 	allowed := serviceAccountToken(e, "prometheus")
 	notAllowed := serviceAccountToken(e, "someone")
 
-	// The certificate is self-signed (no --metrics-cert-dir): what is checked
-	// here is who may read, not the certificate.
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a self-signed certificate on loopback
-	}}
 	scrape := func(g Gomega, token string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+		code, body, err := testutil.ScrapeMetrics(addr, token)
 		g.Expect(err).NotTo(HaveOccurred())
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := c.Do(req)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return code, body
 	}
 	e.g.Eventually(func(g Gomega) {
 		code, _ := scrape(g, "")

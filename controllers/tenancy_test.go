@@ -36,16 +36,17 @@ func sideEnv(t *testing.T, ns string, cfg oauthtest.Config) *testEnv {
 // newNamespace creates an empty namespace for a sideEnv.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	requireControlPlane(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
 	NewWithT(t).Expect(k8s.Create(t.Context(), ns)).To(Succeed())
 	return ns.Name
 }
 
-// 24 OAuthClients whose endpoint accepts requests and never answers hold the
-// 8 request slots of that host, and nothing else: the other workers stay free,
-// so a new client of another endpoint gets its token at once.
-func TestHangingEndpointHoldsNoOtherWorker(t *testing.T) {
-	t.Parallel()
+// twoNamespaces starts a manager with the defaults' 16 workers and 8 requests
+// per host, serving the namespace of the returned testEnv and a second one,
+// whose endpoint is configured by side.
+func twoNamespaces(t *testing.T, side oauthtest.Config) (*testEnv, *testEnv) {
+	t.Helper()
 	nsB := newNamespace(t)
 	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
 		c.Reconciler.MaxConcurrentReconciles = 16
@@ -53,7 +54,15 @@ func TestHangingEndpointHoldsNoOtherWorker(t *testing.T) {
 		c.Reconciler.Namespaces = append(c.Reconciler.Namespaces, nsB)
 		c.TokenRequestTimeout = time.Minute
 	})
-	other := sideEnv(t, nsB, oauthtest.Config{Kind: oauthtest.RFC6749})
+	return e, sideEnv(t, nsB, side)
+}
+
+// 24 OAuthClients whose endpoint accepts requests and never answers hold the
+// 8 request slots of that host, and nothing else: the other workers stay free,
+// so a new client of another endpoint gets its token at once.
+func TestHangingEndpointHoldsNoOtherWorker(t *testing.T) {
+	t.Parallel()
+	e, other := twoNamespaces(t, oauthtest.Config{Kind: oauthtest.RFC6749})
 	e.idp.SetFault(oauthtest.Fault{Delay: 10 * time.Minute})
 	for i := range 24 {
 		e.create(e.oauthClient(fmt.Sprintf("hang-%d", i)))
@@ -93,14 +102,8 @@ func TestBusyNamespaceDoesNotDelayOthers(t *testing.T) {
 		t.Skip("creates 500 OAuthClients")
 	}
 	t.Parallel()
-	nsB := newNamespace(t)
-	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
-		c.Reconciler.MaxConcurrentReconciles = 16
-		c.Reconciler.MaxRequestsPerHost = 8
-		c.Reconciler.Namespaces = append(c.Reconciler.Namespaces, nsB)
-		c.TokenRequestTimeout = time.Minute
-	})
-	quiet := sideEnv(t, nsB, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 6 * time.Second})
+	e, quiet := twoNamespaces(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 6 * time.Second})
+	nsB := quiet.ns
 	e.idp.SetFault(oauthtest.Fault{Delay: 5 * time.Second})
 
 	var wg sync.WaitGroup

@@ -5,14 +5,17 @@ package testutil
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -83,4 +86,28 @@ func FindLeaks(needles []string, haystacks map[string]string) []string {
 	}
 	sort.Strings(leaks)
 	return leaks
+}
+
+// ScrapeMetrics gets https://addr/metrics with a bearer token (none when
+// token is ""), without checking the server's certificate: the managers of
+// the tests serve a self-signed one on loopback, and what the tests check is
+// who may read.
+func ScrapeMetrics(addr, token string) (status int, body string, err error) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a self-signed certificate on loopback
+	}}
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -404,22 +403,11 @@ func serviceAccountToken(w *world, name string) string {
 	return tr.Status.Token
 }
 
-// scrapeMetrics gets /metrics over HTTPS (the self-signed certificate is not
-// checked) with a bearer token, if any.
+// scrapeMetrics gets /metrics over HTTPS with a bearer token, if any.
 func scrapeMetrics(g *WithT, addr, token string) (int, string) {
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a self-signed certificate on loopback
-	}}
-	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	code, body, err := testutil.ScrapeMetrics(addr, token)
 	g.Expect(err).NotTo(HaveOccurred())
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }
 
 func leaseHolder(w *world) string {
