@@ -33,8 +33,8 @@ func main() {
 	flag.DurationVar(&cfg.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before it gives up leadership and exits.")
 	flag.DurationVar(&cfg.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often leader election is tried.")
 	flag.BoolVar(&cfg.EnableHTTP2, "enable-http2", false, "Serve HTTPS metrics over HTTP/2 as well (off by default: CVE-2023-44487, CVE-2023-39325).")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API server.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API server.")
+	flag.Float64Var(&qps, "kube-api-qps", 0, "A client-side limit of queries per second to the Kubernetes API server; 0 sets none (the API server's Priority and Fairness protects it, and --concurrent-reconciles bounds the load).")
+	flag.IntVar(&burst, "kube-api-burst", 0, "Burst of queries to the Kubernetes API server, with --kube-api-qps; 0 means twice the QPS.")
 	flag.IntVar(&cfg.Reconciler.MaxConcurrentReconciles, "concurrent-reconciles", cfg.Reconciler.MaxConcurrentReconciles, "How many OAuthClients are reconciled at once.")
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerHost, "max-requests-per-host", cfg.Reconciler.MaxRequestsPerHost, "Token requests in flight to one token endpoint host at most; 0 means no limit.")
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerNamespace, "max-requests-per-namespace", cfg.Reconciler.MaxRequestsPerNamespace, "Token requests in flight of one namespace at most, so that one namespace cannot hold every worker; 0 means three quarters of --concurrent-reconciles.")
@@ -72,8 +72,7 @@ func main() {
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
-	restConfig.QPS = float32(qps)
-	restConfig.Burst = burst
+	restConfig.QPS, restConfig.Burst = clientRateLimit(qps, burst)
 	restConfig.UserAgent = "tokenator"
 
 	ctx := ctrl.SetupSignalHandler()
@@ -87,6 +86,19 @@ func main() {
 		log.Error(err, "The manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// clientRateLimit is the rest.Config QPS and burst for the flags: no
+// client-side limit unless a QPS is given (a negative QPS is how client-go
+// turns its rate limiter off).
+func clientRateLimit(qps float64, burst int) (float32, int) {
+	if qps <= 0 {
+		return -1, 0
+	}
+	if burst <= 0 {
+		burst = max(1, int(2*qps))
+	}
+	return float32(qps), burst
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -33,6 +33,9 @@ func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthCl
 	cfg := rest.CopyConfig(base)
 	cfg.UserAgent = floorAgent
 	cfg.QPS, cfg.Burst = float32(qps), burst
+	if qps <= 0 {
+		cfg.QPS, cfg.Burst = -1, 0 // no client-side limit, as the manager by default
+	}
 	secrets, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return 0, err

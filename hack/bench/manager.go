@@ -59,10 +59,11 @@ func startManager(o managerOptions) (*managerProc, error) {
 		"--metrics-secure=false", // scraped over plain HTTP on loopback
 		"--health-probe-bind-address=0",
 		"--concurrent-reconciles=" + strconv.Itoa(o.concurrency),
-		"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64),
-		"--kube-api-burst=" + strconv.Itoa(o.burst),
 		// The token endpoint listens on loopback, which the default list denies.
 		"--denied-token-networks=" + netguard.FormatNetworks(netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)),
+	}
+	if o.qps > 0 {
+		args = append(args, "--kube-api-qps="+strconv.FormatFloat(o.qps, 'f', -1, 64), "--kube-api-burst="+strconv.Itoa(o.burst))
 	}
 	logFile, err := os.Create(o.logPath)
 	if err != nil {

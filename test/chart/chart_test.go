@@ -183,8 +183,6 @@ func chartCases() []chartCase {
 					"--health-probe-bind-address=:8081",
 					"--leader-elect=true",
 					"--leader-election-namespace=tokenator-system",
-					"--kube-api-qps=50",
-					"--kube-api-burst=100",
 					"--concurrent-reconciles=16",
 					"--zap-log-level=info",
 					"--zap-encoder=json",
