@@ -55,6 +55,7 @@ type docExample struct {
 // what the operator writes.
 func TestProviderPagesExamples(t *testing.T) {
 	t.Parallel()
+	requireControlPlane(t)
 	pages, err := filepath.Glob(filepath.Join("..", "docs", "providers", "*.md"))
 	if err != nil {
 		t.Fatal(err)

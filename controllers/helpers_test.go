@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -34,6 +36,8 @@ type testEnv struct {
 	stopManager  func()
 	// configure adjusts the manager's configuration, at every (re)start.
 	configure func(*operator.Config)
+	// wrap, when set, wraps the manager's connections to the API server.
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 func randomString(prefix string) string {
@@ -53,9 +57,15 @@ func newEnv(t *testing.T, cfg oauthtest.Config) *testEnv {
 // newEnvWith is newEnv with a manager configured by configure.
 func newEnvWith(t *testing.T, cfg oauthtest.Config, configure func(*operator.Config)) *testEnv {
 	t.Helper()
+	return newEnvWrapped(t, cfg, configure, nil)
+}
+
+// newEnvWrapped is newEnvWith with the manager's API connections wrapped by wrap.
+func newEnvWrapped(t *testing.T, cfg oauthtest.Config, configure func(*operator.Config), wrap func(http.RoundTripper) http.RoundTripper) *testEnv {
+	t.Helper()
 	requireControlPlane(t)
 	e := &testEnv{t: t, g: NewWithT(t), ctx: context.Background(), kind: cfg.Kind,
-		clientID: randomString("client-"), clientSecret: randomString("secret-"), configure: configure}
+		clientID: randomString("client-"), clientSecret: randomString("secret-"), configure: configure, wrap: wrap}
 	if cfg.Clients == nil {
 		cfg.Clients = map[string]string{}
 	}
@@ -111,7 +121,12 @@ func (e *testEnv) startManager() func() {
 		e.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := operator.NewManager(ctx, restConfig, cfg)
+	apiConfig := restConfig
+	if e.wrap != nil {
+		apiConfig = rest.CopyConfig(restConfig)
+		apiConfig.Wrap(e.wrap)
+	}
+	mgr, err := operator.NewManager(ctx, apiConfig, cfg)
 	e.g.Expect(err).NotTo(HaveOccurred())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

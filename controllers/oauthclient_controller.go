@@ -30,7 +30,7 @@ import (
 type OAuthClientReconciler struct {
 	// Client reads OAuthClients and derived Secrets from the cache and writes.
 	client.Client
-	// APIReader reads credentials and CA bundles straight from the API server.
+	// APIReader reads Secrets and ConfigMaps straight from the API server.
 	APIReader client.Reader
 	// References reads the metadata of referenced Secrets and ConfigMaps.
 	References client.Reader
@@ -57,6 +57,8 @@ type OAuthClientReconciler struct {
 	writes statusWrites
 	// held remembers the token each derived Secret holds.
 	held heldTokens
+	// refs reads credentials and CA bundles, each version once.
+	refs *refValues
 }
 
 // Options tune the reconciler.

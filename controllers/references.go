@@ -149,7 +149,7 @@ type credentials struct {
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {
 	ref := oc.Spec.CredentialsSecretRef
 	var s corev1.Secret
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
+	err := r.refs.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
 	if apierrors.IsNotFound(err) {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
 			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q not found in namespace %q", ref.Name, oc.Namespace)}
@@ -249,7 +249,7 @@ func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv
 // readCAKey reads obj, named by ref, and returns the value of ref's key.
 func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field, kind string, ref *tokenatorv1.KeySelector,
 	obj client.Object, value func(key string) ([]byte, bool)) ([]byte, error) {
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, obj)
+	err := r.refs.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, obj)
 	if apierrors.IsNotFound(err) {
 		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q not found in namespace %q", field, kind, ref.Name, namespace)}
 	}

@@ -161,6 +161,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if r.References == nil {
 		r.References = refCache
 	}
+	r.refs = newRefValues(r.APIReader, r.References)
 
 	mapSecret := r.requestsForReference(indexSecretRefs)
 	mapConfigMap := r.requestsForReference(indexConfigMapRefs)

@@ -2,6 +2,9 @@ package controllers_test
 
 import (
 	"fmt"
+	"net/http"
+	"path"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,3 +151,51 @@ func TestBusyNamespaceDoesNotDelayOthers(t *testing.T) {
 	e.g.Expect(refreshes).To(Equal(3), "refreshes seen in a minute")
 	e.g.Expect(e.idp.Active()).To(BeNumerically("<=", 8))
 }
+
+// A routine refresh reads nothing from the API server: the credentials Secret
+// and the CA bundle are read once per version. A rotated client secret is read
+// again, at once.
+func TestRefreshReadsCredentialsOncePerVersion(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	reads := map[string]int{}
+	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 6 * time.Second}, nil, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/secrets/") && req.URL.Query().Get("watch") == "" {
+				mu.Lock()
+				reads[path.Base(req.URL.Path)]++
+				mu.Unlock()
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	count := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return reads[name]
+	}
+	e.create(e.oauthClient("api"))
+	tok := e.waitNewToken("api-token", "")
+	for range 3 {
+		tok = e.waitNewToken("api-token", tok)
+	}
+	e.g.Expect(e.idp.Requests()).To(BeNumerically(">=", 4))
+	e.g.Expect(count("creds")).To(Equal(1), "reads of the credentials over 4 tokens")
+	e.g.Expect(count("idp-ca")).To(Equal(1), "reads of the CA bundle over 4 tokens")
+
+	rotated := randomString("rotated-")
+	secretsMu.Lock()
+	secretsSeen = append(secretsSeen, rotated)
+	secretsMu.Unlock()
+	e.idp.SetClientSecret(e.clientID, rotated)
+	creds := e.secret("creds")
+	creds.Data["client_secret"] = []byte(rotated)
+	e.g.Expect(k8s.Update(e.ctx, creds)).To(Succeed())
+	e.waitNewToken("api-token", tok)
+	e.g.Expect(e.idp.LastRequest().Params).To(HaveKeyWithValue("client_secret", rotated))
+	e.g.Expect(count("creds")).To(Equal(2))
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
