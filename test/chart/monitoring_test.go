@@ -282,3 +282,61 @@ func TestKustomizeMetricsScrape(t *testing.T) {
 	g.Expect(ep["scheme"]).To(Equal("https"))
 	g.Expect(ep["honorLabels"]).To(BeTrue())
 }
+
+// TestOperationsDocQuotesShippedAlerts checks that docs/operations.md quotes
+// each alert of config/prometheus/prometheusrule.yaml as shipped: a ```promql
+// block whose comment names the alert, its severity and its for, followed by
+// its expression.
+func TestOperationsDocQuotesShippedAlerts(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	doc := string(readFile(t, "docs/operations.md"))
+	start := strings.Index(doc, "\n## Alerts\n")
+	g.Expect(start).To(BeNumerically(">=", 0), "docs/operations.md has no Alerts section")
+	section := doc[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	// Each block: its comment lines, then the expression.
+	blocks := map[string]string{}
+	for _, m := range regexp.MustCompile("(?s)```promql\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		lines := strings.Split(strings.TrimSuffix(m[1], "\n"), "\n")
+		i := 0
+		for i < len(lines) && strings.HasPrefix(lines[i], "#") {
+			i++
+		}
+		g.Expect(i).To(BeNumerically(">", 0), "a ```promql block of the Alerts section names no alert: %q", m[1])
+		blocks[lines[0]] = strings.Join(lines[i:], "\n")
+	}
+
+	objs := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
+	g.Expect(objs).To(HaveLen(1))
+	groups, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "groups")
+	alerts := 0
+	for _, grp := range groups {
+		for _, r := range grp.(map[string]any)["rules"].([]any) {
+			rule := r.(map[string]any)
+			name, _ := rule["alert"].(string)
+			if name == "" {
+				continue
+			}
+			alerts++
+			severity := rule["labels"].(map[string]any)["severity"]
+			prefix := fmt.Sprintf("# %s (%s, for %s)", name, severity, rule["for"])
+			var expr string
+			found := false
+			for first, e := range blocks {
+				if strings.HasPrefix(first, prefix) {
+					expr, found = e, true
+				}
+			}
+			if !found {
+				t.Errorf("docs/operations.md quotes no ```promql block starting %q", prefix)
+				continue
+			}
+			g.Expect(expr).To(Equal(strings.TrimSpace(rule["expr"].(string))), "docs/operations.md: the expression of %s differs from config/prometheus", name)
+		}
+	}
+	g.Expect(alerts).To(BeNumerically(">", 0))
+	g.Expect(blocks).To(HaveLen(alerts), "docs/operations.md quotes alerts config/prometheus does not ship")
+}
