@@ -31,6 +31,7 @@ import (
 // (server-side apply, dry run).
 func TestNamespacedBundle(t *testing.T) {
 	t.Parallel()
+	requireControlPlane(t)
 	g := NewWithT(t)
 	objs := kustomizeBuild(t, "config/namespaced")
 	generated := generatedManagerRules(t)
