@@ -601,3 +601,47 @@ func secretFromKubectl(t *testing.T, cmd string) *corev1.Secret {
 	}
 	return s
 }
+
+// README.md links every page of docs/ and the chart's README, and every
+// relative link of README.md, docs/ and the chart's README names a file that
+// exists.
+func TestReadmeLinksEveryDoc(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join("..")
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	providers, err := filepath.Glob(filepath.Join(root, "docs", "providers", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart := filepath.Join(root, "charts", "tokenator", "README.md")
+	readme := filepath.Join(root, "README.md")
+	link := regexp.MustCompile(`\]\(([^)\s#]+)(#[^)\s]*)?\)`)
+	linked := map[string]bool{}
+	for _, page := range append(append([]string{readme, chart}, pages...), providers...) {
+		raw, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(raw), -1) {
+			target := m[1]
+			if u, err := url.Parse(target); err != nil || u.Scheme != "" || strings.ContainsAny(target, "[]*") {
+				continue
+			}
+			path := filepath.Clean(filepath.Join(filepath.Dir(page), target))
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s links %s, which does not exist", page, target)
+			}
+			if page == readme {
+				linked[path] = true
+			}
+		}
+	}
+	for _, page := range append(append([]string{chart}, pages...), providers...) {
+		if !linked[filepath.Clean(page)] {
+			t.Errorf("README.md does not link %s", page)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package chart_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 )
@@ -196,4 +198,145 @@ func TestMonitoringCRDsValidate(t *testing.T) {
 	g.Expect(objs).To(HaveLen(1))
 	ensureNamespace(t, objs[0].GetNamespace(), nil)
 	g.Expect(applyDryRun(context.Background(), objs[0])).To(Succeed(), "config/prometheus/prometheusrule.yaml")
+}
+
+// TestKustomizeMetricsScrape checks config/prometheus's Service and
+// ServiceMonitor, the scrape of kustomize installs: the API server accepts
+// them, the Service selects the manager pods of config/manager on their metrics
+// port, the ServiceMonitor selects the Service, and it scrapes as the chart's
+// ServiceMonitor does with its default values (HTTPS, bearer token, TLS,
+// honorLabels).
+func TestKustomizeMetricsScrape(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	var kz struct {
+		Resources []string `json:"resources"`
+	}
+	g.Expect(yaml.Unmarshal(readFile(t, "config/prometheus/kustomization.yaml"), &kz)).To(Succeed())
+	g.Expect(kz.Resources).To(ContainElements("service.yaml", "servicemonitor.yaml"))
+
+	svc := decodeAll(t, readFile(t, "config/prometheus/service.yaml"))
+	sm := decodeAll(t, readFile(t, "config/prometheus/servicemonitor.yaml"))
+	g.Expect(svc).To(HaveLen(1))
+	g.Expect(sm).To(HaveLen(1))
+	g.Expect(svc[0].GetKind()).To(Equal("Service"))
+	g.Expect(sm[0].GetKind()).To(Equal("ServiceMonitor"))
+	for _, o := range []*unstructured.Unstructured{svc[0], sm[0]} {
+		ensureNamespace(t, o.GetNamespace(), nil)
+		g.Expect(applyDryRun(context.Background(), o)).To(Succeed(), "config/prometheus: %s", o.GetKind())
+	}
+
+	// The Service selects the manager's pods, in their namespace, on the
+	// container port named in targetPort, which serves metrics.
+	var dep *unstructured.Unstructured
+	for _, o := range decodeAll(t, readFile(t, "config/manager/manager.yaml")) {
+		if o.GetKind() == "Deployment" {
+			dep = o
+		}
+	}
+	g.Expect(dep).NotTo(BeNil(), "config/manager/manager.yaml has no Deployment")
+	g.Expect(svc[0].GetNamespace()).To(Equal("tokenator-system"), "the namespace of config/default")
+	podLabels, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	selector, _, _ := unstructured.NestedStringMap(svc[0].Object, "spec", "selector")
+	g.Expect(selector).NotTo(BeEmpty())
+	for k, v := range selector {
+		g.Expect(podLabels).To(HaveKeyWithValue(k, v), "the Service selects the manager pods")
+	}
+	ports, _, _ := unstructured.NestedSlice(svc[0].Object, "spec", "ports")
+	g.Expect(ports).To(HaveLen(1))
+	port := ports[0].(map[string]any)
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	containerPort := ""
+	for _, p := range containers[0].(map[string]any)["ports"].([]any) {
+		if p.(map[string]any)["name"] == port["targetPort"] {
+			containerPort = fmt.Sprint(p.(map[string]any)["containerPort"])
+		}
+	}
+	g.Expect(containerPort).NotTo(BeEmpty(), "no container port named %v", port["targetPort"])
+	g.Expect(fmt.Sprint(port["port"])).To(Equal(containerPort))
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	g.Expect(args).To(ContainElement("--metrics-bind-address=:" + containerPort))
+
+	// The ServiceMonitor selects the Service in its namespace, on its port.
+	smSel, _, _ := unstructured.NestedStringMap(sm[0].Object, "spec", "selector", "matchLabels")
+	g.Expect(smSel).NotTo(BeEmpty())
+	for k, v := range smSel {
+		g.Expect(svc[0].GetLabels()).To(HaveKeyWithValue(k, v), "the ServiceMonitor selects the Service")
+	}
+	nss, _, _ := unstructured.NestedStringSlice(sm[0].Object, "spec", "namespaceSelector", "matchNames")
+	g.Expect(nss).To(Equal([]string{svc[0].GetNamespace()}))
+	endpoints, _, _ := unstructured.NestedSlice(sm[0].Object, "spec", "endpoints")
+	g.Expect(endpoints).To(HaveLen(1))
+	ep := endpoints[0].(map[string]any)
+	g.Expect(ep["port"]).To(Equal(port["name"]))
+
+	// It scrapes as the chart's does.
+	chartSM := rendered(render(t, "tokenator-system", map[string]any{"serviceMonitor": map[string]any{"enabled": true}})).one(g, "ServiceMonitor")
+	chartEndpoints, _, _ := unstructured.NestedSlice(chartSM.Object, "spec", "endpoints")
+	g.Expect(chartEndpoints).To(HaveLen(1))
+	chartEP := chartEndpoints[0].(map[string]any)
+	for _, k := range []string{"path", "scheme", "bearerTokenFile", "tlsConfig", "honorLabels", "interval", "scrapeTimeout"} {
+		g.Expect(chartEP).To(HaveKey(k))
+		g.Expect(ep[k]).To(Equal(chartEP[k]), "endpoint %s differs from the chart's ServiceMonitor", k)
+	}
+	g.Expect(ep["scheme"]).To(Equal("https"))
+	g.Expect(ep["honorLabels"]).To(BeTrue())
+}
+
+// TestOperationsDocQuotesShippedAlerts checks that docs/operations.md quotes
+// each alert of config/prometheus/prometheusrule.yaml as shipped: a ```promql
+// block whose comment names the alert, its severity and its for, followed by
+// its expression.
+func TestOperationsDocQuotesShippedAlerts(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	doc := string(readFile(t, "docs/operations.md"))
+	start := strings.Index(doc, "\n## Alerts\n")
+	g.Expect(start).To(BeNumerically(">=", 0), "docs/operations.md has no Alerts section")
+	section := doc[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	// Each block: its comment lines, then the expression.
+	blocks := map[string]string{}
+	for _, m := range regexp.MustCompile("(?s)```promql\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		lines := strings.Split(strings.TrimSuffix(m[1], "\n"), "\n")
+		i := 0
+		for i < len(lines) && strings.HasPrefix(lines[i], "#") {
+			i++
+		}
+		g.Expect(i).To(BeNumerically(">", 0), "a ```promql block of the Alerts section names no alert: %q", m[1])
+		blocks[lines[0]] = strings.Join(lines[i:], "\n")
+	}
+
+	objs := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
+	g.Expect(objs).To(HaveLen(1))
+	groups, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "groups")
+	alerts := 0
+	for _, grp := range groups {
+		for _, r := range grp.(map[string]any)["rules"].([]any) {
+			rule := r.(map[string]any)
+			name, _ := rule["alert"].(string)
+			if name == "" {
+				continue
+			}
+			alerts++
+			severity := rule["labels"].(map[string]any)["severity"]
+			prefix := fmt.Sprintf("# %s (%s, for %s)", name, severity, rule["for"])
+			var expr string
+			found := false
+			for first, e := range blocks {
+				if strings.HasPrefix(first, prefix) {
+					expr, found = e, true
+				}
+			}
+			if !found {
+				t.Errorf("docs/operations.md quotes no ```promql block starting %q", prefix)
+				continue
+			}
+			g.Expect(expr).To(Equal(strings.TrimSpace(rule["expr"].(string))), "docs/operations.md: the expression of %s differs from config/prometheus", name)
+		}
+	}
+	g.Expect(alerts).To(BeNumerically(">", 0))
+	g.Expect(blocks).To(HaveLen(alerts), "docs/operations.md quotes alerts config/prometheus does not ship")
 }
