@@ -17,7 +17,6 @@ func ExampleClient_RequestToken() {
 	defer idp.Close()
 
 	clients := oauth.NewHTTPClients(oauth.HTTPOptions{Timeout: 10 * time.Second})
-	defer clients.CloseIdleConnections()
 	hc, err := clients.Get(idp.CAPEM())
 	if err != nil {
 		fmt.Println(err)

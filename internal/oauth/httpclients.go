@@ -69,20 +69,3 @@ func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
 	}
 	return client, nil
 }
-
-// Len is the number of cached clients.
-func (c *HTTPClients) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
-// CloseIdleConnections closes the idle connections of every cached client,
-// for example on shutdown. The clients stay usable.
-func (c *HTTPClients) CloseIdleConnections() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for el := c.lru.Front(); el != nil; el = el.Next() {
-		el.Value.(*cachedClient).client.CloseIdleConnections()
-	}
-}
