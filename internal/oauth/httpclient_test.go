@@ -159,5 +159,38 @@ func TestHTTPClientsConcurrent(t *testing.T) {
 func cachedClients(c *HTTPClients) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len()
+	return c.cache.Len()
+}
+
+// An evicted client's idle connections are closed: its next request opens a
+// new connection instead of reusing the idle one.
+func TestHTTPClientsEvictionClosesIdleConnections(t *testing.T) {
+	srv := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{"id": "pw"}})
+	defer srv.Close()
+	cache := NewHTTPClients(HTTPOptions{})
+	request := func(hc *http.Client) {
+		t.Helper()
+		if _, err := (&Client{HTTPClient: hc}).RequestToken(context.Background(),
+			Request{TokenURL: srv.URL(), ClientID: "id", ClientSecret: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := cache.Get(bundle(srv.CAPEM(), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request(first)
+	request(first)
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d connections before eviction, want 1 (reused)", n)
+	}
+	for i := 1; i <= MaxCachedHTTPClients; i++ {
+		if _, err := cache.Get(bundle(srv.CAPEM(), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request(first)
+	if n := srv.Connections(); n != 2 {
+		t.Errorf("%d connections after eviction, want 2: the idle connection was not closed", n)
+	}
 }
