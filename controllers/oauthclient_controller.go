@@ -36,7 +36,7 @@ type OAuthClientReconciler struct {
 	References client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
-	// Clock is the time source; a fake one in tests.
+	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
 	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
 	HTTPClients *oauth.HTTPClients

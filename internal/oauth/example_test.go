@@ -34,7 +34,7 @@ func ExampleClient_RequestToken() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(tok.TokenType, tok.Scope, tok.Lifetime(), tok.ExpirySource)
+	fmt.Println(tok.TokenType, tok.Scope, tok.ExpiresAt.Sub(tok.IssuedAt), tok.ExpirySource)
 
 	_, err = c.RequestToken(context.Background(), oauth.Request{TokenURL: idp.URL(), ClientID: "my-app", ClientSecret: "wrong"})
 	// The error names the endpoint (here a local one, on a random port).
