@@ -206,7 +206,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		Audience:        oc.Spec.Audience,
 		ExtraParameters: oc.Spec.ExtraParameters,
 		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: defaultLifetime(oc),
+		DefaultLifetime: specDefaultLifetime(oc),
 	})
 	release()
 	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
@@ -318,11 +318,13 @@ func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host stri
 	return metrics.HostOther
 }
 
-func defaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
-	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
+// specDefaultLifetime is spec.defaultLifetime, or 0 when unset: internal/oauth
+// then applies its own default, oauth.DefaultLifetime.
+func specDefaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
+	if d := oc.Spec.DefaultLifetime; d != nil {
 		return d.Duration
 	}
-	return time.Hour
+	return 0
 }
 
 // requestFailed records a failed token request and schedules the retry.

@@ -100,7 +100,8 @@ type Request struct {
 	ExtraHeaders map[string]string
 	// DefaultLifetime is the token lifetime assumed when the response has no
 	// usable expires_in and the token is not a JWT with an exp claim; 0 (or
-	// less) means one hour.
+	// less) means [DefaultLifetime], one hour. This is the only place the
+	// one-hour default is applied.
 	DefaultLifetime time.Duration
 }
 
