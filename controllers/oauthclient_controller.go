@@ -36,7 +36,7 @@ type OAuthClientReconciler struct {
 	References client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
-	// Clock is the time source; a fake one in tests.
+	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
 	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
 	HTTPClients *oauth.HTTPClients
@@ -208,7 +208,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		Audience:        oc.Spec.Audience,
 		ExtraParameters: oc.Spec.ExtraParameters,
 		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: defaultLifetime(oc),
+		DefaultLifetime: specDefaultLifetime(oc),
 	})
 	release()
 	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
@@ -320,11 +320,13 @@ func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host stri
 	return metrics.HostOther
 }
 
-func defaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
-	if d := oc.Spec.DefaultLifetime; d != nil && d.Duration > 0 {
+// specDefaultLifetime is spec.defaultLifetime, or 0 when unset: internal/oauth
+// then applies its own default, oauth.DefaultLifetime.
+func specDefaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
+	if d := oc.Spec.DefaultLifetime; d != nil {
 		return d.Duration
 	}
-	return time.Hour
+	return 0
 }
 
 // requestFailed records a failed token request and schedules the retry.

@@ -163,8 +163,8 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
 			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)", ref.Name, sel)}
 	}
-	idKey := defaultString(ref.ClientIDKey, "client_id")
-	secretKey := defaultString(ref.ClientSecretKey, "client_secret")
+	idKey := defaultString(ref.ClientIDKey, tokenatorv1.DefaultClientIDKey)
+	secretKey := defaultString(ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
 	id, secret := credentialValue(s.Data, idKey), credentialValue(s.Data, secretKey)
 	var missing []string
 	if len(id) == 0 {
@@ -256,7 +256,7 @@ func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field,
 	if err != nil {
 		return nil, fmt.Errorf("reading %s %q: %w", kind, ref.Name, err)
 	}
-	key := defaultString(ref.Key, "ca.crt")
+	key := defaultString(ref.Key, tokenatorv1.DefaultCAKey)
 	pem, ok := value(key)
 	if !ok {
 		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q has no key %q", field, kind, ref.Name, key)}

@@ -52,7 +52,9 @@ const maxScopeAnnotation = 4096
 // fails is left out, and the error names its key (never a value): the other
 // keys, and the token, are still written.
 func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, error) {
-	expiresAt := tok.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	// RFC 3339 without fractional seconds: the time to the second, as in the
+	// status.
+	expiresAt := tok.ExpiresAt.UTC().Format(time.RFC3339)
 	data := map[string][]byte{
 		tokenatorv1.SecretKeyAccessToken:   []byte(tok.AccessToken),
 		tokenatorv1.SecretKeyTokenType:     []byte(tok.TokenType),

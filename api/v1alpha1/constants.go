@@ -53,6 +53,19 @@ const (
 	ManagedByValue = "tokenator"
 )
 
+// Default keys of the referenced Secrets and ConfigMaps. The
+// +kubebuilder:default markers of their fields name the same values (a test
+// compares them with the CRD); the controller falls back to them when a field is
+// empty.
+const (
+	// DefaultClientIDKey is the default of credentialsSecretRef.clientIDKey.
+	DefaultClientIDKey = "client_id"
+	// DefaultClientSecretKey is the default of credentialsSecretRef.clientSecretKey.
+	DefaultClientSecretKey = "client_secret"
+	// DefaultCAKey is the default of tls.caSecretRef.key and tls.caConfigMapRef.key.
+	DefaultCAKey = "ca.crt"
+)
+
 // Keys of the derived Secret.
 const (
 	SecretKeyAccessToken   = "access_token"

@@ -31,8 +31,6 @@ const (
 	maxErrorCodeRunes = 64
 	// maxDescriptionRunes bounds ResponseError.Description.
 	maxDescriptionRunes = 256
-	// MaxRetryAfter caps ResponseError.RetryAfter.
-	MaxRetryAfter = 24 * time.Hour
 )
 
 // ResponseError is returned when the token endpoint answers a status other
@@ -51,8 +49,11 @@ type ResponseError struct {
 	// Description is the sanitised "error_description", or "".
 	Description string
 	// RetryAfter is the delay asked for by a Retry-After header (delta-seconds
-	// or HTTP-date) on 429 and 503 answers, capped at MaxRetryAfter; 0 when
-	// absent, unparsable, in the past, or on any other status.
+	// or HTTP-date) on 429 and 503 answers; 0 when absent, unparsable, in the
+	// past, or on any other status. It is not a policy: how much of it to
+	// honour is the caller's choice (the operator's is schedule.MaxRetryAfter).
+	// Only a value beyond MaxLifetime is cut to it, so that it stays a
+	// printable duration.
 	RetryAfter time.Duration
 }
 
@@ -135,7 +136,7 @@ func jsonString(raw json.RawMessage) string {
 
 // parseRetryAfter parses a Retry-After value (RFC 9110 section 10.2.3):
 // delta-seconds or an HTTP-date relative to now. It returns 0 when the value
-// is absent, invalid or in the past, and caps it at MaxRetryAfter.
+// is absent, invalid or in the past, and cuts it to MaxLifetime.
 func parseRetryAfter(value string, now time.Time) time.Duration {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -143,9 +144,9 @@ func parseRetryAfter(value string, now time.Time) time.Duration {
 	}
 	if isDigits(value) {
 		secs, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || secs > int64(MaxRetryAfter/time.Second) {
+		if err != nil || secs > int64(MaxLifetime/time.Second) {
 			// Only digits, so the only possible error is overflow.
-			return MaxRetryAfter
+			return MaxLifetime
 		}
 		return time.Duration(secs) * time.Second
 	}
@@ -157,8 +158,8 @@ func parseRetryAfter(value string, now time.Time) time.Duration {
 	switch {
 	case d <= 0:
 		return 0
-	case d > MaxRetryAfter:
-		return MaxRetryAfter
+	case d > MaxLifetime:
+		return MaxLifetime
 	}
 	return d
 }

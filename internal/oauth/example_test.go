@@ -17,7 +17,6 @@ func ExampleClient_RequestToken() {
 	defer idp.Close()
 
 	clients := oauth.NewHTTPClients(oauth.HTTPOptions{Timeout: 10 * time.Second})
-	defer clients.CloseIdleConnections()
 	hc, err := clients.Get(idp.CAPEM())
 	if err != nil {
 		fmt.Println(err)
@@ -35,7 +34,7 @@ func ExampleClient_RequestToken() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(tok.TokenType, tok.Scope, tok.Lifetime(), tok.ExpirySource)
+	fmt.Println(tok.TokenType, tok.Scope, tok.ExpiresAt.Sub(tok.IssuedAt), tok.ExpirySource)
 
 	_, err = c.RequestToken(context.Background(), oauth.Request{TokenURL: idp.URL(), ClientID: "my-app", ClientSecret: "wrong"})
 	// The error names the endpoint (here a local one, on a random port).

@@ -52,8 +52,8 @@ func TestExpiryFromResponse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RequestToken: %v", err)
 			}
-			if tok.AccessToken != tt.token || tok.ExpirySource != tt.wantSource || tok.Lifetime() != tt.wantLife {
-				t.Errorf("source %q lifetime %v, want %q %v", tok.ExpirySource, tok.Lifetime(), tt.wantSource, tt.wantLife)
+			if tok.AccessToken != tt.token || tok.ExpirySource != tt.wantSource || tok.ExpiresAt.Sub(tok.IssuedAt) != tt.wantLife {
+				t.Errorf("source %q lifetime %v, want %q %v", tok.ExpirySource, tok.ExpiresAt.Sub(tok.IssuedAt), tt.wantSource, tt.wantLife)
 			}
 		})
 	}

@@ -101,7 +101,7 @@ func TestHTTPClientsCache(t *testing.T) {
 	if _, err := cache.Get([]byte("garbage")); !errors.Is(err, ErrInvalidCABundle) {
 		t.Errorf("garbage bundle: %v", err)
 	}
-	if n := cache.Len(); n != 3 {
+	if n := cachedClients(cache); n != 3 {
 		t.Errorf("Len = %d, want 3 (errors are not cached)", n)
 	}
 
@@ -114,13 +114,12 @@ func TestHTTPClientsCache(t *testing.T) {
 			t.Fatal("a recently used client was evicted")
 		}
 	}
-	if n := cache.Len(); n != MaxCachedHTTPClients {
+	if n := cachedClients(cache); n != MaxCachedHTTPClients {
 		t.Errorf("Len = %d, want %d", n, MaxCachedHTTPClients)
 	}
 	if got, _ := cache.Get(bundle(ca, 1)); got == b {
 		t.Error("the least recently used client was not evicted")
 	}
-	cache.CloseIdleConnections()
 }
 
 func TestHTTPClientsConcurrent(t *testing.T) {
@@ -148,11 +147,50 @@ func TestHTTPClientsConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := cache.Len(); n != 4 {
+	if n := cachedClients(cache); n != 4 {
 		t.Errorf("Len = %d, want 4", n)
 	}
 	if n := len(srv.Issued()); n != 32 {
 		t.Errorf("%d tokens issued, want 32", n)
 	}
-	cache.CloseIdleConnections()
+}
+
+// cachedClients is the number of clients c holds.
+func cachedClients(c *HTTPClients) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cache.Len()
+}
+
+// An evicted client's idle connections are closed: its next request opens a
+// new connection instead of reusing the idle one.
+func TestHTTPClientsEvictionClosesIdleConnections(t *testing.T) {
+	srv := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{"id": "pw"}})
+	defer srv.Close()
+	cache := NewHTTPClients(HTTPOptions{})
+	request := func(hc *http.Client) {
+		t.Helper()
+		if _, err := (&Client{HTTPClient: hc}).RequestToken(context.Background(),
+			Request{TokenURL: srv.URL(), ClientID: "id", ClientSecret: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := cache.Get(bundle(srv.CAPEM(), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request(first)
+	request(first)
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d connections before eviction, want 1 (reused)", n)
+	}
+	for i := 1; i <= MaxCachedHTTPClients; i++ {
+		if _, err := cache.Get(bundle(srv.CAPEM(), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request(first)
+	if n := srv.Connections(); n != 2 {
+		t.Errorf("%d connections after eviction, want 2: the idle connection was not closed", n)
+	}
 }

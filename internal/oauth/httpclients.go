@@ -2,10 +2,11 @@ package oauth
 
 import (
 	"bytes"
-	"container/list"
 	"crypto/sha256"
 	"net/http"
 	"sync"
+
+	"k8s.io/utils/lru"
 )
 
 // MaxCachedHTTPClients is how many clients an HTTPClients keeps.
@@ -17,16 +18,11 @@ const MaxCachedHTTPClients = 64
 // closing its idle connections. It is safe for concurrent use.
 type HTTPClients struct {
 	base HTTPOptions
-	max  int
 
-	mu      sync.Mutex
-	lru     *list.List // of *cachedClient, most recently used first
-	entries map[[sha256.Size]byte]*list.Element
-}
-
-type cachedClient struct {
-	key    [sha256.Size]byte
-	client *http.Client
+	// mu makes the look-up and the build of a missing client one step, so
+	// that concurrent Gets of one bundle share a client.
+	mu    sync.Mutex
+	cache *lru.Cache // of *http.Client by [sha256.Size]byte
 }
 
 // NewHTTPClients returns an empty cache whose clients are built with base;
@@ -34,10 +30,11 @@ type cachedClient struct {
 func NewHTTPClients(base HTTPOptions) *HTTPClients {
 	base.CABundle = nil
 	return &HTTPClients{
-		base:    base,
-		max:     MaxCachedHTTPClients,
-		lru:     list.New(),
-		entries: make(map[[sha256.Size]byte]*list.Element),
+		base: base,
+		cache: lru.NewWithEvictionFunc(MaxCachedHTTPClients, func(_ lru.Key, v any) {
+			// Requests in flight keep their connections; only idle ones close.
+			v.(*http.Client).CloseIdleConnections()
+		}),
 	}
 }
 
@@ -49,9 +46,8 @@ func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(el)
-		return el.Value.(*cachedClient).client, nil
+	if v, ok := c.cache.Get(key); ok {
+		return v.(*http.Client), nil
 	}
 	opts := c.base
 	opts.CABundle = caBundle
@@ -59,30 +55,6 @@ func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.entries[key] = c.lru.PushFront(&cachedClient{key: key, client: client})
-	for c.lru.Len() > c.max {
-		oldest := c.lru.Back()
-		entry := c.lru.Remove(oldest).(*cachedClient)
-		delete(c.entries, entry.key)
-		// Requests in flight keep their connections; only idle ones close.
-		entry.client.CloseIdleConnections()
-	}
+	c.cache.Add(key, client)
 	return client, nil
-}
-
-// Len is the number of cached clients.
-func (c *HTTPClients) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
-// CloseIdleConnections closes the idle connections of every cached client,
-// for example on shutdown. The clients stay usable.
-func (c *HTTPClients) CloseIdleConnections() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for el := c.lru.Front(); el != nil; el = el.Next() {
-		el.Value.(*cachedClient).client.CloseIdleConnections()
-	}
 }

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Encoding is how the token request body is encoded.
@@ -98,7 +100,8 @@ type Request struct {
 	ExtraHeaders map[string]string
 	// DefaultLifetime is the token lifetime assumed when the response has no
 	// usable expires_in and the token is not a JWT with an exp claim; 0 (or
-	// less) means one hour.
+	// less) means [DefaultLifetime], one hour. This is the only place the
+	// one-hour default is applied.
 	DefaultLifetime time.Duration
 }
 
@@ -249,13 +252,13 @@ func (r *Request) newHTTPRequest(ctx context.Context) (*http.Request, string, er
 	}
 	req.Header.Set("User-Agent", UserAgent)
 	for name, value := range r.ExtraHeaders {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, "", fmt.Errorf("%w: extra header name %q is not a valid HTTP header name", ErrInvalidRequest, name)
 		}
 		if forbiddenHeaders[http.CanonicalHeaderKey(name)] {
 			return nil, "", fmt.Errorf("%w: extra header %q may not be set", ErrInvalidRequest, http.CanonicalHeaderKey(name))
 		}
-		if !validHeaderValue(value) {
+		if !httpguts.ValidHeaderFieldValue(value) {
 			// Never print the value: it may be a credential.
 			return nil, "", fmt.Errorf("%w: the value of extra header %q contains control characters", ErrInvalidRequest, http.CanonicalHeaderKey(name))
 		}
@@ -267,32 +270,4 @@ func (r *Request) newHTTPRequest(ctx context.Context) (*http.Request, string, er
 		req.Header.Set("Authorization", BasicCredentials(r.ClientID, r.ClientSecret))
 	}
 	return req, printable, nil
-}
-
-// validHeaderName reports whether name is an RFC 9110 token.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether value has no control character other than
-// horizontal tab.
-func validHeaderValue(value string) bool {
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

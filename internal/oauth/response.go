@@ -19,7 +19,7 @@ const (
 	MaxLifetime = 10 * 365 * 24 * time.Hour
 )
 
-// ParseTokenResponse parses a successful (2xx) token response body (RFC 6749
+// parseTokenResponse parses a successful (2xx) token response body (RFC 6749
 // section 5.1) received at now.
 //
 //   - The body must be a JSON object (any Content-Type is accepted; a UTF-8
@@ -37,13 +37,9 @@ const (
 // [DefaultLifetime]); lifetimes are capped at [MaxLifetime]. A token whose
 // expiry is not after now is rejected. Every error wraps [ErrInvalidResponse]
 // and never quotes the body.
-func ParseTokenResponse(body []byte, now time.Time, defaultLifetime time.Duration) (*Token, error) {
-	tok, _, err := parseTokenResponse(body, now, defaultLifetime)
-	return tok, err
-}
-
-// parseTokenResponse is ParseTokenResponse that also returns the access token
-// it found, even on error, so that the caller can redact it.
+//
+// It also returns the access token it found, even on error, so that the
+// caller can redact it.
 func parseTokenResponse(body []byte, now time.Time, defaultLifetime time.Duration) (*Token, string, error) {
 	body = bytes.TrimSpace(trimBOM(body))
 	if len(body) == 0 {

@@ -99,7 +99,7 @@ func TestParseTokenResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := ParseTokenResponse([]byte(tt.body), now, tt.def)
+			tok, _, err := parseTokenResponse([]byte(tt.body), now, tt.def)
 			if tt.wantErr != "" {
 				if tok != nil || !errors.Is(err, ErrInvalidResponse) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("token %v, error %v; want ErrInvalidResponse containing %q", tok, err, tt.wantErr)
@@ -107,7 +107,7 @@ func TestParseTokenResponse(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("ParseTokenResponse: %v", err)
+				t.Fatalf("parseTokenResponse: %v", err)
 			}
 			if tok.AccessToken == "" || tok.TokenType != tt.wantType || tok.Scope != tt.wantScope || !tok.IssuedAt.Equal(now) ||
 				!tok.ExpiresAt.Equal(tt.wantExpiry) || tok.ExpirySource != tt.wantSource {
@@ -127,7 +127,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte, def int64) {
-		tok, err := ParseTokenResponse(body, now, time.Duration(def))
+		tok, _, err := parseTokenResponse(body, now, time.Duration(def))
 		if err != nil {
 			if tok != nil || !errors.Is(err, ErrInvalidResponse) {
 				t.Fatalf("token %v with error %v", tok, err)

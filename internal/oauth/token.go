@@ -42,9 +42,6 @@ type Token struct {
 	ExpirySource ExpirySource
 }
 
-// Lifetime is ExpiresAt minus IssuedAt.
-func (t Token) Lifetime() time.Duration { return t.ExpiresAt.Sub(t.IssuedAt) }
-
 // String describes the token without its AccessToken.
 func (t Token) String() string {
 	return "{AccessToken:" + redactedMarker +

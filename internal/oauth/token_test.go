@@ -57,9 +57,6 @@ func TestTokenFormattingHidesAccessToken(t *testing.T) {
 	if !strings.Contains(logs.String(), `"expiresAt":"2026-11-23T15:04:05Z"`) {
 		t.Errorf("slog output lacks the expiry: %s", logs.String())
 	}
-	if tok.Lifetime() != time.Hour {
-		t.Errorf("Lifetime = %v", tok.Lifetime())
-	}
 	var nilToken *oauth.Token
 	if s := fmt.Sprintf("%v", nilToken); s != "<nil>" {
 		t.Errorf("nil token prints %q", s)

@@ -15,7 +15,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -54,8 +53,6 @@ type Config struct {
 	// default is netguard.DefaultDeniedNetworks, which denies loopback.
 	DeniedTokenNetworks []netip.Prefix
 	Reconciler          controllers.Options
-	// Clock replaces the real clock (tests).
-	Clock clock.PassiveClock
 }
 
 // DefaultConfig returns the defaults of the command line flags.
@@ -124,7 +121,6 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	guard.Dialer = oauth.NewDialer()
 	r := &controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(),
-		Clock:  cfg.Clock,
 		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{
 			Timeout:     cfg.TokenRequestTimeout,
 			DialContext: guard.DialContext,

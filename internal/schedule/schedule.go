@@ -20,6 +20,8 @@ const (
 	// RetryJitterFraction is the spread (plus or minus) of a retry delay.
 	RetryJitterFraction = 0.2
 	// MaxRetryAfter caps how long a Retry-After answer can hold back a retry.
+	// It is the only cap of Retry-After: internal/oauth reports the delay the
+	// endpoint asked for, and docs/troubleshooting.md says "up to 1h".
 	MaxRetryAfter = time.Hour
 )
 
