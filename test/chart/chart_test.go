@@ -220,8 +220,9 @@ func chartCases() []chartCase {
 				"podDisruptionBudget": map[string]any{"enabled": true},
 				"serviceMonitor":      map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}},
 				"prometheusRule":      map[string]any{"enabled": true},
+				"grafanaDashboard":    map[string]any{"enabled": true},
 			},
-			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1}),
+			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(2))
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
@@ -276,6 +277,9 @@ func chartCases() []chartCase {
 				g.Expect(rules["TokenatorOAuthClientNotReady"]).To(And(
 					HaveKeyWithValue("expr", ContainSubstring(`tokenator_oauthclient_ready_status{condition="False"`)),
 					HaveKeyWithValue("for", "15m")))
+
+				// The Grafana dashboard, for the sidecar, in the release namespace.
+				checkDashboard(t, g, r.one(g, "ConfigMap"), "tokenator-ha", map[string]string{"grafana_dashboard": "1"})
 			},
 		},
 		{
@@ -646,9 +650,10 @@ func TestChartCopiesOfGeneratedFiles(t *testing.T) {
 	for copied, generated := range map[string]string{
 		"charts/tokenator/crds/tokenator.dev_oauthclients.yaml": "config/crd/bases/tokenator.dev_oauthclients.yaml",
 		"charts/tokenator/files/manager-role.yaml":              "config/rbac/role.yaml",
+		"charts/tokenator/files/tokenator-dashboard.json":       "config/grafana/tokenator-dashboard.json",
 	} {
 		if !bytes.Equal(readFile(t, copied), readFile(t, generated)) {
-			t.Errorf("%s differs from %s, which controller-gen generates: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
+			t.Errorf("%s differs from %s: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
 		}
 	}
 	// Every generated CRD is in the chart, and nothing else.
