@@ -741,3 +741,22 @@ func TestChartSecretWritePolicyIsTheKustomizeOne(t *testing.T) {
 	name, _, _ := unstructured.NestedString(b.Object, "spec", "policyName")
 	g.Expect(name).To(Equal(r.one(g, "ValidatingAdmissionPolicy").GetName()))
 }
+
+// TestChartNotes: after an install, NOTES.txt tells the next step: apply an
+// OAuthClient, list them in every namespace, and where the documentation is.
+func TestChartNotes(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	out, err := helm(t, "install", "tk", chartDir, "--namespace", "tokenator-system", "--dry-run=client",
+		"--set", "grafanaDashboard.enabled=true")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, notes, ok := strings.Cut(out, "NOTES:\n")
+	g.Expect(ok).To(BeTrue(), "helm install prints NOTES:\n%s", out)
+	g.Expect(notes).To(And(
+		ContainSubstring("kind: OAuthClient"),
+		ContainSubstring("kubectl get oauthclients -A"),
+		ContainSubstring("docs/troubleshooting.md"),
+		ContainSubstring("https://github.com/tokenator-dev/tokenator/tree/main/docs"),
+		ContainSubstring("ConfigMap tokenator-system/"+fullname+"-dashboard"),
+	))
+}
