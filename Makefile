@@ -33,6 +33,7 @@ manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go mar
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/*.yaml charts/tokenator/crds/
 	cp config/rbac/role.yaml charts/tokenator/files/manager-role.yaml
+	cp config/grafana/tokenator-dashboard.json charts/tokenator/files/tokenator-dashboard.json
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types.

@@ -220,8 +220,9 @@ func chartCases() []chartCase {
 				"podDisruptionBudget": map[string]any{"enabled": true},
 				"serviceMonitor":      map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}},
 				"prometheusRule":      map[string]any{"enabled": true},
+				"grafanaDashboard":    map[string]any{"enabled": true},
 			},
-			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1}),
+			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(2))
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
@@ -276,6 +277,9 @@ func chartCases() []chartCase {
 				g.Expect(rules["TokenatorOAuthClientNotReady"]).To(And(
 					HaveKeyWithValue("expr", ContainSubstring(`tokenator_oauthclient_ready_status{condition="False"`)),
 					HaveKeyWithValue("for", "15m")))
+
+				// The Grafana dashboard, for the sidecar, in the release namespace.
+				checkDashboard(t, g, r.one(g, "ConfigMap"), "tokenator-ha", map[string]string{"grafana_dashboard": "1"})
 			},
 		},
 		{
@@ -646,9 +650,10 @@ func TestChartCopiesOfGeneratedFiles(t *testing.T) {
 	for copied, generated := range map[string]string{
 		"charts/tokenator/crds/tokenator.dev_oauthclients.yaml": "config/crd/bases/tokenator.dev_oauthclients.yaml",
 		"charts/tokenator/files/manager-role.yaml":              "config/rbac/role.yaml",
+		"charts/tokenator/files/tokenator-dashboard.json":       "config/grafana/tokenator-dashboard.json",
 	} {
 		if !bytes.Equal(readFile(t, copied), readFile(t, generated)) {
-			t.Errorf("%s differs from %s, which controller-gen generates: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
+			t.Errorf("%s differs from %s: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
 		}
 	}
 	// Every generated CRD is in the chart, and nothing else.
@@ -691,7 +696,9 @@ func TestChartLint(t *testing.T) {
 }
 
 // TestChartRejectsInconsistentValues: values that cannot work fail helm
-// template with a message that says what to change.
+// template with a message that says what to change. The schema refuses them
+// first (TestChartRefusesBadValues); the templates check them too, for
+// --skip-schema-validation.
 func TestChartRejectsInconsistentValues(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -707,7 +714,7 @@ func TestChartRejectsInconsistentValues(t *testing.T) {
 			want:   "serviceAccount.name is required when serviceAccount.create is false",
 		},
 	} {
-		_, err := helm(t, templateArgs(t, "tokenator-system", tc.values)...)
+		_, err := helm(t, append(templateArgs(t, "tokenator-system", tc.values), "--skip-schema-validation")...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("values %v: want an error with %q, got %v", tc.values, tc.want, err)
 		}
@@ -733,4 +740,23 @@ func TestChartSecretWritePolicyIsTheKustomizeOne(t *testing.T) {
 	b := r.one(g, "ValidatingAdmissionPolicyBinding")
 	name, _, _ := unstructured.NestedString(b.Object, "spec", "policyName")
 	g.Expect(name).To(Equal(r.one(g, "ValidatingAdmissionPolicy").GetName()))
+}
+
+// TestChartNotes: after an install, NOTES.txt tells the next step: apply an
+// OAuthClient, list them in every namespace, and where the documentation is.
+func TestChartNotes(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	out, err := helm(t, "install", "tk", chartDir, "--namespace", "tokenator-system", "--dry-run=client",
+		"--set", "grafanaDashboard.enabled=true")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, notes, ok := strings.Cut(out, "NOTES:\n")
+	g.Expect(ok).To(BeTrue(), "helm install prints NOTES:\n%s", out)
+	g.Expect(notes).To(And(
+		ContainSubstring("kind: OAuthClient"),
+		ContainSubstring("kubectl get oauthclients -A"),
+		ContainSubstring("docs/troubleshooting.md"),
+		ContainSubstring("https://github.com/tokenator-dev/tokenator/tree/main/docs"),
+		ContainSubstring("ConfigMap tokenator-system/"+fullname+"-dashboard"),
+	))
 }

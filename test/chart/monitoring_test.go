@@ -340,3 +340,36 @@ func TestOperationsDocQuotesShippedAlerts(t *testing.T) {
 	g.Expect(alerts).To(BeNumerically(">", 0))
 	g.Expect(blocks).To(HaveLen(alerts), "docs/operations.md quotes alerts config/prometheus does not ship")
 }
+
+// checkDashboard checks the Grafana dashboard ConfigMap: in its namespace,
+// labelled for the Grafana sidecar, holding config/grafana's dashboard as it is.
+func checkDashboard(t *testing.T, g Gomega, cm *unstructured.Unstructured, namespace string, labels map[string]string) {
+	t.Helper()
+	g.ExpectWithOffset(1, cm.GetNamespace()).To(Equal(namespace))
+	g.ExpectWithOffset(1, cm.GetName()).To(Equal(fullname + "-dashboard"))
+	for k, v := range labels {
+		g.ExpectWithOffset(1, cm.GetLabels()).To(HaveKeyWithValue(k, v))
+	}
+	g.ExpectWithOffset(1, cm.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/instance", "tk"))
+	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+	g.ExpectWithOffset(1, data).To(HaveLen(1))
+	g.ExpectWithOffset(1, data["tokenator-dashboard.json"]).To(Equal(string(readFile(t, "config/grafana/tokenator-dashboard.json"))),
+		"the ConfigMap holds config/grafana/tokenator-dashboard.json as it is")
+}
+
+// TestChartGrafanaDashboard: the dashboard ConfigMap is opt-in; it goes to
+// grafanaDashboard.namespace with grafanaDashboard.labels, and the API server
+// accepts it.
+func TestChartGrafanaDashboard(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	g.Expect(rendered(render(t, "tokenator-system", nil)).all("ConfigMap")).To(BeEmpty(), "no dashboard by default")
+
+	r := rendered(render(t, "tokenator-system", map[string]any{"grafanaDashboard": map[string]any{
+		"enabled": true, "namespace": "grafana-dashboards", "labels": map[string]any{"dashboards": "tokenator", "grafana_dashboard": nil}}}))
+	cm := r.one(g, "ConfigMap")
+	checkDashboard(t, g, cm, "grafana-dashboards", map[string]string{"dashboards": "tokenator"})
+	g.Expect(cm.GetLabels()).NotTo(HaveKey("grafana_dashboard"), "a null label drops the default one")
+	ensureNamespace(t, "grafana-dashboards", nil)
+	g.Expect(applyDryRun(context.Background(), cm)).To(Succeed())
+}
