@@ -1,4 +1,4 @@
-package controllers_test
+package docs_test
 
 import (
 	"os"
@@ -72,7 +72,7 @@ var troubleshootingFragments = []string{
 // message of the CRD, and the operator's messages.
 func TestTroubleshootingCoversMessages(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "troubleshooting.md"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "troubleshooting.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 	}
 
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	raw, err = os.ReadFile(filepath.Join("..", "config", "crd", "bases", "tokenator.dev_oauthclients.yaml"))
+	raw, err = os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", "tokenator.dev_oauthclients.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
