@@ -12,46 +12,11 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
 
-// troubleshootingFragments are pieces of the messages the operator writes in
-// Ready conditions and Events; docs/troubleshooting.md must explain each.
-var troubleshootingFragments = []string{
-	// What the Secret holds.
-	"no token has been issued yet",
-	"the Secret keeps the previous token, valid until",
-	"the Secret holds the previous token, expired since",
-	// Reasons other than TokenRequestFailed.
-	"token valid until",
-	"token requests are suspended; the Secret is left as it is",
-	"exists and is not controlled by this OAuthClient; delete it or choose another spec.secret.name",
-	"spec.credentialsSecretRef: Secret",
-	"has no non-empty key",
-	"outside RFC 6749 VSCHAR (printable ASCII)",
-	"a line break (CR or LF) before its end", "a control character", "a non-ASCII character",
-	"does not carry the labels the operator requires (--credentials-selector=",
-	"not found in namespace",
-	"spec.tls.caSecretRef", "spec.tls.caConfigMapRef", "has no key",
-	"invalid CA bundle: no PEM certificate could be parsed from",
-	"spec.secret.extraData[KEY]: rendering failed with the issued token",
-	"the key is left out of the Secret until the template is fixed",
-	"the template's functions would build over 262144 bytes",
-	"* widths and precisions are not allowed",
-	"widths and precisions are limited to 999",
-	"with a 66-byte token",
-	"call is not available",
-	"spec.secret: the API server refused the Secret",
-	"--allowed-token-hosts", "--denied-token-networks",
-	"is in the denied network", "(NAT64), which is in the denied network", "(6to4)", "(Teredo)",
-	// Token requests: the faults of TestEndpointFaults and the unit tests.
-	"token request failed: ",
-	"token endpoint URL answered",
-	"; redirects are not followed",
-	"(retry after",
-	"invalid token response",
-	"body is HTML or XML, not a JSON object",
-	"body is not a JSON object",
-	"token response too large",
-	"no access_token; the body is an OAuth error response",
-	"the token is already expired",
+// libraryFragments are pieces of messages that Go's standard library, not
+// this repository, writes into a TokenRequestFailed message: the faults of
+// TestEndpointFaults and of the internal/oauth unit tests. The operator's own
+// messages are read from the code (messageFormats).
+var libraryFragments = []string{
 	"connect: connection refused",
 	"no such host",
 	"Client.Timeout exceeded while awaiting headers",
@@ -60,16 +25,54 @@ var troubleshootingFragments = []string{
 	"x509: certificate has expired or is not yet valid",
 	"http: server gave HTTP response to HTTPS client",
 	"server response headers exceeded 65536 bytes",
-	"preparing token request: invalid token request",
-	// Events.
-	"Token written to Secret",
-	"and refreshing it keeps failing",
-	// Conditions.
-	"Stalled",
+}
+
+// notInConditions are messages of the scanned files that never reach a
+// condition or an Event, with the reason; each must still be in the code.
+var notInConditions = map[string]string{
+	"%w: the oauth.Client has no HTTPClient": "a programming error: the controller always gives one",
+	"%q is neither a CIDR nor an address":    "a flag error (--denied-token-networks): the manager does not start",
+	"allowed token host %q is not a valid pattern: %s; use a host name (idp.example.com), an IP address, or *. and a host name (*.example.com: one label of any name)": "a flag error (--allowed-token-hosts): the manager does not start",
+	"it is empty":                              "a flag error, within the one above",
+	"it is longer than 253 characters":         "a flag error, within the one above",
+	"it has an empty label":                    "a flag error, within the one above",
+	"label %q is longer than 63 characters":    "a flag error, within the one above",
+	"%q is not allowed in a host name":         "a flag error, within the one above",
+	`"*" may only be the whole leftmost label`: "a flag error, within the one above",
+}
+
+// messageFormats returns the formats of the messages the code writes in Ready
+// conditions and Events, keyed by where they are: every constant of
+// controllers/messages.go, the template errors of controllers, and the errors
+// of internal/oauth and internal/netguard that a TokenRequestFailed or
+// InvalidSpec message carries.
+func messageFormats(t *testing.T) map[string]string {
+	t.Helper()
+	all := map[string]string{}
+	for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", "messages.go")) {
+		all["messages.go "+name] = v
+	}
+	add := func(m map[string]string) {
+		for k, v := range m {
+			all[k] = v
+		}
+	}
+	for _, f := range []string{"templates.go", "templatefuncs.go"} {
+		add(errorFormats(t, filepath.Join(repoRoot, "controllers", f)))
+	}
+	for _, f := range []string{"errors.go", "response.go", "client.go", "httpclient.go"} {
+		add(errorFormats(t, filepath.Join(repoRoot, "internal", "oauth", f), "invalidResponse", "wrap", "WriteString"))
+	}
+	add(errorFormats(t, filepath.Join(repoRoot, "internal", "netguard", "guard.go")))
+	if len(all) < 40 {
+		t.Fatalf("found only %d message formats in the code", len(all))
+	}
+	return all
 }
 
 // docs/troubleshooting.md explains every Ready reason, every CEL validation
-// message of the CRD, and the operator's messages.
+// message of the CRD, and every message the code writes in a condition or an
+// Event: a message added or changed in the code and not in the page fails.
 func TestTroubleshootingCoversMessages(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "troubleshooting.md"))
@@ -84,12 +87,32 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 			t.Errorf("no section ### %s", reason)
 		}
 	}
+	if !strings.Contains(doc, tokenatorv1.ConditionStalled) {
+		t.Errorf("the %s condition is not explained", tokenatorv1.ConditionStalled)
+	}
 	if !strings.Contains(doc, tokenatorv1.ReasonTokenExpiringSoon) {
 		t.Errorf("the %s Event is not explained", tokenatorv1.ReasonTokenExpiringSoon)
 	}
-	for _, f := range troubleshootingFragments {
+	for _, f := range libraryFragments {
 		if !strings.Contains(doc, f) {
 			t.Errorf("the message fragment %q is not explained", f)
+		}
+	}
+	used := map[string]bool{}
+	for where, format := range messageFormats(t) {
+		if _, ok := notInConditions[format]; ok {
+			used[format] = true
+			continue
+		}
+		for _, f := range fragments(format) {
+			if !strings.Contains(doc, f) {
+				t.Errorf("%s: %q, of the message %q, is not explained", where, f, format)
+			}
+		}
+	}
+	for format := range notInConditions {
+		if !used[format] {
+			t.Errorf("notInConditions lists %q, which the code no longer writes", format)
 		}
 	}
 
