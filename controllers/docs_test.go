@@ -25,6 +25,7 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // providerPages maps each page of docs/providers to the local endpoint that
@@ -75,13 +76,13 @@ func TestProviderPagesExamples(t *testing.T) {
 			raw, err := os.ReadFile(page)
 			g.Expect(err).NotTo(HaveOccurred())
 			md := string(raw)
-			blocks := fencedBlocks(t, md, "yaml")
+			blocks := testutil.FencedBlocks(t, md, "yaml")
 
 			// The complete example is the one block made of several documents.
 			var example []string
 			var fragments []string
 			for _, b := range blocks {
-				if docs := yamlDocuments(b); len(docs) > 1 {
+				if docs := testutil.YAMLDocuments(b); len(docs) > 1 {
 					g.Expect(example).To(BeNil(), "%s: more than one multi-document ```yaml block", name)
 					example = docs
 				} else {
@@ -164,8 +165,8 @@ func TestGettingStartedExample(t *testing.T) {
 		}
 	}
 	g.Expect(ex.credentials).NotTo(BeNil(), "no kubectl create secret generic command")
-	for _, b := range fencedBlocks(t, md, "yaml") {
-		docs := yamlDocuments(b)
+	for _, b := range testutil.FencedBlocks(t, md, "yaml") {
+		docs := testutil.YAMLDocuments(b)
 		g.Expect(docs).To(HaveLen(1), "every ```yaml block of getting-started.md is one complete object")
 		switch obj := decodeDocObject(t, docs[0]).(type) {
 		case *tokenatorv1.OAuthClient:
@@ -473,55 +474,6 @@ func credentialValue(s *corev1.Secret, key string) string {
 	return string(s.Data[key])
 }
 
-// fencedBlocks returns the contents of the ```lang blocks of a Markdown page,
-// fences indented in lists included.
-func fencedBlocks(t *testing.T, md, lang string) []string {
-	t.Helper()
-	var blocks, cur []string
-	in, keep := false, false
-	indent := ""
-	for _, line := range strings.Split(md, "\n") {
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case !in && strings.HasPrefix(trimmed, "```"):
-			in, keep, cur = true, strings.TrimPrefix(trimmed, "```") == lang, nil
-			indent = line[:len(line)-len(strings.TrimLeft(line, " "))]
-		case in && trimmed == "```":
-			in = false
-			if keep {
-				blocks = append(blocks, strings.Join(cur, "\n"))
-			}
-		case in:
-			cur = append(cur, strings.TrimPrefix(line, indent))
-		}
-	}
-	if in {
-		t.Fatal("a ``` block is not closed")
-	}
-	return blocks
-}
-
-// yamlDocuments splits a YAML stream at its --- lines, dropping empty documents.
-func yamlDocuments(stream string) []string {
-	var docs []string
-	var cur []string
-	flush := func() {
-		if doc := strings.Join(cur, "\n"); strings.TrimSpace(doc) != "" {
-			docs = append(docs, doc)
-		}
-		cur = nil
-	}
-	for _, line := range strings.Split(stream, "\n") {
-		if strings.TrimRight(line, " ") == "---" {
-			flush()
-			continue
-		}
-		cur = append(cur, line)
-	}
-	flush()
-	return docs
-}
-
 // keyTable returns the first column of the page's one Markdown table whose
 // first header cell is "key": the derived Secret's keys.
 func keyTable(t *testing.T, md string) []string {
@@ -562,7 +514,7 @@ var lineContinuation = regexp.MustCompile(`\\\n\s*`)
 func shellCommands(t *testing.T, md string) []string {
 	t.Helper()
 	var cmds []string
-	for _, b := range fencedBlocks(t, md, "sh") {
+	for _, b := range testutil.FencedBlocks(t, md, "sh") {
 		for _, line := range strings.Split(lineContinuation.ReplaceAllString(b, ""), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 				cmds = append(cmds, line)

@@ -161,7 +161,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	switch d.Action {
 	case actionSuspend:
 		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSuspended,
-			"token requests are suspended; the Secret is left as it is", now)
+			msgSuspended, now)
 		return ctrl.Result{}, nil
 	case actionWait:
 		return requeueAt(d.At, now), nil
@@ -261,7 +261,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	data, renderErr := secretData(tok, g.templates)
 	if err := r.applySecret(ctx, oc, desiredSecret(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
 		if apierrors.IsInvalid(err) {
-			err = invalidSpec(fmt.Errorf("spec.secret: the API server refused the Secret: %w", err))
+			err = invalidSpec(fmt.Errorf(msgSecretRefused, err))
 		}
 		if errors.As(err, new(*errSecretConflict)) || errors.As(err, new(*referenceError)) {
 			return r.report(oc, err, now)
@@ -285,7 +285,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
 		if renderErr == nil && (!wasReady || inputsChanged) {
 			r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
-				"Token written to Secret %s, valid until %s", st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
+				eventTokenWritten, st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 	}
 	switch {
@@ -343,13 +343,13 @@ func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenator
 	st.LastFailureTime = &metav1.Time{Time: failedAt}
 	delay := schedule.RetryDelay(st.FailedAttempts, r.Options.RetryBaseDelay, r.Options.RetryMaxDelay, retryAfter, string(oc.UID))
 	st.RefreshAt = &metav1.Time{Time: failedAt.Add(delay)}
-	msg := fmt.Sprintf("token request failed: %v; %s", reqErr, currentTokenNote(st, now))
+	msg := fmt.Sprintf(msgRequestFailed, reqErr, currentTokenNote(st, now))
 	log.FromContext(ctx).Info("Token request failed", "error", reqErr.Error(), "failedAttempts", st.FailedAttempts,
 		"retryAt", st.RefreshAt.UTC().Format(time.RFC3339))
 	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, msg, now)
 	if warnExpiringSoon(st, previousFailure, now) {
 		r.Recorder.Eventf(oc, nil, "Warning", tokenatorv1.ReasonTokenExpiringSoon, "IssueToken",
-			"The token in Secret %s expires at %s and refreshing it keeps failing; next attempt at %s",
+			eventExpiringSoon,
 			st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339), st.RefreshAt.UTC().Format(time.RFC3339))
 	}
 	return requeueAt(st.RefreshAt.Time, now), nil
@@ -430,16 +430,16 @@ func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status met
 func currentTokenNote(st *tokenatorv1.OAuthClientStatus, now time.Time) string {
 	switch {
 	case st.ExpiresAt == nil:
-		return "no token has been issued yet"
+		return msgNoTokenYet
 	case now.Before(st.ExpiresAt.Time):
-		return "the Secret keeps the previous token, valid until " + st.ExpiresAt.UTC().Format(time.RFC3339)
+		return fmt.Sprintf(msgPreviousValid, st.ExpiresAt.UTC().Format(time.RFC3339))
 	default:
-		return "the Secret holds the previous token, expired since " + st.ExpiresAt.UTC().Format(time.RFC3339)
+		return fmt.Sprintf(msgPreviousExpiry, st.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 }
 
 func validUntil(t *metav1.Time) string {
-	return "token valid until " + t.UTC().Format(time.RFC3339)
+	return fmt.Sprintf(msgTokenValid, t.UTC().Format(time.RFC3339))
 }
 
 func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {

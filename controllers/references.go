@@ -99,7 +99,7 @@ func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *token
 		meta := metadataOnly(ref.kind)
 		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.name}, meta)
 		if apierrors.IsNotFound(err) {
-			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf("%s: %s %q not found in namespace %q", ref.field, ref.kind, ref.name, oc.Namespace)}
+			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf(msgRefNotFound, ref.field, ref.kind, ref.name, oc.Namespace)}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
@@ -152,7 +152,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	err := r.refs.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
 	if apierrors.IsNotFound(err) {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q not found in namespace %q", ref.Name, oc.Namespace)}
+			message: fmt.Sprintf(msgCredsNotFound, ref.Name, oc.Namespace)}
 	}
 	if err != nil {
 		return credentials{}, fmt.Errorf("reading credentials Secret %q: %w", ref.Name, err)
@@ -161,7 +161,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	// may not use tells nothing about its data.
 	if sel := r.Options.CredentialsSelector; sel != nil && !sel.Empty() && !sel.Matches(labels.Set(s.Labels)) {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)", ref.Name, sel)}
+			message: fmt.Sprintf(msgCredsNotSelected, ref.Name, sel)}
 	}
 	idKey := defaultString(ref.ClientIDKey, tokenatorv1.DefaultClientIDKey)
 	secretKey := defaultString(ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
@@ -175,7 +175,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	}
 	if len(missing) > 0 {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q has no non-empty key %q", ref.Name, missing)}
+			message: fmt.Sprintf(msgCredsNoKey, ref.Name, missing)}
 	}
 	for _, kv := range []struct {
 		key   string
@@ -183,7 +183,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 	}{{idKey, id}, {secretKey, secret}} {
 		if what := nonVSCHAR(kv.value); what != "" {
 			return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-				message: fmt.Sprintf("spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)", ref.Name, kv.key, what)}
+				message: fmt.Sprintf(msgCredsNotVSCHAR, ref.Name, kv.key, what)}
 		}
 	}
 	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
@@ -203,11 +203,11 @@ func nonVSCHAR(v []byte) string {
 	for _, c := range v {
 		switch {
 		case c == '\r' || c == '\n':
-			return "a line break (CR or LF) before its end"
+			return msgLineBreak
 		case c < 0x20 || c == 0x7f:
-			return "a control character"
+			return msgControlCharacter
 		case c > 0x7f:
-			return "a non-ASCII character"
+			return msgNonASCII
 		}
 	}
 	return ""
@@ -251,7 +251,7 @@ func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field,
 	obj client.Object, value func(key string) ([]byte, bool)) ([]byte, error) {
 	err := r.refs.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, obj)
 	if apierrors.IsNotFound(err) {
-		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q not found in namespace %q", field, kind, ref.Name, namespace)}
+		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf(msgRefNotFound, field, kind, ref.Name, namespace)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s %q: %w", kind, ref.Name, err)
@@ -259,7 +259,7 @@ func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field,
 	key := defaultString(ref.Key, tokenatorv1.DefaultCAKey)
 	pem, ok := value(key)
 	if !ok {
-		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf("%s: %s %q has no key %q", field, kind, ref.Name, key)}
+		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf(msgRefNoKey, field, kind, ref.Name, key)}
 	}
 	return pem, nil
 }

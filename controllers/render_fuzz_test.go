@@ -96,8 +96,8 @@ func FuzzRenderExtraData(f *testing.F) {
 			msg := err.Error()
 			named := false
 			for k := range extra {
-				named = named || msg == fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token%s", k, keyLeftOut) ||
-					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v%s", k, errRenderedTooLarge, keyLeftOut)
+				named = named || msg == fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token%s", k, msgKeyLeftOut) ||
+					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v%s", k, errRenderedTooLarge, msgKeyLeftOut)
 			}
 			// Exactly the fixed message: no value, so no token, can be in it.
 			if !named {
@@ -161,7 +161,7 @@ func TestExtraDataBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = secretData(&oauth.Token{AccessToken: strings.Repeat("t", 40<<10), TokenType: "Bearer"}, tpls)
-	if err == nil || err.Error() != "spec.secret.extraData[k]: the rendered value is over 65536 bytes"+keyLeftOut {
+	if err == nil || err.Error() != "spec.secret.extraData[k]: the rendered value is over 65536 bytes"+msgKeyLeftOut {
 		t.Fatalf("a value over the bound: %v", err)
 	}
 }

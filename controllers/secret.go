@@ -71,20 +71,17 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 			if overBound(err) {
 				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: %v", key, boundError(err)))
 			} else {
-				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token", key))
+				failed = append(failed, fmt.Sprintf(msgTemplateFailed, key))
 			}
 			continue
 		}
 		data[key] = v
 	}
 	if len(failed) > 0 {
-		return data, errors.New(strings.Join(failed, "; ") + keyLeftOut)
+		return data, errors.New(strings.Join(failed, "; ") + msgKeyLeftOut)
 	}
 	return data, nil
 }
-
-// keyLeftOut ends the error of a template that failed with the issued token.
-const keyLeftOut = "; the key is left out of the Secret until the template is fixed"
 
 // holdsToken reports whether meta, a derived Secret of oc, holds intact the
 // token the status describes: it is the version tokenator last wrote
@@ -182,7 +179,7 @@ func secretIntact(s *corev1.Secret) bool {
 type errSecretConflict struct{ name string }
 
 func (e *errSecretConflict) Error() string {
-	return fmt.Sprintf("Secret %q exists and is not controlled by this OAuthClient; delete it or choose another spec.secret.name", e.name)
+	return fmt.Sprintf(msgSecretConflict, e.name)
 }
 
 // getDerivedSecret returns the metadata of the derived Secret, nil when it

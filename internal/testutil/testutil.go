@@ -1,6 +1,6 @@
 // Package testutil holds small helpers shared by the test suites: a buffer
-// that several goroutines write to, a decoder of YAML streams, and the search
-// for leaked secrets.
+// that several goroutines write to, a decoder of YAML streams, the code blocks
+// of Markdown pages, kustomize builds, and the search for leaked secrets.
 package testutil
 
 import (

@@ -1,4 +1,4 @@
-package controllers_test
+package docs_test
 
 import (
 	"context"
@@ -14,25 +14,6 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
-// kustomizeBuild renders a kustomization with the kustomize binary that
-// `make test` installs into bin/ and names in $KUSTOMIZE.
-func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	bin := os.Getenv("KUSTOMIZE")
-	if bin == "" {
-		t.Fatal("KUSTOMIZE is not set: run the tests with `make test`, which installs kustomize into bin/")
-	}
-	out, err := exec.Command(bin, "build", filepath.Join("..", dir)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v\n%s", dir, err, out)
-	}
-	objs, err := testutil.DecodeObjects(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
 // config/default renders, and the API server accepts every object of it
 // (server-side apply, dry run: nothing is started).
 func TestDefaultBundleIsAccepted(t *testing.T) {
@@ -40,7 +21,7 @@ func TestDefaultBundleIsAccepted(t *testing.T) {
 	requireControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
-	objs := kustomizeBuild(t, "config/default")
+	objs := testutil.KustomizeBuild(t, repoRoot, "config/default")
 	kinds := map[string]int{}
 	for _, u := range objs {
 		kinds[u.GetKind()]++
@@ -85,7 +66,7 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 	// The policy stays out of config/default's namePrefix, so that kustomize
 	// releases that do not rename policyName (kustomize #5674) keep it bound:
 	// rendered, it has the name config/policy gives it.
-	raw, err := os.ReadFile(filepath.Join("..", "config", "policy", "secret_write_policy.yaml"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "policy", "secret_write_policy.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	source, err := testutil.DecodeObjects(raw)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -98,9 +79,9 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 		}
 	}
 	g.Expect(sourceNames).To(Equal([]string{"tokenator-secret-writes", "tokenator-secret-writes"}))
-	check(kustomizeBuild(t, "config/default"), "tokenator-secret-writes")
+	check(testutil.KustomizeBuild(t, repoRoot, "config/default"), "tokenator-secret-writes")
 
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs(repoRoot)
 	g.Expect(err).NotTo(HaveOccurred())
 	overlay := t.TempDir()
 	base, err := filepath.Rel(overlay, filepath.Join(root, "config", "default"))
@@ -118,7 +99,7 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 func TestSamplesKustomization(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	objs := kustomizeBuild(t, "config/samples")
+	objs := testutil.KustomizeBuild(t, repoRoot, "config/samples")
 	counts := map[string]int{}
 	for _, u := range objs {
 		counts[u.GetKind()]++

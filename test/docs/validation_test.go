@@ -1,4 +1,4 @@
-package controllers_test
+package docs_test
 
 import (
 	"context"

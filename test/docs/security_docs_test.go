@@ -1,4 +1,4 @@
-package controllers_test
+package docs_test
 
 import (
 	"os"
@@ -20,10 +20,10 @@ import (
 func TestSecurityDocPinsImageByDigest(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "security.md"))
 	g.Expect(err).NotTo(HaveOccurred())
 	var overlay string
-	for _, b := range fencedBlocks(t, string(raw), "yaml") {
+	for _, b := range testutil.FencedBlocks(t, string(raw), "yaml") {
 		if strings.Contains(b, "images:") && strings.Contains(b, "digest:") {
 			overlay = b
 		}
@@ -43,7 +43,7 @@ func TestSecurityDocPinsImageByDigest(t *testing.T) {
 		t.Fatal("KUSTOMIZE is not set: run the tests with `make test`, which installs kustomize into bin/")
 	}
 	for _, base := range []string{"config/default", "config/namespaced"} {
-		abs, err := filepath.Abs(filepath.Join("..", base))
+		abs, err := filepath.Abs(filepath.Join(repoRoot, base))
 		g.Expect(err).NotTo(HaveOccurred())
 		dir := t.TempDir()
 		// The doc's overlay, with its resource pointing at this repository

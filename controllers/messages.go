@@ -1,0 +1,37 @@
+package controllers
+
+// The messages the controller writes in the Ready condition and in Events,
+// and the parts they are built from. docs/troubleshooting.md explains every
+// one: test/docs reads this file and fails when the page misses a message, so
+// a message is added here, never written inline.
+const (
+	// What the Secret holds, after every message of a failure.
+	msgNoTokenYet     = "no token has been issued yet"
+	msgPreviousValid  = "the Secret keeps the previous token, valid until %s"
+	msgPreviousExpiry = "the Secret holds the previous token, expired since %s"
+
+	// Ready condition messages; a failure's is followed by "; " and what the
+	// Secret holds.
+	msgTokenValid       = "token valid until %s"
+	msgSuspended        = "token requests are suspended; the Secret is left as it is"
+	msgRequestFailed    = "token request failed: %v; %s"
+	msgSecretConflict   = "Secret %q exists and is not controlled by this OAuthClient; delete it or choose another spec.secret.name"
+	msgSecretRefused    = "spec.secret: the API server refused the Secret: %w"
+	msgRefNotFound      = "%s: %s %q not found in namespace %q"
+	msgRefNoKey         = "%s: %s %q has no key %q"
+	msgCredsNotFound    = "spec.credentialsSecretRef: Secret %q not found in namespace %q"
+	msgCredsNotSelected = "spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)"
+	msgCredsNoKey       = "spec.credentialsSecretRef: Secret %q has no non-empty key %q"
+	msgCredsNotVSCHAR   = "spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)"
+	msgTemplateFailed   = "spec.secret.extraData[%s]: rendering failed with the issued token"
+	msgKeyLeftOut       = "; the key is left out of the Secret until the template is fixed"
+
+	// What msgCredsNotVSCHAR says a value holds.
+	msgLineBreak        = "a line break (CR or LF) before its end"
+	msgControlCharacter = "a control character"
+	msgNonASCII         = "a non-ASCII character"
+
+	// Event notes; a failure's Event note is the Ready condition's message.
+	eventTokenWritten = "Token written to Secret %s, valid until %s"
+	eventExpiringSoon = "The token in Secret %s expires at %s and refreshing it keeps failing; next attempt at %s"
+)
