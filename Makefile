@@ -15,7 +15,9 @@ HELM ?= $(LOCALBIN)/helm
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
 
-GOTEST_FLAGS ?= -race -count=1
+# Most tests wait on a control plane or a token's lifetime, not on the CPU:
+# six at a time keep two cores busy.
+GOTEST_FLAGS ?= -race -count=1 -parallel 6
 
 .PHONY: all
 all: build
