@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -53,18 +52,25 @@ var (
 // `go test -run 'Render|Template'`) starts no kube-apiserver and needs no
 // KUBEBUILDER_ASSETS. A test that needs the API server calls
 // requireControlPlane (newEnv does), and fails when it cannot be started.
-var (
-	controlPlaneOnce sync.Once
-	controlPlane     *envtest.Environment
-	controlPlaneErr  error
-)
+var controlPlane = &testutil.ControlPlane{
+	CRDDir: filepath.Join("..", "config", "crd", "bases"),
+	Scheme: operator.NewScheme(),
+	Refuse: func() error {
+		if fuzzing() {
+			// Fuzz workers are killed when the fuzz time ends: a control
+			// plane started by one would outlive it.
+			return errors.New("no control plane while fuzzing: run the fuzz target alone (-run '^$')")
+		}
+		return nil
+	},
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(&logs, testLogSink())), zap.Level(zapcore.Level(-10))))
 
 	code := m.Run()
-	if controlPlane == nil {
+	if !controlPlane.Started() {
 		os.Exit(code)
 	}
 	if code == 0 {
@@ -86,39 +92,18 @@ func TestMain(m *testing.M) {
 // has yet, and sets restConfig and k8s; it fails t when they cannot start.
 func requireControlPlane(t testing.TB) {
 	t.Helper()
-	controlPlaneOnce.Do(startControlPlane)
-	if controlPlaneErr != nil {
-		t.Fatal(controlPlaneErr)
+	startOnce.Do(func() { restConfig, k8s, startErr = controlPlane.Start() })
+	if startErr != nil {
+		t.Fatal(startErr)
 	}
 }
 
-func startControlPlane() {
-	if fuzzing() {
-		// Fuzz workers are killed when the fuzz time ends: a control plane
-		// started by one would outlive it.
-		controlPlaneErr = errors.New("no control plane while fuzzing: run the fuzz target alone (-run '^$')")
-		return
-	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		controlPlaneErr = errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
-		return
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		controlPlaneErr = fmt.Errorf("starting the test control plane: %w", err)
-		return
-	}
-	controlPlane = env
-	restConfig = cfg
-	k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()})
-	if err != nil {
-		controlPlaneErr = fmt.Errorf("creating a client: %w", err)
-	}
-}
+// startOnce sets the suite's client (and configuration) once, from the
+// control plane.
+var (
+	startOnce sync.Once
+	startErr  error
+)
 
 // fuzzing reports whether this test binary runs a fuzz target or is a fuzz worker.
 func fuzzing() bool {

@@ -10,7 +10,6 @@
 package docs_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,11 +18,11 @@ import (
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // repoRoot is the repository's root, relative to this package's directory
@@ -36,19 +35,16 @@ var k8s client.Client
 // The control plane is started on first use, by requireControlPlane: a run of
 // tests that need none starts no kube-apiserver and needs no
 // KUBEBUILDER_ASSETS.
-var (
-	controlPlaneOnce sync.Once
-	controlPlane     *envtest.Environment
-	controlPlaneErr  error
-)
+var controlPlane = &testutil.ControlPlane{
+	CRDDir: filepath.Join(repoRoot, "config", "crd", "bases"),
+	Scheme: operator.NewScheme(),
+}
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	code := m.Run()
-	if controlPlane != nil {
-		if err := controlPlane.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
-		}
+	if err := controlPlane.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
 	}
 	os.Exit(code)
 }
@@ -58,29 +54,15 @@ func TestMain(m *testing.M) {
 // t when they cannot start.
 func requireControlPlane(t testing.TB) {
 	t.Helper()
-	controlPlaneOnce.Do(startControlPlane)
-	if controlPlaneErr != nil {
-		t.Fatal(controlPlaneErr)
+	startOnce.Do(func() { _, k8s, startErr = controlPlane.Start() })
+	if startErr != nil {
+		t.Fatal(startErr)
 	}
 }
 
-func startControlPlane() {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		controlPlaneErr = errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd into bin/k8s")
-		return
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		controlPlaneErr = fmt.Errorf("starting the test control plane: %w", err)
-		return
-	}
-	controlPlane = env
-	k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()})
-	if err != nil {
-		controlPlaneErr = fmt.Errorf("creating a client: %w", err)
-	}
-}
+// startOnce sets the suite's client (and configuration) once, from the
+// control plane.
+var (
+	startOnce sync.Once
+	startErr  error
+)
