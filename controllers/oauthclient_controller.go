@@ -176,8 +176,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 // namespace, has its share of requests in flight comes back shortly without
 // holding a worker and without costing an API request.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
-	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace)
+	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
 	if busy != nil {
+		// In line for the bound: woken when one of its slots is freed, and
+		// back in any case after a few seconds.
 		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
 	}
@@ -298,10 +300,11 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	return requeueAt(st.RefreshAt.Time, now), nil
 }
 
-// busyRetryDelay is when a client whose request found no free slot comes back:
-// about a second, spread per client so that waiting clients do not return in step.
+// busyRetryDelay is when a client whose request found no free slot comes back
+// if no freed slot woke it first: 5 to 10 s, spread per client so that waiting
+// clients do not return in step.
 func busyRetryDelay(uid string, now time.Time) time.Duration {
-	return time.Second + schedule.Jitter(uid+now.Format(time.RFC3339Nano), time.Second)
+	return 5*time.Second + schedule.Jitter(uid+now.Format(time.RFC3339Nano), 5*time.Second)
 }
 
 // hostLabel is the metrics label of a token endpoint host: the preset's name

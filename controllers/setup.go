@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -108,6 +109,16 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		}
 		r.Slots = &slots.Limiter{PerHost: r.Options.MaxRequestsPerHost, PerTenant: perNamespace}
 	}
+	// A freed request slot wakes the next client in line through this channel.
+	woken := make(chan event.TypedGenericEvent[*tokenatorv1.OAuthClient], 1024)
+	r.Slots.Wake = func(key string) {
+		ns, name, _ := strings.Cut(key, "/")
+		select {
+		case woken <- event.TypedGenericEvent[*tokenatorv1.OAuthClient]{Object: &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}:
+		default:
+			// The channel is full: the client comes back by its requeue.
+		}
+	}
 	if r.Metrics == nil {
 		r.Metrics = metrics.Default
 	}
@@ -174,6 +185,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapSecret(ctx, o)
 			}))).
+		WatchesRawSource(source.Channel(woken, &handler.TypedEnqueueRequestForObject[*tokenatorv1.OAuthClient]{})).
 		WatchesRawSource(source.Kind(refCache, metadataOnly("ConfigMap"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapConfigMap(ctx, o)

@@ -1,8 +1,10 @@
 // Package slots bounds the token requests in flight, per endpoint host and per
 // tenant (namespace), without ever making a caller wait: a caller that finds no
-// free slot is told so at once and comes back later. A worker of the controller
-// is therefore never held by another client's slow endpoint, and no tenant can
-// hold more than its share of the workers.
+// free slot is told so at once and is put in line, and is woken (Wake) when a
+// slot of the bound that refused it is freed. A worker of the
+// controller is therefore never held by another client's slow endpoint, no
+// tenant can hold more than its share of the workers, and a freed slot is
+// handed to the next in line at once rather than at a polling interval.
 package slots
 
 import (
@@ -19,10 +21,20 @@ type Limiter struct {
 	PerHost int
 	// PerTenant bounds the requests in flight of one tenant; < 1 means no bound.
 	PerTenant int
+	// Wake, when set, is called (without any lock held) with the key of the
+	// first in line for a bound when one of its slots is freed.
+	Wake func(key string)
 
 	mu      sync.Mutex
 	hosts   map[string]int
 	tenants map[string]int
+	lines   map[string]*line // by bound: "host " + host, "namespace " + tenant
+}
+
+// line is a first-in first-out queue of distinct keys.
+type line struct {
+	keys []string
+	in   map[string]bool
 }
 
 // Busy says which bound refused a slot.
@@ -40,9 +52,11 @@ func (b *Busy) Error() string {
 }
 
 // TryAcquire takes a slot for one request to host on behalf of tenant, or
-// returns a *Busy when either bound is reached. It never waits. The release
-// function frees the slot; calling it again does nothing.
-func (l *Limiter) TryAcquire(host, tenant string) (release func(), busy *Busy) {
+// returns a *Busy when either bound is reached and puts waiter (when not "")
+// in line for that bound, in the same step, so that no slot can be freed
+// between the refusal and the waiter's place in line. It never waits. The
+// release function frees the slot; calling it again does nothing.
+func (l *Limiter) TryAcquire(host, tenant, waiter string) (release func(), busy *Busy) {
 	if l == nil || (l.PerHost < 1 && l.PerTenant < 1) {
 		return func() {}, nil
 	}
@@ -52,10 +66,15 @@ func (l *Limiter) TryAcquire(host, tenant string) (release func(), busy *Busy) {
 		l.hosts, l.tenants = map[string]int{}, map[string]int{}
 	}
 	if l.PerHost > 0 && l.hosts[host] >= l.PerHost {
-		return nil, &Busy{Kind: "host", Key: host, Limit: l.PerHost}
+		busy = &Busy{Kind: "host", Key: host, Limit: l.PerHost}
+	} else if l.PerTenant > 0 && l.tenants[tenant] >= l.PerTenant {
+		busy = &Busy{Kind: "namespace", Key: tenant, Limit: l.PerTenant}
 	}
-	if l.PerTenant > 0 && l.tenants[tenant] >= l.PerTenant {
-		return nil, &Busy{Kind: "namespace", Key: tenant, Limit: l.PerTenant}
+	if busy != nil {
+		if waiter != "" {
+			l.wait(busy, waiter)
+		}
+		return nil, busy
 	}
 	l.hosts[host]++
 	l.tenants[tenant]++
@@ -63,11 +82,62 @@ func (l *Limiter) TryAcquire(host, tenant string) (release func(), busy *Busy) {
 	return func() {
 		once.Do(func() {
 			l.mu.Lock()
-			defer l.mu.Unlock()
 			decrement(l.hosts, host)
 			decrement(l.tenants, tenant)
+			woken := []string{l.next("host " + host), l.next("namespace " + tenant)}
+			wake := l.Wake
+			l.mu.Unlock()
+			for _, key := range woken {
+				if key != "" && wake != nil {
+					wake(key)
+				}
+			}
 		})
 	}, nil
+}
+
+// wait puts key in line for the bound that refused it; a key already in
+// that line keeps its place. l.mu is held.
+func (l *Limiter) wait(b *Busy, key string) {
+	if l.lines == nil {
+		l.lines = map[string]*line{}
+	}
+	name := b.Kind + " " + b.Key
+	q := l.lines[name]
+	if q == nil {
+		q = &line{in: map[string]bool{}}
+		l.lines[name] = q
+	}
+	if !q.in[key] {
+		q.in[key] = true
+		q.keys = append(q.keys, key)
+	}
+}
+
+// next takes the first key in line for a bound, or "". An empty line goes.
+func (l *Limiter) next(name string) string {
+	q := l.lines[name]
+	if q == nil || len(q.keys) == 0 {
+		return ""
+	}
+	key := q.keys[0]
+	q.keys = q.keys[1:]
+	delete(q.in, key)
+	if len(q.keys) == 0 {
+		delete(l.lines, name)
+	}
+	return key
+}
+
+// Waiting is how many keys are in line, over all bounds.
+func (l *Limiter) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, q := range l.lines {
+		n += len(q.keys)
+	}
+	return n
 }
 
 // InFlight reports the requests in flight to host and of tenant, and how many
