@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -109,17 +110,13 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	oc := &tokenatorv1.OAuthClient{}
 	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Metrics.DeleteClient(req.Namespace, req.Name)
-			r.writes.forget(req.NamespacedName)
-			r.held.forget(req.NamespacedName)
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !oc.DeletionTimestamp.IsZero() {
 		// The derived Secret is owned and goes with the garbage collector.
-		r.Metrics.DeleteClient(req.Namespace, req.Name)
-		r.writes.forget(req.NamespacedName)
-		r.held.forget(req.NamespacedName)
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if !r.writes.seen(req.NamespacedName, oc.ResourceVersion) {
@@ -138,6 +135,14 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.writes.wrote(req.NamespacedName, before.ResourceVersion)
 	}
 	return result, err
+}
+
+// forget drops what this process keeps of a deleted OAuthClient: its metrics
+// series, its last status write and the token of its Secret.
+func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
+	r.Metrics.DeleteClient(key.Namespace, key.Name)
+	r.writes.forget(key)
+	r.held.forget(key)
 }
 
 // cacheLagRetry is when a reconcile that read a status older than this
@@ -232,12 +237,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 func (r *OAuthClientReconciler) keepToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
 	if upToDate(g.existing, oc) {
-		switch msg := g.existing.Annotations[tokenatorv1.AnnotationRenderError]; {
-		case msg != "":
-			r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec, fmt.Sprintf("%s; %s", msg, currentTokenNote(st, now)), now)
-		case st.FailedAttempts == 0:
-			r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
-		}
+		r.setTokenHeld(oc, g.existing.Annotations[tokenatorv1.AnnotationRenderError], now)
 		return requeueAt(st.RefreshAt.Time, now), nil
 	}
 	tok, err := r.tokenOf(ctx, oc, g.holder)
@@ -290,14 +290,26 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 				eventTokenWritten, st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 	}
+	renderMsg := ""
+	if renderErr != nil {
+		renderMsg = renderErr.Error()
+	}
+	r.setTokenHeld(oc, renderMsg, now)
+	return requeueAt(st.RefreshAt.Time, now), nil
+}
+
+// setTokenHeld sets Ready for a Secret that holds the current token:
+// InvalidSpec when templates failed with it (renderMsg, as written in the
+// Secret's render-error annotation), else TokenIssued, unless the latest
+// request failed (its condition stays).
+func (r *OAuthClientReconciler) setTokenHeld(oc *tokenatorv1.OAuthClient, renderMsg string, now time.Time) {
+	st := &oc.Status
 	switch {
-	case renderErr != nil:
-		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec,
-			fmt.Sprintf("%v; %s", renderErr, currentTokenNote(st, now)), now)
+	case renderMsg != "":
+		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec, fmt.Sprintf("%s; %s", renderMsg, currentTokenNote(st, now)), now)
 	case st.FailedAttempts == 0:
 		r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
 	}
-	return requeueAt(st.RefreshAt.Time, now), nil
 }
 
 // busyRetryDelay is when a client whose request found no free slot comes back

@@ -56,7 +56,8 @@ func (v *refValues) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 	meta := metadataOnly(kind)
 	if err := v.meta.Get(ctx, key, meta); err == nil {
 		if kept, ok := v.lru.Get(k); ok && sameVersion(kept.(client.Object), meta) {
-			return copyInto(kept.(client.Object), obj)
+			copyInto(kept.(client.Object), obj)
+			return nil
 		}
 	}
 	if err := v.api.Get(ctx, key, obj); err != nil {
@@ -108,12 +109,12 @@ func trimmed(obj client.Object) client.Object {
 	return nil
 }
 
-func copyInto(kept, obj client.Object) error {
+// copyInto deep-copies kept into obj, of the same type.
+func copyInto(kept, obj client.Object) {
 	switch o := obj.(type) {
 	case *corev1.Secret:
 		kept.(*corev1.Secret).DeepCopyInto(o)
 	case *corev1.ConfigMap:
 		kept.(*corev1.ConfigMap).DeepCopyInto(o)
 	}
-	return nil
 }

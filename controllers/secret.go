@@ -122,18 +122,28 @@ func (r *OAuthClientReconciler) tokenOf(ctx context.Context, oc *tokenatorv1.OAu
 	if !metav1.IsControlledBy(s, oc) || !secretIntact(s) {
 		return nil, nil
 	}
-	expires, err := time.Parse(time.RFC3339, string(s.Data[tokenatorv1.SecretKeyExpiresAt]))
-	if err != nil {
+	tok, ok := tokenFromData(s.Data, s.Annotations)
+	if !ok {
 		return nil, nil
-	}
-	tok := oauth.Token{
-		AccessToken: string(s.Data[tokenatorv1.SecretKeyAccessToken]),
-		TokenType:   string(s.Data[tokenatorv1.SecretKeyTokenType]),
-		Scope:       s.Annotations[tokenatorv1.AnnotationScope],
-		ExpiresAt:   expires,
 	}
 	r.held.put(key, s.Name, s.UID, s.ResourceVersion, tok)
 	return withIssuedAt(&tok, &oc.Status), nil
+}
+
+// tokenFromData is the token that the data and annotations of a derived
+// Secret, as desiredSecret builds them, hold; false when expires_at does not
+// parse.
+func tokenFromData(data map[string][]byte, annotations map[string]string) (oauth.Token, bool) {
+	expires, err := time.Parse(time.RFC3339, string(data[tokenatorv1.SecretKeyExpiresAt]))
+	if err != nil {
+		return oauth.Token{}, false
+	}
+	return oauth.Token{
+		AccessToken: string(data[tokenatorv1.SecretKeyAccessToken]),
+		TokenType:   string(data[tokenatorv1.SecretKeyTokenType]),
+		Scope:       annotations[tokenatorv1.AnnotationScope],
+		ExpiresAt:   expires,
+	}, true
 }
 
 // withIssuedAt sets the token's issue time from the status.
@@ -264,13 +274,7 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 	if err == nil {
 		// The apply answered with the Secret as written: remember the token of
 		// that version.
-		tok := oauth.Token{
-			AccessToken: string(ac.Data[tokenatorv1.SecretKeyAccessToken]),
-			TokenType:   string(ac.Data[tokenatorv1.SecretKeyTokenType]),
-			Scope:       ac.Annotations[tokenatorv1.AnnotationScope],
-		}
-		if expires, perr := time.Parse(time.RFC3339, string(ac.Data[tokenatorv1.SecretKeyExpiresAt])); perr == nil && ac.UID != nil && ac.ResourceVersion != nil {
-			tok.ExpiresAt = expires
+		if tok, ok := tokenFromData(ac.Data, ac.Annotations); ok && ac.UID != nil && ac.ResourceVersion != nil {
 			r.held.put(client.ObjectKeyFromObject(oc), *ac.Name, *ac.UID, *ac.ResourceVersion, tok)
 			oc.Status.SecretResourceVersion = *ac.ResourceVersion
 		}
@@ -286,7 +290,8 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 		return &errSecretConflict{name: *ac.Name}
 	}
 	if apierrors.IsInvalid(err) {
-		s := &corev1.Secret{}
+		// Its metadata tells whose it is; its data, maybe a tenant's, is not read.
+		s := metadataOnly("Secret")
 		if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: *ac.Name}, s); gerr == nil && !metav1.IsControlledBy(s, oc) {
 			return &errSecretConflict{name: *ac.Name}
 		}
