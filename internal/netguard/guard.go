@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,34 +67,13 @@ var (
 // unspecified, link-local and the cloud metadata addresses. An address that
 // embeds an IPv4 address of a denied network (NAT64, 6to4, Teredo) is refused
 // as well: see CheckAddr.
-var DefaultDeniedNetworks = concat(LoopbackNetworks, UnspecifiedNetworks, LinkLocalNetworks, MetadataNetworks)
-
-func concat(lists ...[]netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out[:len(out):len(out)]
-}
+var DefaultDeniedNetworks = slices.Clip(slices.Concat(LoopbackNetworks, UnspecifiedNetworks, LinkLocalNetworks, MetadataNetworks))
 
 // Without returns networks without the prefixes of remove, in a new slice: for
 // example DefaultDeniedNetworks without LoopbackNetworks, for a token endpoint
 // that listens on loopback (the demo and the tests).
 func Without(networks []netip.Prefix, remove ...netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(networks))
-	for _, p := range networks {
-		keep := true
-		for _, r := range remove {
-			if p == r {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(networks), func(p netip.Prefix) bool { return slices.Contains(remove, p) })
 }
 
 // ErrRefused is wrapped by every refusal.
@@ -195,11 +175,8 @@ func (g *Guard) CheckHost(host string) error {
 	if len(g.AllowedHosts) == 0 {
 		return nil
 	}
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, p := range g.AllowedHosts {
-		if matchHost(p, h) {
-			return nil
-		}
+	if g.Pattern(host) != "" {
+		return nil
 	}
 	return fmt.Errorf("host %q is not in the operator's --allowed-token-hosts (%s): %w",
 		host, strings.Join(g.AllowedHosts, ","), ErrRefused)
