@@ -251,3 +251,19 @@ func (e *testEnv) issuedToken(tok string) bool {
 	}
 	return false
 }
+
+// rotateClientSecret gives the test's client a new secret, at the endpoint
+// (which then accepts only it) and in the credentials Secret "creds", and
+// returns it; the leak scan looks for it too.
+func (e *testEnv) rotateClientSecret() string {
+	e.t.Helper()
+	rotated := randomString("rotated-")
+	secretsMu.Lock()
+	secretsSeen = append(secretsSeen, rotated)
+	secretsMu.Unlock()
+	e.idp.SetClientSecret(e.clientID, rotated)
+	creds := e.secret("creds")
+	creds.Data["client_secret"] = []byte(rotated)
+	e.g.Expect(k8s.Update(e.ctx, creds)).To(Succeed())
+	return rotated
+}

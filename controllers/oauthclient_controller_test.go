@@ -98,15 +98,7 @@ func TestChangesBringANewToken(t *testing.T) {
 		e.waitReady("api")
 	})
 	t.Run("credentials change", func(t *testing.T) {
-		newSecret := randomString("rotated-")
-		secretsMu.Lock()
-		secretsSeen = append(secretsSeen, newSecret)
-		secretsMu.Unlock()
-		// The endpoint accepts the rotated secret for the same client.
-		e.idp.SetClientSecret(e.clientID, newSecret)
-		creds := e.secret("creds")
-		creds.Data["client_secret"] = []byte(newSecret)
-		e.g.Expect(k8s.Update(e.ctx, creds)).To(Succeed())
+		newSecret := e.rotateClientSecret()
 		tok = e.waitNewToken("api-token", tok)
 		e.g.Expect(e.idp.LastRequest().Params).To(HaveKeyWithValue("client_secret", newSecret))
 	})
