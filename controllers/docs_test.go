@@ -305,7 +305,7 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 // checkPreset checks that spec resolves to what the page's provider expects,
 // and returns the resolved endpoint.
 func checkPreset(g Gomega, kind oauthtest.Kind, spec *tokenatorv1.OAuthClientSpec) presets.Endpoint {
-	ep, err := presets.Resolve(spec)
+	ep, err := presets.Resolve(&spec.OAuthEndpoint)
 	g.Expect(err).NotTo(HaveOccurred())
 	switch kind {
 	case oauthtest.Lucca:

@@ -39,7 +39,7 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 		return g, nil
 	}
 	var err error
-	if g.endpoint, err = presets.Resolve(&oc.Spec); err != nil {
+	if g.endpoint, err = presets.Resolve(&oc.Spec.OAuthEndpoint); err != nil {
 		return nil, invalidSpec(err)
 	}
 	if r.TokenHosts != nil {

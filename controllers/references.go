@@ -33,7 +33,10 @@ const (
 // its CA bundle, and the derived Secret's name (so that deleting a conflicting
 // Secret of that name is noticed).
 func referencedSecrets(oc *tokenatorv1.OAuthClient) []string {
-	names := []string{oc.Spec.CredentialsSecretRef.Name, derivedSecretName(oc)}
+	names := []string{derivedSecretName(oc)}
+	if ref := oc.Spec.CredentialsSecretRef; ref != nil {
+		names = append(names, ref.Name)
+	}
 	if oc.Spec.TLS != nil && oc.Spec.TLS.CASecretRef != nil {
 		names = append(names, oc.Spec.TLS.CASecretRef.Name)
 	}
@@ -85,7 +88,10 @@ func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *token
 	type ref struct {
 		kind, name, field, reason string
 	}
-	refs := []ref{{"Secret", oc.Spec.CredentialsSecretRef.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound}}
+	var refs []ref
+	if c := oc.Spec.CredentialsSecretRef; c != nil {
+		refs = append(refs, ref{"Secret", c.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound})
+	}
 	if t := oc.Spec.TLS; t != nil {
 		if t.CASecretRef != nil {
 			refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
@@ -148,6 +154,9 @@ type credentials struct {
 
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {
 	ref := oc.Spec.CredentialsSecretRef
+	if ref == nil {
+		return credentials{}, invalidSpec(fmt.Errorf("spec.credentialsSecretRef is required for clientAuthentication %q", oc.Spec.ClientAuthentication))
+	}
 	var s corev1.Secret
 	err := r.refs.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
 	if apierrors.IsNotFound(err) {

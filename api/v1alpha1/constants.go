@@ -47,6 +47,9 @@ const (
 	// AnnotationRenderError on a derived Secret says which extraData templates
 	// failed with the token it holds (their keys are left out); it holds no value.
 	AnnotationRenderError = "tokenator.dev/render-error"
+	// AnnotationTokenAudiences on a ServiceAccount lists, comma-separated, the
+	// audiences tokenator may request its tokens for (serviceAccountToken).
+	AnnotationTokenAudiences = "tokenator.dev/token-audiences"
 	// LabelManagedBy marks derived Secrets.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on derived Secrets.
@@ -62,6 +65,12 @@ const (
 	DefaultClientIDKey = "client_id"
 	// DefaultClientSecretKey is the default of credentialsSecretRef.clientSecretKey.
 	DefaultClientSecretKey = "client_secret"
+	// DefaultPrivateKeyKey is the default of credentialsSecretRef.privateKeyKey
+	// (applied by the controller, not the CRD: only some methods read it).
+	DefaultPrivateKeyKey = "tls.key"
+	// DefaultCertificateKey is the default of credentialsSecretRef.certificateKey
+	// (applied by the controller, not the CRD).
+	DefaultCertificateKey = "tls.crt"
 	// DefaultCAKey is the default of tls.caSecretRef.key and tls.caConfigMapRef.key.
 	DefaultCAKey = "ca.crt"
 )

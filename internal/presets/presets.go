@@ -29,7 +29,7 @@ const (
 
 // Resolve returns the endpoint of spec: the preset of spec.provider, with every
 // field the spec sets explicitly taking precedence.
-func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
+func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	var preset Endpoint
 	switch spec.Provider {
 	case tokenatorv1.ProviderGeneric, "":

@@ -11,45 +11,45 @@ import (
 func TestResolve(t *testing.T) {
 	tests := []struct {
 		name    string
-		spec    tokenatorv1.OAuthClientSpec
+		spec    tokenatorv1.OAuthEndpoint
 		want    Endpoint
 		wantErr string
 	}{
 		{"generic defaults to form and post",
-			tokenatorv1.OAuthClientSpec{Provider: "generic", TokenURL: "https://idp.example.com/token"},
+			tokenatorv1.OAuthEndpoint{Provider: "generic", TokenURL: "https://idp.example.com/token"},
 			Endpoint{"https://idp.example.com/token", "idp.example.com", "idp.example.com", oauth.EncodingForm, oauth.ClientAuthPost}, ""},
 		{"provider omitted is generic",
-			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", ClientAuthentication: "basic"},
+			tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/token", ClientAuthentication: "basic"},
 			Endpoint{"https://idp.example.com/token", "idp.example.com", "idp.example.com", oauth.EncodingForm, oauth.ClientAuthBasic}, ""},
 		{"json-body endpoint",
-			tokenatorv1.OAuthClientSpec{TokenURL: "https://partner.example.com/api/oauth/token", Encoding: "json"},
+			tokenatorv1.OAuthEndpoint{TokenURL: "https://partner.example.com/api/oauth/token", Encoding: "json"},
 			Endpoint{"https://partner.example.com/api/oauth/token", "partner.example.com", "partner.example.com", oauth.EncodingJSON, oauth.ClientAuthPost}, ""},
 		{"lucca preset",
-			tokenatorv1.OAuthClientSpec{Provider: "lucca"},
+			tokenatorv1.OAuthEndpoint{Provider: "lucca"},
 			Endpoint{LuccaTokenURL, "accounts.world.luccasoftware.com", "accounts.world.luccasoftware.com", oauth.EncodingForm, oauth.ClientAuthPost}, ""},
 		{"luxclusif defaults to production",
-			tokenatorv1.OAuthClientSpec{Provider: "luxclusif"},
+			tokenatorv1.OAuthEndpoint{Provider: "luxclusif"},
 			Endpoint{LuxclusifProductionTokenURL, "sts.luxclusif.com", "sts.luxclusif.com", oauth.EncodingMultipart, oauth.ClientAuthPost}, ""},
 		{"luxclusif sandbox",
-			tokenatorv1.OAuthClientSpec{Provider: "luxclusif", Environment: "sandbox"},
+			tokenatorv1.OAuthEndpoint{Provider: "luxclusif", Environment: "sandbox"},
 			Endpoint{LuxclusifSandboxTokenURL, "sandbox-sts.luxclusif.com", "sandbox-sts.luxclusif.com", oauth.EncodingMultipart, oauth.ClientAuthPost}, ""},
 		{"explicit fields win over the preset",
-			tokenatorv1.OAuthClientSpec{Provider: "luxclusif", Environment: "sandbox", TokenURL: "https://127.0.0.1:8443/connect/token", Encoding: "form", ClientAuthentication: "basic"},
+			tokenatorv1.OAuthEndpoint{Provider: "luxclusif", Environment: "sandbox", TokenURL: "https://127.0.0.1:8443/connect/token", Encoding: "form", ClientAuthentication: "basic"},
 			Endpoint{"https://127.0.0.1:8443/connect/token", "127.0.0.1:8443", "127.0.0.1", oauth.EncodingForm, oauth.ClientAuthBasic}, ""},
 		{"generic without tokenURL",
-			tokenatorv1.OAuthClientSpec{Provider: "generic"}, Endpoint{}, "spec.tokenURL is required"},
+			tokenatorv1.OAuthEndpoint{Provider: "generic"}, Endpoint{}, "spec.tokenURL is required"},
 		{"plain http refused",
-			tokenatorv1.OAuthClientSpec{TokenURL: "http://idp.example.com/token"}, Endpoint{}, "https://"},
+			tokenatorv1.OAuthEndpoint{TokenURL: "http://idp.example.com/token"}, Endpoint{}, "https://"},
 		{"user information refused",
-			tokenatorv1.OAuthClientSpec{TokenURL: "https://user:pw@idp.example.com/token"}, Endpoint{}, "without user information"},
+			tokenatorv1.OAuthEndpoint{TokenURL: "https://user:pw@idp.example.com/token"}, Endpoint{}, "without user information"},
 		{"environment on lucca",
-			tokenatorv1.OAuthClientSpec{Provider: "lucca", Environment: "sandbox"}, Endpoint{}, "applies only to provider luxclusif"},
+			tokenatorv1.OAuthEndpoint{Provider: "lucca", Environment: "sandbox"}, Endpoint{}, "applies only to provider luxclusif"},
 		{"unknown provider",
-			tokenatorv1.OAuthClientSpec{Provider: "okta"}, Endpoint{}, `unknown provider "okta"`},
+			tokenatorv1.OAuthEndpoint{Provider: "okta"}, Endpoint{}, `unknown provider "okta"`},
 		{"unknown encoding",
-			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", Encoding: "xml"}, Endpoint{}, `unknown encoding "xml"`},
+			tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/token", Encoding: "xml"}, Endpoint{}, `unknown encoding "xml"`},
 		{"unknown client authentication",
-			tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", ClientAuthentication: "jwt"}, Endpoint{}, `unknown method "jwt"`},
+			tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/token", ClientAuthentication: "jwt"}, Endpoint{}, `unknown method "jwt"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -242,9 +242,11 @@ func (w *world) oauthClient(name string) *tokenatorv1.OAuthClient {
 	return &tokenatorv1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: tokenatorv1.OAuthClientSpec{
-			TokenURL:             w.idp.URL(),
-			CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "creds"},
-			TLS:                  &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: w.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
 		},
 	}
 }
@@ -457,7 +459,7 @@ func TestLeastPrivilege(t *testing.T) {
 
 	// Nothing else it does not need.
 	oc := &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name},
-		Spec: tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "c"}}}
+		Spec: tokenatorv1.OAuthClientSpec{OAuthEndpoint: tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/token"}, CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "c"}}}
 	denied("creating an OAuthClient", sa.Create(ctx, oc.DeepCopy()), "")
 	g.Expect(admin.Create(ctx, oc)).To(Succeed())
 	oc.Spec.Audience = "changed"
