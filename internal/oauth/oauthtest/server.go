@@ -10,7 +10,9 @@ package oauthtest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log"
 	"maps"
@@ -53,10 +55,23 @@ type Config struct {
 	// Lifetime is the expires_in of issued tokens (whole seconds); 0 means
 	// 30 minutes for Lucca and one hour for the others.
 	Lifetime time.Duration
-	// ClientAuth restricts client authentication to "basic" or "post"; ""
-	// accepts both. It applies to Lucca, Luxclusif and RFC6749 (which all
-	// accept both by default); JSONBody only ever accepts body credentials.
+	// ClientAuth restricts client authentication to "basic", "post",
+	// "assertion" (a JWT client assertion, RFC 7523) or "tls" (a client
+	// certificate, RFC 8705); "" accepts all of them. Lucca, Luxclusif and
+	// RFC6749 accept basic and post by default; JSONBody only ever accepts
+	// body credentials (post, assertion) or a certificate.
 	ClientAuth string
+	// ClientKeys maps a client_id to the public key that verifies its
+	// private_key_jwt assertions; client_secret_jwt assertions (HS256,
+	// HS384, HS512) are verified with the client's secret in Clients.
+	ClientKeys map[string]crypto.PublicKey
+	// ClientCertificates maps a client_id to the PEM certificates its TLS
+	// client certificate must be or be issued by (SetClientCertificates).
+	// The server asks every client for a certificate, and accepts none.
+	ClientCertificates map[string][]byte
+	// AssertionAudience is the aud a client assertion must name; "" means
+	// the token URL.
+	AssertionAudience string
 	// AllowedScopes, when not nil, is the set of scopes a client may request:
 	// every requested scope must be in it (else invalid_scope). Luxclusif
 	// additionally requires one of its two exact scope values.
@@ -113,6 +128,9 @@ type RecordedRequest struct {
 	BasicAuth     bool
 	BasicUser     string
 	BasicPassword string
+	// ClientCertificates is the TLS client certificate chain presented, DER,
+	// the leaf first; nil when none was.
+	ClientCertificates [][]byte
 }
 
 // Server is a local HTTPS token endpoint.
@@ -126,16 +144,20 @@ type Server struct {
 	closing  chan struct{}
 	once     sync.Once
 
-	mu        sync.Mutex
-	clients   map[string]string
-	issued    []string
-	requests  int
-	active    int
-	fault     *Fault
-	faultLeft int // with fault set: remaining requests, or -1 for all
-	faultSeen int // requests the current fault affected, for Statuses
-	last      RecordedRequest
-	cert      *tls.Certificate // the certificate presented in handshakes
+	mu         sync.Mutex
+	clients    map[string]string
+	keys       map[string]crypto.PublicKey
+	certs      map[string][]*x509.Certificate
+	jtis       map[string]bool
+	assertions []string
+	issued     []string
+	requests   int
+	active     int
+	fault      *Fault
+	faultLeft  int // with fault set: remaining requests, or -1 for all
+	faultSeen  int // requests the current fault affected, for Statuses
+	last       RecordedRequest
+	cert       *tls.Certificate // the certificate presented in handshakes
 }
 
 // maxRequestBody bounds the request bodies a Server reads.
@@ -159,6 +181,13 @@ func NewServer(cfg Config) *Server {
 	if s.clients == nil {
 		s.clients = map[string]string{}
 	}
+	s.keys, s.certs, s.jtis = maps.Clone(cfg.ClientKeys), map[string][]*x509.Certificate{}, map[string]bool{}
+	if s.keys == nil {
+		s.keys = map[string]crypto.PublicKey{}
+	}
+	for id, certPEM := range cfg.ClientCertificates {
+		s.certs[id] = parseCertificates(certPEM)
+	}
 	s.cert = &ca.cert
 	if !cfg.CertNotAfter.IsZero() {
 		if s.cert, err = ca.issue(cfg.CertNotAfter); err != nil {
@@ -177,7 +206,10 @@ func NewServer(cfg Config) *Server {
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+			// Every client is asked for a certificate (tls client
+			// authentication); the handler checks it, so none is verified here.
+			return &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"},
+				ClientAuth: tls.RequestClientCert}, nil
 		},
 	}
 	// Handshake failures (a client that does not trust us) are expected.
@@ -305,6 +337,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests++
 	s.active++
 	s.last = copyRecorded(rec)
+	if a := rec.Params["client_assertion"]; a != "" {
+		s.assertions = append(s.assertions, a)
+	}
 	fault := s.takeFault()
 	s.mu.Unlock()
 	defer func() {
@@ -383,6 +418,11 @@ func record(r *http.Request, body []byte) (rec RecordedRequest, parsed bool) {
 		Params:      map[string]string{},
 	}
 	rec.BasicUser, rec.BasicPassword, rec.BasicAuth = basicCredentials(r)
+	if r.TLS != nil {
+		for _, c := range r.TLS.PeerCertificates {
+			rec.ClientCertificates = append(rec.ClientCertificates, c.Raw)
+		}
+	}
 	mediaType, params, _ := mime.ParseMediaType(rec.ContentType)
 	switch mediaType {
 	case "application/x-www-form-urlencoded":
@@ -417,5 +457,6 @@ func copyRecorded(r RecordedRequest) RecordedRequest {
 		params[k] = v
 	}
 	r.Params = params
+	r.ClientCertificates = slices.Clone(r.ClientCertificates)
 	return r
 }
