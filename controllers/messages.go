@@ -23,8 +23,12 @@ const (
 	msgCredsNotSelected = "spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)"
 	msgCredsNoKey       = "spec.credentialsSecretRef: Secret %q has no non-empty key %q"
 	msgCredsNotVSCHAR   = "spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)"
-	msgTemplateFailed   = "spec.secret.extraData[%s]: rendering failed with the issued token"
-	msgKeyLeftOut       = "; the key is left out of the Secret until the template is fixed"
+	// msgCredentialField names a key of the credentials Secret in the
+	// messages of internal/assertion (a private key, certificate or client
+	// secret that cannot be used), which follow it after ": ".
+	msgCredentialField = "spec.credentialsSecretRef.%s %q of Secret %q"
+	msgTemplateFailed  = "spec.secret.extraData[%s]: rendering failed with the issued token"
+	msgKeyLeftOut      = "; the key is left out of the Secret until the template is fixed"
 
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"

@@ -190,7 +190,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	creds, err := r.readCredentials(ctx, oc)
+	creds, err := r.readCredentials(ctx, oc, g.endpoint.Method)
 	if err != nil {
 		return r.report(oc, err, now)
 	}
@@ -198,7 +198,11 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	if err != nil {
 		return r.report(oc, err, now)
 	}
-	httpClient, err := r.HTTPClients.Get(caBundle)
+	auth, err := r.clientAuthMaterial(oc, g.endpoint, creds, r.Clock.Now())
+	if err != nil {
+		return r.report(oc, err, now)
+	}
+	httpClient, err := r.HTTPClients.GetWithCertificate(caBundle, auth.certificate)
 	if err != nil {
 		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
 	}
@@ -211,6 +215,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		ClientAuth:      g.endpoint.ClientAuth,
 		ClientID:        creds.clientID,
 		ClientSecret:    creds.clientSecret,
+		ClientAssertion: auth.assertion,
 		Scopes:          oc.Spec.Scopes,
 		Audience:        oc.Spec.Audience,
 		ExtraParameters: oc.Spec.ExtraParameters,

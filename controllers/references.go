@@ -146,13 +146,19 @@ func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) s
 	return hex.EncodeToString(sum[:16])
 }
 
-// credentials are the client ID and secret, read with the uncached reader at the
-// moment of a token request and never stored.
+// credentials are what the client authenticates with, read with the
+// uncached reader at the moment of a token request and never stored: the
+// client ID, and the client secret, private key or certificate its method
+// needs (readCredentialKeys).
 type credentials struct {
 	clientID, clientSecret string
+	// privateKey and certificate are PEM (privateKeyJWT, tls).
+	privateKey, certificate []byte
+	// secretName is the credentials Secret's name, for the messages.
+	secretName string
 }
 
-func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {
+func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient, method tokenatorv1.ClientAuthentication) (credentials, error) {
 	ref := oc.Spec.CredentialsSecretRef
 	if ref == nil {
 		return credentials{}, invalidSpec(fmt.Errorf("spec.credentialsSecretRef is required for clientAuthentication %q", oc.Spec.ClientAuthentication))
@@ -172,30 +178,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
 			message: fmt.Sprintf(msgCredsNotSelected, ref.Name, sel)}
 	}
-	idKey := defaultString(ref.ClientIDKey, tokenatorv1.DefaultClientIDKey)
-	secretKey := defaultString(ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
-	id, secret := credentialValue(s.Data, idKey), credentialValue(s.Data, secretKey)
-	var missing []string
-	if len(id) == 0 {
-		missing = append(missing, idKey)
-	}
-	if len(secret) == 0 {
-		missing = append(missing, secretKey)
-	}
-	if len(missing) > 0 {
-		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf(msgCredsNoKey, ref.Name, missing)}
-	}
-	for _, kv := range []struct {
-		key   string
-		value []byte
-	}{{idKey, id}, {secretKey, secret}} {
-		if what := nonVSCHAR(kv.value); what != "" {
-			return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-				message: fmt.Sprintf(msgCredsNotVSCHAR, ref.Name, kv.key, what)}
-		}
-	}
-	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
+	return readCredentialKeys(&s, oc, method)
 }
 
 // credentialValue is the value of a credentials key without its trailing CR

@@ -11,11 +11,13 @@ import (
 )
 
 // Bounds of the memory of referenced values: at most maxRefValues objects of
-// at most maxRefValueBytes each (16 MiB in all); a larger object is read from
-// the API server every time it is needed.
+// at most maxRefValueBytes each (32 MiB in all), room for a private key with
+// a certificate chain and its CA (a cert-manager Secret of an RSA 4096 key
+// and three certificates is about 12 KiB); a larger object is read from the
+// API server every time it is needed.
 const (
 	maxRefValues     = 1024
-	maxRefValueBytes = 16 << 10
+	maxRefValueBytes = 32 << 10
 )
 
 // refValues reads the credentials Secrets and CA bundles of token requests,
