@@ -39,13 +39,15 @@ var notInConditions = map[string]string{
 	"label %q is longer than 63 characters":    "a flag error, within the one above",
 	"%q is not allowed in a host name":         "a flag error, within the one above",
 	`"*" may only be the whole leftmost label`: "a flag error, within the one above",
+	"making the assertion's jti: %w":           "crypto/rand failing: the reconcile is retried, the condition is left as it is",
+	"signing the client assertion: %w":         "a key that passed the checks and cannot sign: the reconcile is retried, the condition is left as it is",
 }
 
 // messageFormats returns the formats of the messages the code writes in Ready
 // conditions and Events, keyed by where they are: every constant of
 // controllers/messages.go, the template errors of controllers, and the errors
-// of internal/oauth and internal/netguard that a TokenRequestFailed or
-// InvalidSpec message carries.
+// of internal/oauth, internal/netguard and internal/assertion that a
+// TokenRequestFailed or InvalidSpec message carries.
 func messageFormats(t *testing.T) map[string]string {
 	t.Helper()
 	all := map[string]string{}
@@ -64,6 +66,10 @@ func messageFormats(t *testing.T) map[string]string {
 		add(errorFormats(t, filepath.Join(repoRoot, "internal", "oauth", f), "invalidResponse", "wrap", "WriteString"))
 	}
 	add(errorFormats(t, filepath.Join(repoRoot, "internal", "netguard", "guard.go")))
+	// The problems of key material and client assertions, after msgCredentialField.
+	for _, f := range []string{"keys.go", "signer.go"} {
+		add(errorFormats(t, filepath.Join(repoRoot, "internal", "assertion", f), "errorf"))
+	}
 	if len(all) < 40 {
 		t.Fatalf("found only %d message formats in the code", len(all))
 	}
