@@ -7,7 +7,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/http"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +268,45 @@ func mustRSA1024(t *testing.T) *rsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// A kubernetes.io/tls Secret of 20 KiB (a key, its chain and a CA bundle, as
+// cert-manager writes them with a trust bundle) is read once per version, as
+// a client secret is: routine refreshes read nothing.
+func TestKeySecretReadOncePerVersion(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	reads := map[string]int{}
+	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749, ClientAuth: "tls", Lifetime: 6 * time.Second}, nil, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/secrets/") && req.URL.Query().Get("watch") == "" {
+				mu.Lock()
+				reads[path.Base(req.URL.Path)]++
+				mu.Unlock()
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	key := oauthtest.NewClientKey(oauthtest.RSA2048)
+	chain, root := oauthtest.IssuedClientCertificate(e.clientID, key)
+	e.idp.SetClientCertificates(e.clientID, root)
+	s := tlsSecret("client-tls", key, chain)
+	var bundle []byte
+	for len(bundle) < 20<<10 {
+		bundle = append(bundle, oauthtest.SelfSignedClientCertificate("ca", oauthtest.NewClientKey(oauthtest.P256), time.Time{})...)
+	}
+	s.Data["ca.crt"] = bundle
+	e.create(s)
+	oc := e.oauthClient("mtls")
+	oc.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationTLS
+	oc.Spec.ClientID = e.clientID
+	oc.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "client-tls"}
+	e.create(oc)
+	tok := e.waitNewToken("mtls-token", "")
+	for range 3 {
+		tok = e.waitNewToken("mtls-token", tok)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	e.g.Expect(reads["client-tls"]).To(Equal(1), "reads of the key Secret over 4 tokens")
 }
