@@ -1,7 +1,9 @@
 // Package oauthtest runs local HTTPS token endpoints that behave like the
 // providers tokenator supports (Lucca, Luxclusif, a JSON-body partner API and
-// a plain RFC 6749 server), including rejecting the wrong body encoding, so
-// that the token request can be tested end to end without the internet.
+// a plain RFC 6749 server), including rejecting the wrong body encoding, and
+// verifying JWT client assertions (RFC 7523) and TLS client certificates
+// (RFC 8705) besides client secrets, so that the token request can be tested
+// end to end without the internet.
 //
 // Servers listen on the loopback interface only, with their own self-signed
 // certificate: trust it with CAPEM. They are safe for concurrent use. The
