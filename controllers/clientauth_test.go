@@ -166,10 +166,20 @@ func TestClientCertificateRenewal(t *testing.T) {
 	s.Data[corev1.TLSCertKey] = renewed
 	e.g.Expect(k8s.Update(e.ctx, s)).To(Succeed())
 
-	e.waitNewToken(ready.Status.SecretName, old)
+	renewedToken := e.waitNewToken(ready.Status.SecretName, old)
 	block, _ := pem.Decode(renewed)
 	e.g.Expect(e.idp.LastRequest().ClientCertificates[0]).To(Equal(block.Bytes))
 	e.waitReady("mtls")
+
+	// The endpoint no longer accepts the certificate: the request fails with
+	// its invalid_client, and the Secret keeps the token.
+	e.idp.SetClientCertificates(e.clientID, first)
+	e.update("mtls", func(oc *tokenatorv1.OAuthClient) {
+		oc.Annotations = map[string]string{tokenatorv1.AnnotationRefreshRequestedAt: "again"}
+	})
+	failed := e.waitReason("mtls", tokenatorv1.ReasonTokenRequestFailed)
+	e.g.Expect(metaReady(failed).Message).To(ContainSubstring("invalid_client"))
+	e.g.Expect(e.token(ready.Status.SecretName)).To(Equal(renewedToken))
 }
 
 // Key material that cannot be used is InvalidSpec naming the field, with no
