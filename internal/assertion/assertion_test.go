@@ -39,7 +39,7 @@ var (
 	rsaKey   *rsa.PrivateKey
 )
 
-func rsa2048(t *testing.T) *rsa.PrivateKey {
+func rsa2048(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	keysOnce.Do(func() {
 		var err error
@@ -50,7 +50,7 @@ func rsa2048(t *testing.T) *rsa.PrivateKey {
 	return rsaKey
 }
 
-func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+func ecKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
@@ -59,7 +59,7 @@ func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-func edKey(t *testing.T) ed25519.PrivateKey {
+func edKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -68,7 +68,7 @@ func edKey(t *testing.T) ed25519.PrivateKey {
 	return k
 }
 
-func pkcs8(t *testing.T, key any) []byte {
+func pkcs8(t testing.TB, key any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
