@@ -11,7 +11,8 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 HELM ?= $(LOCALBIN)/helm
 
-# The local test control plane (kube-apiserver and etcd built from Go modules).
+# The local test control plane: kube-apiserver and etcd, and
+# kube-controller-manager for the e2e suite and the demo, built from Go modules.
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
 
@@ -57,6 +58,10 @@ vet: ## Run go vet.
 control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skipped when present).
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
 
+.PHONY: controller-manager
+controller-manager: ## Build kube-controller-manager (garbage collector, namespace controller) into bin/k8s (skipped when present).
+	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)" kube-controller-manager
+
 .PHONY: test
 test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
 	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) ./...
@@ -74,7 +79,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 	hack/fuzz.sh
 
 .PHONY: test-e2e
-test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
+test-e2e: control-plane controller-manager kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: verify
@@ -87,7 +92,7 @@ verify: manifests generate docs ## Regenerate code and manifests, then fail on a
 	@test -z "$$(git status --porcelain --untracked-files=all -- api charts config docs go.mod go.sum hack)" || { git status --porcelain -- api charts config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
-demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
+demo: control-plane controller-manager ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	$(LOCALBIN)/demo $(DEMO_ARGS)
 

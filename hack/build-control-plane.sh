@@ -1,27 +1,65 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the pinned Go modules in hack/tools into
-# bin/k8s (the KUBEBUILDER_ASSETS directory of envtest). Skips a binary that
-# already exists at the pinned version.
+# Builds the test control plane into bin/k8s (the KUBEBUILDER_ASSETS directory of
+# envtest):
+#
+#   hack/build-control-plane.sh [DIR [BINARY...]]
+#
+# BINARY is any of kube-apiserver, etcd, kube-controller-manager (default: the
+# first two, which every envtest suite needs; the e2e suite and the demo also
+# need kube-controller-manager for garbage collection).
+#
+# All three are built from the pinned Go modules in hack/tools. A binary
+# already there at the pinned version is skipped; DIR/.version records the
+# versions, one name=version word per binary.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/bin/k8s"}
+shift || true
+binaries=("$@")
+[[ ${#binaries[@]} -gt 0 ]] || binaries=(kube-apiserver etcd)
 k8s_version=v1.37.2
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 cd "$root/hack/tools"
 
 stamp="$out/.version"
-want="kube-apiserver=$k8s_version etcd=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
-if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-	exit 0
-fi
+touch "$stamp"
 
 major=${k8s_version#v}; major=${major%%.*}
 minor=${k8s_version#v*.}; minor=${minor%%.*}
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
 
-echo "Building the test control plane ($want) into $out; a cold build takes a few minutes"
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
-echo "$want" > "$stamp"
+# stamped BINARY VERSION: whether BINARY is there at VERSION.
+stamped() {
+	[[ -x "$out/$1" ]] && tr ' ' '\n' <"$stamp" | grep -qxF "$1=$2"
+}
+
+for bin in "${binaries[@]}"; do
+	case $bin in
+	kube-apiserver | kube-controller-manager)
+		version=$k8s_version
+		src=k8s.io/kubernetes/cmd/$bin
+		flags=$ldflags
+		;;
+	etcd)
+		version=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+		src=go.etcd.io/etcd/server/v3
+		flags="-s -w"
+		;;
+	*)
+		echo "build-control-plane.sh: unknown binary $bin" >&2
+		exit 2
+		;;
+	esac
+	if stamped "$bin" "$version"; then
+		continue
+	fi
+	echo "Building $bin $version into $out; a cold build takes a few minutes"
+	CGO_ENABLED=0 go build -trimpath -ldflags "$flags" -o "$out/$bin.tmp" "$src"
+	mv "$out/$bin.tmp" "$out/$bin"
+	# Replace this binary's word in the stamp, keep the others.
+	words=$(tr ' ' '\n' <"$stamp" | grep -v "^$bin=" | grep . || true)
+	echo $words "$bin=$version" >"$stamp"
+done
