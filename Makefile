@@ -11,10 +11,15 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 HELM ?= $(LOCALBIN)/helm
 
-# The local test control plane: kube-apiserver and etcd, and
-# kube-controller-manager for the e2e suite and the demo, built from Go modules.
+# The local test control plane: kube-apiserver and etcd (the pinned envtest
+# release, or built from the pinned Go modules), and kube-controller-manager
+# (built from them) for the e2e suite and the demo.
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
+# 1: fetch the pinned, checksummed releases of kube-apiserver, etcd and helm
+# first (hack/fetch-release.sh); 0: build them from the pinned Go modules only.
+TOOLS_DOWNLOAD ?= 1
+export TOOLS_DOWNLOAD
 
 # Most tests wait on a control plane or a token's lifetime, not on the CPU:
 # six at a time keep two cores busy.
@@ -55,7 +60,7 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skipped when present).
+control-plane: ## Put kube-apiserver and etcd for the tests into bin/k8s: the pinned release, else a build (skipped when present).
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
 
 .PHONY: controller-manager
@@ -132,7 +137,7 @@ undeploy: kustomize ## Remove the operator from the cluster of your kubeconfig.
 ##@ Tools
 
 .PHONY: helm
-helm: ## Build helm from hack/helm into bin/helm (skipped when present at the pinned version).
+helm: ## Put helm into bin/helm: the pinned release, else a build from hack/helm (skipped when present).
 	hack/build-helm.sh "$(HELM)"
 
 .PHONY: helm-lint

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test control plane into bin/k8s (the KUBEBUILDER_ASSETS directory of
+# Puts the test control plane into bin/k8s (the KUBEBUILDER_ASSETS directory of
 # envtest):
 #
 #   hack/build-control-plane.sh [DIR [BINARY...]]
@@ -8,9 +8,13 @@
 # first two, which every envtest suite needs; the e2e suite and the demo also
 # need kube-controller-manager for garbage collection).
 #
-# All three are built from the pinned Go modules in hack/tools. A binary
-# already there at the pinned version is skipped; DIR/.version records the
-# versions, one name=version word per binary.
+# kube-apiserver and etcd come first from the pinned envtest release
+# (hack/fetch-release.sh, checksummed); when that fails (no internet, no pin
+# for this platform, TOOLS_DOWNLOAD=0) they are built from the pinned Go
+# modules in hack/tools. kube-controller-manager, which envtest releases do not
+# hold, is always built from the modules. A binary already there at a pinned
+# version is skipped; DIR/.version records the versions, one name=version word
+# per binary (envtest=VERSION for the downloaded ones).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +40,25 @@ stamped() {
 	[[ -x "$out/$1" ]] && tr ' ' '\n' <"$stamp" | grep -qxF "$1=$2"
 }
 
+# kube-apiserver and etcd from the envtest release when they are not there at
+# the version built here.
+fetched=false
+if [[ ${TOOLS_DOWNLOAD:-1} != 0 ]]; then
+	for bin in "${binaries[@]}"; do
+		case $bin in
+		kube-apiserver) stamped kube-apiserver "$k8s_version" && continue ;;
+		etcd) stamped etcd "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)" && continue ;;
+		*) continue ;;
+		esac
+		if "$root/hack/fetch-release.sh" envtest "$out"; then
+			fetched=true
+		else
+			echo "Building kube-apiserver and etcd from the pinned Go modules instead"
+		fi
+		break
+	done
+fi
+
 for bin in "${binaries[@]}"; do
 	case $bin in
 	kube-apiserver | kube-controller-manager)
@@ -53,7 +76,7 @@ for bin in "${binaries[@]}"; do
 		exit 2
 		;;
 	esac
-	if stamped "$bin" "$version"; then
+	if stamped "$bin" "$version" || { $fetched && [[ $bin != kube-controller-manager ]]; }; then
 		continue
 	fi
 	echo "Building $bin $version into $out; a cold build takes a few minutes"
