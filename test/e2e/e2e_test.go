@@ -123,7 +123,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "starting kube-controller-manager: %v\n", err)
 		return 1
 	}
-	defer func() { _ = controllerManager.Stop() }()
+	defer controllerManager.Stop()
 
 	code := m.Run()
 	if code == 0 {

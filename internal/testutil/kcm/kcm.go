@@ -106,7 +106,7 @@ func Start(env *envtest.Environment, timeout time.Duration) (*Process, error) {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("kube-controller-manager exited: %v\n%s", p.err, p.tail())
 		case <-deadline:
-			_ = p.Stop()
+			p.Stop()
 			return nil, fmt.Errorf("kube-controller-manager: the garbage collector did not sync within %s\n%s", timeout, p.tail())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -124,11 +124,11 @@ func (p *Process) tail() string {
 
 // Stop ends it (SIGTERM, then SIGKILL after 10 seconds) and removes its
 // kubeconfig.
-func (p *Process) Stop() error {
+func (p *Process) Stop() {
 	defer os.RemoveAll(p.dir)
 	select {
 	case <-p.done:
-		return nil
+		return
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -138,5 +138,4 @@ func (p *Process) Stop() error {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-	return nil
 }
