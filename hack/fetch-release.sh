@@ -23,6 +23,9 @@ set -euo pipefail
 # hack/build-control-plane.sh builds (no envtest release of v1.37.2 is listed).
 envtest_version=v1.37.0
 envtest_sha512_linux_amd64=1d1c453633b72c161a5d5a886cde7ac850be1a2ac796a9e1d4ffacacc64868295bdd2d57aa66cd0c158f5ce510f5dfe3fbc61ac21bd3dcfb875bd70658aa663a
+envtest_sha512_linux_arm64=ae6a670502988200b0131c943758cfd3d3a58cf4e6247ef7f0e6a6467f1cd9a333c802e86101f0446b1b92a0e327387224e1e44fe1a4693da0929c6e529cfe9a
+envtest_sha512_darwin_amd64=19a2a5376a8aa57a7b25ec5198834db29bf2ba0d6ff572d7f45ba683b13fb14c3ebec8069e92db66c39f1c7a9cff1bc2be879e2aacdc9fa8b8a7e861959bdf7b
+envtest_sha512_darwin_arm64=fb38cfacdd71b5e97a4d4cceac861af5f55069cf783f0e49cf181bfc32eb3e557c2091a534dc5d38f1b92c5ba142bc1979f215a5385b3630ea6a661be6fa161b
 envtest_base_url=${ENVTEST_BASE_URL:-https://github.com/kubernetes-sigs/controller-tools/releases/download}
 
 # helm: https://get.helm.sh/helm-vX.Y.Z-OS-ARCH.tar.gz, with its SHA-256 in the
@@ -30,6 +33,9 @@ envtest_base_url=${ENVTEST_BASE_URL:-https://github.com/kubernetes-sigs/controll
 # nearest to the helm v4.3.1 module of hack/helm whose checksum is pinned here.
 helm_version=v4.3.0
 helm_sha256_linux_amd64=86584a54def73570558f66f5111cc53dfed56689637ae32c1201205d494f54fb
+helm_sha256_linux_arm64=31c5794dd55c66a51e6b7d2e2ac7a114ae8b1de41ff1d9ba51748ac973b06a08
+helm_sha256_darwin_amd64=347a784877e0e20eac865e8d1c36a80f6bb0861d6f29abd34defb6570ef95d92
+helm_sha256_darwin_arm64=d3870437e1e95b67f8edbde964156c84a26503f560821d40c542441658934fba
 helm_base_url=${HELM_BASE_URL:-https://get.helm.sh}
 
 usage() {

@@ -27,16 +27,19 @@ import (
 
 const repoRoot = "../.."
 
-// The pinned releases of hack/fetch-release.sh.
-const (
-	envtestArchive = "/envtest-v1.37.0/envtest-v1.37.0-linux-amd64.tar.gz"
-	helmArchive    = "/helm-v4.3.0-linux-amd64.tar.gz"
+// The pinned releases of hack/fetch-release.sh, for this platform.
+var (
+	platform       = runtime.GOOS + "-" + runtime.GOARCH
+	envtestArchive = "/envtest-v1.37.0/envtest-v1.37.0-" + platform + ".tar.gz"
+	helmArchive    = "/helm-v4.3.0-" + platform + ".tar.gz"
 )
 
 func requirePinnedPlatform(t *testing.T) {
 	t.Helper()
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("hack/fetch-release.sh pins releases for linux/amd64 only, not %s/%s", runtime.GOOS, runtime.GOARCH)
+	switch platform {
+	case "linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64":
+	default:
+		t.Skipf("hack/fetch-release.sh pins no release for %s", platform)
 	}
 }
 
@@ -111,7 +114,13 @@ func script(t *testing.T, h *releaseHost, env []string, name string, args ...str
 	t.Helper()
 	cmd := exec.Command(filepath.Join(repoRoot, "hack", name), args...)
 	// Only loopback, never through a proxy.
-	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1")
+	for _, kv := range os.Environ() {
+		// The test's settings only.
+		if !strings.HasPrefix(kv, "ENVTEST_") && !strings.HasPrefix(kv, "HELM_") && !strings.HasPrefix(kv, "TOOLS_DOWNLOAD=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1")
 	cmd.Env = append(cmd.Env, env...)
 	if h != nil {
 		cmd.Env = append(cmd.Env, "CURL_CA_BUNDLE="+h.caFile)
@@ -160,7 +169,7 @@ func TestFetchEnvtest(t *testing.T) {
 func TestFetchHelm(t *testing.T) {
 	requirePinnedPlatform(t)
 	g := NewWithT(t)
-	archive := tarball(t, map[string]string{"linux-amd64/helm": "#!/bin/sh\necho helm from the release\n", "linux-amd64/LICENSE": "x"})
+	archive := tarball(t, map[string]string{platform + "/helm": "#!/bin/sh\necho helm from the release\n", platform + "/LICENSE": "x"})
 	h := newReleaseHost(t, map[string][]byte{helmArchive: archive})
 	dest := filepath.Join(t.TempDir(), "bin", "helm")
 
@@ -184,7 +193,9 @@ func TestFetchRefusesUncheckedFiles(t *testing.T) {
 	for _, tc := range []struct {
 		name, baseURL, sum, want string
 	}{
-		{"another file's checksum", h.srv.URL, sha512Hex(tampered), "refusing envtest-v1.37.0-linux-amd64.tar.gz: its SHA-512 is " + sha512Hex(archive)},
+		// The pinned checksum, that of the real release, is not this file's.
+		{"the pinned checksum", h.srv.URL, "pinned", "refusing envtest-v1.37.0-" + platform + ".tar.gz: its SHA-512 is " + sha512Hex(archive)},
+		{"another file's checksum", h.srv.URL, sha512Hex(tampered), "the pinned one " + sha512Hex(tampered)},
 		{"no checksum", h.srv.URL, "", "no pinned SHA-512"},
 		{"a checksum of the wrong length", h.srv.URL, sha256Hex(archive), "no pinned SHA-512"},
 		{"an unreachable host", "https://127.0.0.1:1", sha512Hex(archive), "could not download"},
@@ -192,7 +203,11 @@ func TestFetchRefusesUncheckedFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			dir := t.TempDir()
-			out, err := script(t, h, []string{"ENVTEST_BASE_URL=" + tc.baseURL, "ENVTEST_SHA512=" + tc.sum}, "fetch-release.sh", "envtest", dir)
+			env := []string{"ENVTEST_BASE_URL=" + tc.baseURL}
+			if tc.sum != "pinned" {
+				env = append(env, "ENVTEST_SHA512="+tc.sum)
+			}
+			out, err := script(t, h, env, "fetch-release.sh", "envtest", dir)
 			g.Expect(err).To(HaveOccurred(), out)
 			g.Expect(out).To(ContainSubstring(tc.want))
 			entries, err := os.ReadDir(dir)
@@ -200,8 +215,8 @@ func TestFetchRefusesUncheckedFiles(t *testing.T) {
 			g.Expect(entries).To(BeEmpty(), "nothing installed")
 		})
 	}
-	// Only the first case downloaded: a missing checksum is known before.
-	NewWithT(t).Expect(h.count(envtestArchive)).To(Equal(1))
+	// Only the first two cases downloaded: a missing checksum is known before.
+	NewWithT(t).Expect(h.count(envtestArchive)).To(Equal(2))
 }
 
 // fakeGo writes a `go` that stands in for the Go toolchain in the build
@@ -291,7 +306,7 @@ func TestControlPlaneFallsBackToTheBuild(t *testing.T) {
 func TestHelmFallsBackToTheBuild(t *testing.T) {
 	requirePinnedPlatform(t)
 	g := NewWithT(t)
-	archive := tarball(t, map[string]string{"linux-amd64/helm": "#!/bin/sh\n"})
+	archive := tarball(t, map[string]string{platform + "/helm": "#!/bin/sh\n"})
 	h := newReleaseHost(t, map[string][]byte{helmArchive: archive})
 	pathEnv, _ := fakeGo(t)
 	dest := filepath.Join(t.TempDir(), "helm")
