@@ -97,7 +97,7 @@ verify: manifests generate docs ## Regenerate code and manifests, then fail on a
 	@test -z "$$(git status --porcelain --untracked-files=all -- api charts config docs go.mod go.sum hack)" || { git status --porcelain -- api charts config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
-demo: control-plane controller-manager ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
+demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient (garbage collector: make controller-manager demo).
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	$(LOCALBIN)/demo $(DEMO_ARGS)
 

@@ -1,6 +1,6 @@
 // Command demo shows tokenator at work on a machine with no cluster: it starts a
-// local kube-apiserver, etcd and kube-controller-manager (garbage collector and
-// namespace controller), installs the CRD, starts a local HTTPS token endpoint
+// local kube-apiserver, etcd and, when built, kube-controller-manager (garbage
+// collector and namespace controller), installs the CRD, starts a local HTTPS token endpoint
 // that behaves like Lucca's, runs the manager, applies the Lucca sample and
 // shows the derived Secret, the status and each refresh until Ctrl-C, or until
 // the OAuthClient is deleted: then the garbage collector deletes its Secret.
@@ -50,7 +50,9 @@ type options struct {
 }
 
 func main() {
-	opts := options{out: os.Stdout, gc: true}
+	// kube-controller-manager is optional: `make demo` needs only what
+	// `make test` needs; `make controller-manager` builds it.
+	opts := options{out: os.Stdout, gc: kcm.Available()}
 	flag.StringVar(&opts.root, "root", ".", "The repository root (config/ is read from there).")
 	flag.DurationVar(&opts.lifetime, "token-lifetime", 90*time.Second, "Lifetime of the demo endpoint's tokens, short so that refreshes show.")
 	flag.BoolVar(&opts.once, "once", false, "Once the token is in the Secret, delete the OAuthClient and stop, instead of running until Ctrl-C.")
@@ -73,10 +75,7 @@ func main() {
 func run(ctx context.Context, opts options) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(opts.out, format+"\n", args...) }
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which puts kube-apiserver, etcd and kube-controller-manager into bin/k8s")
-	}
-	if opts.gc && !kcm.Available() {
-		return fmt.Errorf("%w; `make demo` does", kcm.ErrNotBuilt)
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which puts kube-apiserver and etcd into bin/k8s")
 	}
 
 	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient CRD")
@@ -98,7 +97,9 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	defer os.RemoveAll(filepath.Dir(kubeconfig))
 	say("    kubectl works against it meanwhile: export KUBECONFIG=%s", kubeconfig)
-	if opts.gc {
+	if !opts.gc {
+		say("    (no kube-controller-manager in KUBEBUILDER_ASSETS, so no garbage collector: `make controller-manager` builds it)")
+	} else {
 		say("==> Starting kube-controller-manager (garbage collector and namespace controller)")
 		kcmProc, err := kcm.Start(env, time.Minute)
 		if err != nil {
