@@ -11,9 +11,15 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 HELM ?= $(LOCALBIN)/helm
 
-# The local test control plane (kube-apiserver and etcd built from Go modules).
+# The local test control plane: kube-apiserver and etcd (the pinned envtest
+# release, or built from the pinned Go modules), and kube-controller-manager
+# (built from them) for the e2e suite and the demo.
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
+# 1: fetch the pinned, checksummed releases of kube-apiserver, etcd and helm
+# first (hack/fetch-release.sh); 0: build them from the pinned Go modules only.
+TOOLS_DOWNLOAD ?= 1
+export TOOLS_DOWNLOAD
 
 # Most tests wait on a control plane or a token's lifetime, not on the CPU:
 # six at a time keep two cores busy.
@@ -54,8 +60,12 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skipped when present).
+control-plane: ## Put kube-apiserver and etcd for the tests into bin/k8s: the pinned release, else a build (skipped when present).
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
+
+.PHONY: controller-manager
+controller-manager: ## Build kube-controller-manager (garbage collector, namespace controller) into bin/k8s (skipped when present).
+	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)" kube-controller-manager
 
 .PHONY: test
 test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
@@ -74,7 +84,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 	hack/fuzz.sh
 
 .PHONY: test-e2e
-test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
+test-e2e: control-plane controller-manager kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: verify
@@ -87,7 +97,7 @@ verify: manifests generate docs ## Regenerate code and manifests, then fail on a
 	@test -z "$$(git status --porcelain --untracked-files=all -- api charts config docs go.mod go.sum hack)" || { git status --porcelain -- api charts config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
-demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
+demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient (garbage collector: make controller-manager demo).
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	$(LOCALBIN)/demo $(DEMO_ARGS)
 
@@ -127,7 +137,7 @@ undeploy: kustomize ## Remove the operator from the cluster of your kubeconfig.
 ##@ Tools
 
 .PHONY: helm
-helm: ## Build helm from hack/helm into bin/helm (skipped when present at the pinned version).
+helm: ## Put helm into bin/helm: the pinned release, else a build from hack/helm (skipped when present).
 	hack/build-helm.sh "$(HELM)"
 
 .PHONY: helm-lint
