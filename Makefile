@@ -97,6 +97,13 @@ demo: control-plane ## Run a local demo: control plane, token endpoint, manager 
 build: manifests generate ## Build the manager binary into bin/manager.
 	$(GO) build -o $(LOCALBIN)/manager ./cmd
 
+# The version stamped into the kubectl plugin by make plugin.
+PLUGIN_VERSION ?= $(or $(VERSION),$(shell git describe --tags --always --dirty 2>/dev/null),dev)
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-tokenator (put it on your PATH: kubectl tokenator).
+	$(GO) build -trimpath -ldflags "-X main.version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-tokenator ./cmd/kubectl-tokenator
+
 .PHONY: run
 run: manifests generate ## Run the manager from your host against the cluster of your kubeconfig.
 	$(GO) run ./cmd

@@ -26,7 +26,7 @@ import (
 // claim is shown: a token may carry personal data, or a nested token.
 var (
 	jwtHeaderFields = []string{"alg", "kid", "typ"}
-	jwtClaims       = []string{"iss", "sub", "aud", "azp", "scope", "scp", "iat", "nbf", "exp"}
+	jwtClaims       = []string{"iss", "sub", "aud", "azp", "scope", "scp", "scopes", "iat", "nbf", "exp"}
 	timeClaims      = map[string]bool{"iat": true, "nbf": true, "exp": true}
 )
 
@@ -41,9 +41,9 @@ func newInspectCommand(o *options) *cobra.Command {
 		Use:   "inspect NAME",
 		Short: "Tell what the current token says, without showing it",
 		Long: "inspect reads the derived Secret of an OAuthClient and prints what its token says: for a\n" +
-			"JWT its header (alg, kid) and claims (iss, sub, aud, azp, scope, iat, exp), for an opaque\n" +
-			"token its length and expiry. The token and its signature are never printed, and the\n" +
-			"signature is not verified.",
+			"JWT its header (alg, kid, typ) and claims (iss, sub, aud, azp, scope, iat, nbf, exp), for an\n" +
+			"opaque token its length and expiry. The token and its signature are never printed, and\n" +
+			"the signature is not verified.",
 		Example: "  kubectl tokenator inspect -n shop buyback",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -163,6 +163,9 @@ func fieldValue(name string, raw json.RawMessage, now time.Time) string {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
+		if s == "" {
+			return `""`
+		}
 		return cut(printable(s))
 	}
 	var compact bytes.Buffer
