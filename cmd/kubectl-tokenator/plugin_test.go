@@ -150,6 +150,15 @@ func TestStatusAllNamespacesSelectorAndJSON(t *testing.T) {
 	a.g.Expect(one.Kind).To(Equal("OAuthClient"))
 	a.g.Expect(one.Name).To(Equal("other"))
 
+	oldOne, oldTwo := a.token("one-token"), b.token("two-token")
+	r = kt(t, "renew", "-A", "-l", "team="+team)
+	a.g.Expect(r.err).NotTo(HaveOccurred())
+	a.g.Expect(a.token("one-token")).NotTo(Equal(oldOne))
+	a.g.Expect(b.token("two-token")).NotTo(Equal(oldTwo))
+	a.g.Expect(r.out).NotTo(ContainSubstring("other"))
+	r = kt(t, "renew", "-A", "one")
+	a.g.Expect(r.err).To(MatchError("-A goes with --all or -l, not with names"))
+
 	r = kt(t, "status", "-n", a.ns)
 	a.g.Expect(r.err).NotTo(HaveOccurred())
 	a.g.Expect(rows(r.out, "one ")).To(HaveLen(1))
@@ -225,6 +234,16 @@ func TestRenewTimeoutAndSuspended(t *testing.T) {
 	r := kt(t, "renew", "-n", e.ns, "broken", "--timeout", "2s")
 	e.g.Expect(r.err).To(MatchError("1 of 1 OAuthClients did not get a new token"))
 	e.g.Expect(r.errOut).To(ContainSubstring(`oauthclient ` + e.ns + `/broken: no new token within 2s: Ready is False, CredentialsNotFound: spec.credentialsSecretRef: Secret "missing" not found`))
+
+	// --wait=false only sets the annotation.
+	r = kt(t, "renew", "-n", e.ns, "broken", "--wait=false")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.out).To(Equal("oauthclient " + e.ns + "/broken: new token requested\n"))
+	first := e.get("broken").Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
+	e.g.Expect(first).NotTo(BeEmpty())
+	r = kt(t, "renew", "-n", e.ns, "broken", "--wait=false")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(e.get("broken").Annotations[tokenatorv1.AnnotationRefreshRequestedAt]).NotTo(Equal(first), "each renew sets a new value")
 
 	r = kt(t, "renew", "-n", e.ns, "paused")
 	e.g.Expect(r.err).To(HaveOccurred())
@@ -328,6 +347,27 @@ func expectNoToken(t *testing.T, r result, tok string) {
 	for i := 0; i+16 <= len(secret); i++ {
 		g.Expect(all).NotTo(ContainSubstring(secret[i:i+16]), "a piece of the token at %d is printed", i)
 	}
+}
+
+// The summary of status NAME says when the manager has not acted on the
+// spec, or on the OAuthClient at all.
+func TestSummary(t *testing.T) {
+	g := NewWithT(t)
+	expires := metav1.NewTime(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	oc := &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop", Generation: 3}}
+	var out strings.Builder
+	g.Expect(printSummary(&out, oc)).To(Succeed())
+	g.Expect(out.String()).To(Equal("\nMessage:          no Ready condition yet: is the manager running, and does it watch namespace shop?\n" +
+		"Expires at:       <none>\nNext refresh at:  <none>\nLast refresh:     <none>\n"))
+
+	oc.Status.ExpiresAt, oc.Status.LastFailureTime = &expires, &expires
+	oc.Status.Conditions = []metav1.Condition{{Type: tokenatorv1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: tokenatorv1.ReasonTokenRequestFailed, Message: "token request failed", ObservedGeneration: 2}}
+	out.Reset()
+	g.Expect(printSummary(&out, oc)).To(Succeed())
+	g.Expect(out.String()).To(Equal("\nMessage:          token request failed\n" +
+		"Note:             the status is of generation 2, the spec is at 3: the manager has not acted on the latest change yet\n" +
+		"Expires at:       2026-12-01T10:00:00Z\nNext refresh at:  <none>\nLast refresh:     <none>\nLast failure:     2026-12-01T10:00:00Z\n"))
 }
 
 func TestVersion(t *testing.T) {

@@ -165,27 +165,10 @@ func nextRefresh(oc *tokenatorv1.OAuthClient, now time.Time) string {
 // printDetail prints what the table leaves out for one OAuthClient: the
 // Ready message, the times, the latest Events and what to do next.
 func (s *statusOptions) printDetail(ctx context.Context, oc *tokenatorv1.OAuthClient) error {
-	w := tabwriter.NewWriter(s.streams.Out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w)
-	cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
-	if cond != nil {
-		fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
-		if cond.ObservedGeneration != oc.Generation {
-			fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
-				cond.ObservedGeneration, oc.Generation)
-		}
-	} else {
-		fmt.Fprintf(w, "Message:\tno Ready condition yet: is the manager running, and does it watch namespace %s?\n", oc.Namespace)
-	}
-	fmt.Fprintf(w, "Expires at:\t%s\n", timeOrNone(oc.Status.ExpiresAt))
-	fmt.Fprintf(w, "Next refresh at:\t%s\n", timeOrNone(oc.Status.RefreshAt))
-	fmt.Fprintf(w, "Last refresh:\t%s\n", timeOrNone(oc.Status.LastRefreshTime))
-	if oc.Status.LastFailureTime != nil {
-		fmt.Fprintf(w, "Last failure:\t%s\n", timeOrNone(oc.Status.LastFailureTime))
-	}
-	if err := w.Flush(); err != nil {
+	if err := printSummary(s.streams.Out, oc); err != nil {
 		return err
 	}
+	cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
 
 	events, err := s.events(ctx, oc)
 	if err != nil {
@@ -200,6 +183,29 @@ func (s *statusOptions) printDetail(ctx context.Context, oc *tokenatorv1.OAuthCl
 		}
 	}
 	return nil
+}
+
+// printSummary prints the Ready message and the schedule of oc, and says when
+// the status is not about the current spec, or missing.
+func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
+	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w)
+	if cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); cond != nil {
+		fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
+		if cond.ObservedGeneration != oc.Generation {
+			fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
+				cond.ObservedGeneration, oc.Generation)
+		}
+	} else {
+		fmt.Fprintf(w, "Message:\tno Ready condition yet: is the manager running, and does it watch namespace %s?\n", oc.Namespace)
+	}
+	fmt.Fprintf(w, "Expires at:\t%s\n", timeOrNone(oc.Status.ExpiresAt))
+	fmt.Fprintf(w, "Next refresh at:\t%s\n", timeOrNone(oc.Status.RefreshAt))
+	fmt.Fprintf(w, "Last refresh:\t%s\n", timeOrNone(oc.Status.LastRefreshTime))
+	if oc.Status.LastFailureTime != nil {
+		fmt.Fprintf(w, "Last failure:\t%s\n", timeOrNone(oc.Status.LastFailureTime))
+	}
+	return w.Flush()
 }
 
 func timeOrNone(t *metav1.Time) string {
