@@ -5,14 +5,15 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 func main() {
-	cmd := newRootCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
-	if err := cmd.Execute(); err != nil {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	if err := execute(context.Background(), newRootCommand(streams), streams); err != nil {
 		os.Exit(1)
 	}
 }

@@ -75,6 +75,9 @@ func TestStatusTable(t *testing.T) {
 	e.g.Expect(r.err).To(MatchError(ContainSubstring(`unknown output format "table"`)))
 	r = kt(t, "status", "-n", e.ns, "nothere")
 	e.g.Expect(r.err).To(MatchError(ContainSubstring(`"nothere" not found`)))
+	e.g.Expect(r.errOut).To(Equal("error: " + r.err.Error() + "\n"))
+	r = kt(t, "statuz")
+	e.g.Expect(r.errOut).To(HavePrefix(`error: unknown command "statuz" for "kubectl tokenator"`))
 }
 
 // status NAME adds the message, the latest Events and the next step of the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"time"
@@ -53,26 +54,17 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nSee '%s --help'", err, c.CommandPath())
 	})
-	return withErrorPrinting(root, streams)
+	return root
 }
 
-// withErrorPrinting prints the error of every subcommand as kubectl does
-// ("error: ...") on the error stream.
-func withErrorPrinting(root *cobra.Command, streams genericiooptions.IOStreams) *cobra.Command {
-	for _, c := range root.Commands() {
-		run := c.RunE
-		if run == nil {
-			continue
-		}
-		c.RunE = func(cmd *cobra.Command, args []string) error {
-			err := run(cmd, args)
-			if err != nil {
-				fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
-			}
-			return err
-		}
+// execute runs cmd and prints its error as kubectl does ("error: ...") on
+// the error stream.
+func execute(ctx context.Context, cmd *cobra.Command, streams genericiooptions.IOStreams) error {
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
-	return root
+	return err
 }
 
 // namespace is the namespace of -n, else the kubeconfig context's.

@@ -197,11 +197,12 @@ type result struct {
 func kt(t *testing.T, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := newRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	cmd := newRootCommand(streams)
 	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--context", testContext, "--cache-dir", cacheDir}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := cmd.ExecuteContext(ctx)
+	err := execute(ctx, cmd, streams)
 	mu.Lock()
 	printed = append(printed, out.String(), errOut.String())
 	mu.Unlock()
@@ -302,8 +303,9 @@ func (e *env) token(secretName string) string {
 func ktNoContext(t *testing.T, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := newRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	cmd := newRootCommand(streams)
 	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir, "--request-timeout", "5s"}, args...))
-	err := cmd.ExecuteContext(context.Background())
+	err := execute(context.Background(), cmd, streams)
 	return result{out: out.String(), errOut: errOut.String(), err: err}
 }
