@@ -315,11 +315,11 @@ func TestInspectJWTClaims(t *testing.T) {
 	expectNoToken(t, r, tok)
 }
 
-// For an opaque token: its length and expiry.
+// For an opaque token: its length and expiry, and the scope the endpoint granted.
 func TestInspectOpaque(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 30 * time.Minute})
-	e.oauthClient("opaque", "", nil)
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 30 * time.Minute, AllowedScopes: []string{"orders.read", "orders.write"}})
+	e.oauthClient("opaque", "", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Scopes = []string{"orders.read", "orders.write"} })
 	e.waitReason("opaque", tokenatorv1.ReasonTokenIssued)
 	tok := e.token("opaque-token")
 
@@ -329,6 +329,7 @@ func TestInspectOpaque(t *testing.T) {
 	e.g.Expect(r.out).To(MatchRegexp(`Length: +43 characters`))
 	e.g.Expect(r.out).To(MatchRegexp(`Expires at: +20[-0-9T:]+Z \(in (29|30)m\)`))
 	e.g.Expect(r.out).To(MatchRegexp(`Token type: +Bearer`))
+	e.g.Expect(r.out).To(MatchRegexp(`Scope granted: +orders.read orders.write\n`))
 	e.g.Expect(r.out).NotTo(ContainSubstring("Claims"))
 	expectNoToken(t, r, tok)
 }
