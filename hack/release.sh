@@ -7,6 +7,7 @@
 #   checksums.txt                                sha256 of every file above
 #
 # Usage: hack/release.sh VERSION OUT_DIR
+# Needs GNU tar and coreutils (sha256sum, realpath).
 # Environment: KUSTOMIZE and HELM (the binaries), IMAGE (the manager's image
 # without tag, default ghcr.io/tokenator-dev/tokenator), PLATFORMS (default
 # "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64"), GO (default go).
