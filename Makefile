@@ -107,6 +107,23 @@ demo: control-plane ## Run a local demo: control plane, token endpoint, manager 
 build: manifests generate ## Build the manager binary into bin/manager.
 	$(GO) build -o $(LOCALBIN)/manager ./cmd
 
+# The manager's image in dist/install.yaml, tagged VERSION by make release.
+RELEASE_IMAGE ?= ghcr.io/tokenator-dev/tokenator
+
+# The version stamped into the kubectl plugin by make plugin (make release
+# takes VERSION).
+PLUGIN_VERSION ?= $(or $(VERSION),$(shell git describe --tags --always --dirty 2>/dev/null),dev)
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-tokenator (put it on your PATH: kubectl tokenator).
+	$(GO) build -trimpath -ldflags "-X main.version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-tokenator ./cmd/kubectl-tokenator
+
+.PHONY: release
+release: manifests kustomize helm ## Write the release artifacts of VERSION (such as v0.1.0) into dist/: install.yaml, the chart, the plugin for linux and darwin on amd64 and arm64, checksums.txt.
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=v0.1.0"; exit 2; }
+	rm -rf dist
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) GO=$(GO) IMAGE=$(RELEASE_IMAGE) hack/release.sh $(VERSION) dist
+
 .PHONY: run
 run: manifests generate ## Run the manager from your host against the cluster of your kubeconfig.
 	$(GO) run ./cmd
