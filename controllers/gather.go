@@ -15,7 +15,10 @@ import (
 // templates, the identity of the request the spec asks for, and the derived
 // Secret with the token it holds.
 type gathered struct {
-	// endpoint is the spec resolved against its provider's preset, its URL
+	// source is where the request's inputs come from: the spec, or its
+	// ClusterOAuthProvider.
+	source *requestSource
+	// endpoint is the source's endpoint resolved against its preset, its URL
 	// parsed and checked once.
 	endpoint presets.Endpoint
 	// templates are the parsed spec.secret.extraData.
@@ -39,22 +42,25 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 		return g, nil
 	}
 	var err error
-	if g.endpoint, err = presets.Resolve(&oc.Spec.OAuthEndpoint); err != nil {
+	if g.source, err = r.resolveSource(ctx, oc); err != nil {
+		return nil, err
+	}
+	if g.endpoint, err = presets.Resolve(g.source.endpoint); err != nil {
 		return nil, invalidSpec(err)
 	}
 	if r.TokenHosts != nil {
 		if err := r.TokenHosts.CheckHost(g.endpoint.Hostname); err != nil {
-			return nil, invalidSpec(fmt.Errorf("spec.tokenURL: %w", err))
+			return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tokenURL"), err))
 		}
 	}
 	if g.templates, err = parseExtraData(oc.Spec.Secret.ExtraData); err != nil {
 		return nil, invalidSpec(err)
 	}
-	refs, err := r.referenceVersions(ctx, oc)
+	refs, err := r.referenceVersions(ctx, g.source)
 	if err != nil {
 		return nil, err
 	}
-	g.hash = tokenRequestHash(&oc.Spec, refs)
+	g.hash = tokenRequestHash(requestSpec(oc, g.source), refs)
 
 	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {
 		return nil, err

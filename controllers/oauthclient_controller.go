@@ -35,6 +35,9 @@ type OAuthClientReconciler struct {
 	APIReader client.Reader
 	// References reads the metadata of referenced Secrets and ConfigMaps.
 	References client.Reader
+	// NamespaceReader reads the labels of Namespaces (ClusterOAuthProviders'
+	// allowedNamespaces).
+	NamespaceReader client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
 	// Clock is the time source; nil means the real clock.
@@ -84,6 +87,12 @@ type Options struct {
 	// CredentialsSelector, when set and not empty, is what the labels of a
 	// credentials Secret must match for the operator to use it.
 	CredentialsSelector labels.Selector
+	// ClusterResourceNamespace is where the references of ClusterOAuthProviders
+	// (central credentials, CA bundles) and their shared tokens are.
+	ClusterResourceNamespace string
+	// RequireProviderRef makes OAuthClients without spec.providerRef
+	// InvalidSpec: only ClusterOAuthProviders' endpoints are called.
+	RequireProviderRef bool
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }
@@ -156,6 +165,9 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	now := r.Clock.Now()
 	oc.Status.ObservedGeneration = oc.Generation
 	g, err := r.gather(ctx, oc)
+	if refErr, ok := providerRefusal(err); ok {
+		return r.withhold(ctx, oc, refErr, now)
+	}
 	if err != nil {
 		return r.report(oc, err, now)
 	}
@@ -190,17 +202,17 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	creds, err := r.readCredentials(ctx, oc)
+	creds, err := r.readCredentials(ctx, g.source)
 	if err != nil {
 		return r.report(oc, err, now)
 	}
-	caBundle, err := r.readCABundle(ctx, oc)
+	caBundle, err := r.readCABundle(ctx, g.source)
 	if err != nil {
 		return r.report(oc, err, now)
 	}
 	httpClient, err := r.HTTPClients.Get(caBundle)
 	if err != nil {
-		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
+		return r.report(oc, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err)), now)
 	}
 
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
@@ -213,12 +225,13 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		ClientSecret:    creds.clientSecret,
 		Scopes:          oc.Spec.Scopes,
 		Audience:        oc.Spec.Audience,
-		ExtraParameters: oc.Spec.ExtraParameters,
-		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: specDefaultLifetime(oc),
+		ExtraParameters: g.source.endpoint.ExtraParameters,
+		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
+		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
 	})
 	release()
-	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
+	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
+	r.observeProviderRequest(g.source, err)
 	oc.Status.TokenRequestHash = g.hash
 	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 	if errors.Is(err, oauth.ErrInvalidRequest) {
@@ -281,7 +294,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		st.TokenType = tok.TokenType
 		st.ExpiresAt = &metav1.Time{Time: expires}
 		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
-		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))}
+		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(g.source.endpoint), r.Options.MinRequestInterval, string(oc.UID))}
 		st.FailedAttempts = 0
 		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
@@ -323,9 +336,9 @@ func busyRetryDelay(uid string, now time.Time) time.Duration {
 // when the URL is a preset's, else the --allowed-token-hosts pattern it
 // matches, else "other". A tenant's tokenURL never becomes a label value, so
 // the series stay bounded by what the admin configured.
-func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host string) string {
-	if oc.Spec.TokenURL == "" && oc.Spec.Provider != "" && oc.Spec.Provider != tokenatorv1.ProviderGeneric {
-		return string(oc.Spec.Provider)
+func (r *OAuthClientReconciler) hostLabel(ep *tokenatorv1.OAuthEndpoint, host string) string {
+	if ep.TokenURL == "" && ep.Provider != "" && ep.Provider != tokenatorv1.ProviderGeneric {
+		return string(ep.Provider)
 	}
 	if r.TokenHosts != nil {
 		if pattern := r.TokenHosts.Pattern(host); pattern != "" {
@@ -337,8 +350,8 @@ func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host stri
 
 // specDefaultLifetime is spec.defaultLifetime, or 0 when unset: internal/oauth
 // then applies its own default, oauth.DefaultLifetime.
-func specDefaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
-	if d := oc.Spec.DefaultLifetime; d != nil {
+func specDefaultLifetime(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if d := ep.DefaultLifetime; d != nil {
 		return d.Duration
 	}
 	return 0
@@ -457,11 +470,11 @@ func validUntil(t *metav1.Time) string {
 	return fmt.Sprintf(msgTokenValid, t.UTC().Format(time.RFC3339))
 }
 
-func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {
-	if oc.Spec.RefreshBefore == nil {
+func refreshBefore(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if ep.RefreshBefore == nil {
 		return 0
 	}
-	return oc.Spec.RefreshBefore.Duration
+	return ep.RefreshBefore.Duration
 }
 
 // requeueAt asks to come back at t, and never with a negative delay.

@@ -64,10 +64,10 @@ func stripToIdentity(in any) (any, error) {
 	var keep map[string]string
 	var refs []metav1.OwnerReference
 	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "OAuthClient" &&
+		if ref.Controller != nil && *ref.Controller && keptAnnotations[ref.Kind] != nil &&
 			strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
 			refs = []metav1.OwnerReference{ref}
-			for _, k := range []string{tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError} {
+			for _, k := range keptAnnotations[ref.Kind] {
 				if v, ok := obj.GetAnnotations()[k]; ok {
 					if keep == nil {
 						keep = map[string]string{}
@@ -86,6 +86,15 @@ func stripToIdentity(in any) (any, error) {
 	return in, nil
 }
 
+// keptAnnotations are the annotations the metadata cache keeps of a Secret
+// controlled by an OAuthClient (a derived Secret) or by a
+// ClusterOAuthProvider (a shared token), by the kind of its controller.
+var keptAnnotations = map[string][]string{
+	"OAuthClient": {tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError},
+	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey, tokenatorv1.AnnotationRequestHash,
+		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationRefreshAt},
+}
+
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
 // the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
 // hardened clusters), that needs update on the owner's finalizers.
@@ -95,6 +104,9 @@ func stripToIdentity(in any) (any, error) {
 func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.Options.ClusterResourceNamespace == "" {
+		r.Options.ClusterResourceNamespace = ClusterResourceNamespaceDefault
 	}
 	if r.HTTPClients == nil {
 		r.HTTPClients = oauth.NewHTTPClients(oauth.HTTPOptions{})
@@ -174,10 +186,14 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}
 	r.refs = newRefValues(r.APIReader, r.References)
 
-	mapSecret := r.requestsForReference(indexSecretRefs)
-	mapConfigMap := r.requestsForReference(indexConfigMapRefs)
+	mapSecret := r.mapClusterResource(indexProviderSecretRefs, r.requestsForReference(indexSecretRefs))
+	mapConfigMap := r.mapClusterResource(indexProviderConfigMapRefs, r.requestsForReference(indexConfigMapRefs))
 
-	return ctrl.NewControllerManagedBy(mgr).
+	b, err := r.watchProviders(ctx, mgr, ctrl.NewControllerManagedBy(mgr))
+	if err != nil {
+		return err
+	}
+	return b.
 		Named("oauthclient").
 		For(&tokenatorv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -1,0 +1,300 @@
+package controllers_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+// The tests of ClusterOAuthProviders do not run in parallel with each other:
+// a provider is cluster-scoped, and every manager that serves providers
+// reconciles all of them (the managers of the other tests serve none: their
+// cluster resource namespace is not among the namespaces they watch).
+
+// providerEnv is a cluster resource namespace (the testEnv's namespace,
+// holding the central credentials "creds" and the CA "idp-ca"), tenant
+// namespaces, and one manager serving all of them.
+type providerEnv struct {
+	*testEnv
+	tenants []string
+}
+
+// newProviderEnv creates n tenant namespaces and starts a manager whose
+// cluster resource namespace is the testEnv's.
+func newProviderEnv(t *testing.T, cfg oauthtest.Config, n int, configure func(*operator.Config)) *providerEnv {
+	t.Helper()
+	requireControlPlane(t)
+	tenants := make([]string, n)
+	for i := range tenants {
+		tenants[i] = newNamespace(t)
+	}
+	e := newEnvWith(t, cfg, func(c *operator.Config) {
+		c.Reconciler.ClusterResourceNamespace = c.Reconciler.Namespaces[0]
+		c.Reconciler.Namespaces = append(c.Reconciler.Namespaces, tenants...)
+		if configure != nil {
+			configure(c)
+		}
+	})
+	return &providerEnv{testEnv: e, tenants: tenants}
+}
+
+// provider returns a ClusterOAuthProvider of the test's endpoint, with the
+// central credentials, allowing the namespaces labelled allowLabel(name).
+func (e *providerEnv) provider(name string) *tokenatorv1.ClusterOAuthProvider {
+	return &tokenatorv1.ClusterOAuthProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: tokenatorv1.ClusterOAuthProviderSpec{
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: e.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
+			AllowedNamespaces:    &metav1.LabelSelector{MatchLabels: map[string]string{allowLabel(name): "allowed"}},
+		},
+	}
+}
+
+func allowLabel(provider string) string { return "tokenator.dev/" + provider }
+
+// createProvider creates p and deletes it at the end of the test.
+func (e *providerEnv) createProvider(p *tokenatorv1.ClusterOAuthProvider) {
+	e.t.Helper()
+	e.g.Expect(k8s.Create(e.ctx, p)).To(Succeed())
+	e.t.Cleanup(func() { _ = k8s.Delete(e.ctx, p) })
+}
+
+// label sets (value != "") or removes the label key of namespace ns.
+func (e *providerEnv) label(ns, key, value string) {
+	e.t.Helper()
+	e.g.Eventually(func() error {
+		n := &corev1.Namespace{}
+		if err := k8s.Get(e.ctx, types.NamespacedName{Name: ns}, n); err != nil {
+			return err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		if value == "" {
+			delete(n.Labels, key)
+		} else {
+			n.Labels[key] = value
+		}
+		return k8s.Update(e.ctx, n)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// tenant is the testEnv view of tenant namespace i, for its helpers.
+func (e *providerEnv) tenant(i int) *testEnv {
+	return &testEnv{t: e.t, g: e.g, ctx: e.ctx, ns: e.tenants[i], idp: e.idp, kind: e.kind,
+		clientID: e.clientID, clientSecret: e.clientSecret, stopManager: func() {}}
+}
+
+// providerClient is an OAuthClient of provider with scopes.
+func providerClient(name, provider string, scopes ...string) *tokenatorv1.OAuthClient {
+	return &tokenatorv1.OAuthClient{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: tokenatorv1.OAuthClientSpec{
+			ProviderRef: &tokenatorv1.ProviderReference{Name: provider},
+			Scopes:      scopes,
+		},
+	}
+}
+
+func (e *testEnv) readyMessage(name string) string {
+	c := meta.FindStatusCondition(e.get(name).Status.Conditions, tokenatorv1.ConditionReady)
+	if c == nil {
+		return ""
+	}
+	return c.Message
+}
+
+// A provider serves the namespaces it selects, as their labels come and go:
+// refused (no request sent) without the label, a token once it is set, and
+// no more refreshes once it is removed; the Secret keeps the token until it
+// expires, and then loses it.
+func TestProviderNamespaceSelection(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 12 * time.Second}, 1, nil)
+	name := randomString("p-")
+	e.createProvider(e.provider(name))
+	tenant := e.tenant(0)
+	tenant.create(providerClient("api", name))
+
+	refused := tenant.waitReason("api", tokenatorv1.ReasonProviderRefused)
+	msg := meta.FindStatusCondition(refused.Status.Conditions, tokenatorv1.ConditionReady).Message
+	e.g.Expect(msg).To(ContainSubstring(`does not allow namespace "` + tenant.ns + `"`))
+	e.g.Expect(e.idp.Requests()).To(BeZero(), "a refused client sends no request")
+
+	e.label(tenant.ns, allowLabel(name), "allowed")
+	tenant.waitReady("api")
+	tok := tenant.token("api-token")
+	e.g.Expect(e.issuedToken(tok)).To(BeTrue())
+
+	e.label(tenant.ns, allowLabel(name), "")
+	tenant.waitReason("api", tokenatorv1.ReasonProviderRefused)
+	requests := e.idp.Requests()
+	oc := tenant.get("api")
+	e.g.Expect(oc.Status.ExpiresAt).NotTo(BeNil())
+	if time.Now().Before(oc.Status.ExpiresAt.Time) {
+		held := tenant.token("api-token")
+		e.g.Expect(held).NotTo(BeEmpty(), "the token stays until it expires")
+	}
+	e.g.Eventually(func() []byte {
+		return tenant.secret("api-token").Data[tokenatorv1.SecretKeyAccessToken]
+	}).WithTimeout(timeout).WithPolling(poll).Should(BeEmpty(), "the expired token is removed")
+	e.g.Expect(tenant.secret("api-token").Data).NotTo(HaveKey(tokenatorv1.SecretKeyAuthorization))
+	e.g.Expect(tenant.readyMessage("api")).To(ContainSubstring("was removed from the Secret"))
+	e.g.Expect(e.idp.Requests()).To(Equal(requests), "no refresh once refused")
+
+	// Allowed again: a new token at once.
+	e.label(tenant.ns, allowLabel(name), "allowed")
+	tenant.waitNewToken("api-token", "")
+}
+
+// allowedScopes are globs: a scope outside them is refused, naming it, and a
+// provider that narrows them stops the clients it no longer allows.
+func TestProviderScopes(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 1, nil)
+	name := randomString("p-")
+	p := e.provider(name)
+	p.Spec.AllowedScopes = []string{"api.read*", "payroll"}
+	e.createProvider(p)
+	tenant := e.tenant(0)
+	e.label(tenant.ns, allowLabel(name), "allowed")
+
+	tenant.create(providerClient("reader", name, "api.read.all", "payroll"))
+	tenant.create(providerClient("admin", name, "payroll", "admin"))
+	tenant.waitReady("reader")
+	e.g.Expect(e.idp.LastRequest().Params["scope"]).To(Equal("api.read.all payroll"))
+	refused := tenant.waitReason("admin", tokenatorv1.ReasonProviderRefused)
+	e.g.Expect(meta.FindStatusCondition(refused.Status.Conditions, tokenatorv1.ConditionReady).Message).
+		To(ContainSubstring(`does not allow scope "admin"`))
+
+	// The provider narrows its scopes: the reader is refused within seconds.
+	e.g.Eventually(func() error {
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		if err := k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur); err != nil {
+			return err
+		}
+		cur.Spec.AllowedScopes = []string{"payroll"}
+		return k8s.Update(e.ctx, cur)
+	}).WithTimeout(timeout).Should(Succeed())
+	refused = tenant.waitReason("reader", tokenatorv1.ReasonProviderRefused)
+	e.g.Expect(meta.FindStatusCondition(refused.Status.Conditions, tokenatorv1.ConditionReady).Message).
+		To(ContainSubstring(`does not allow scope "api.read.all"`))
+}
+
+// A tenant's own credentials, in its namespace, are used instead of the
+// central ones; the provider's endpoint and CA are the same.
+func TestProviderOwnCredentials(t *testing.T) {
+	ownID, ownSecret := randomString("client-"), randomString("secret-")
+	secretsMu.Lock()
+	secretsSeen = append(secretsSeen, ownSecret)
+	secretsMu.Unlock()
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{ownID: ownSecret}}, 1, nil)
+	name := randomString("p-")
+	e.createProvider(e.provider(name))
+	tenant := e.tenant(0)
+	e.label(tenant.ns, allowLabel(name), "allowed")
+	tenant.create(tenant.credentials("own", ownID, ownSecret))
+
+	own := providerClient("own", name)
+	own.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "own"}
+	tenant.create(own)
+	tenant.waitReady("own")
+	e.g.Expect(e.idp.LastRequest().Params["client_id"]).To(Equal(ownID))
+	e.g.Expect(tenant.get("own").Status.TokenSource).To(BeEmpty())
+
+	tenant.create(providerClient("central", name))
+	tenant.waitReady("central")
+	e.g.Expect(e.idp.LastRequest().Params["client_id"]).To(Equal(e.clientID))
+
+	// Tenants cannot name the central credentials: their namespace has no
+	// such Secret.
+	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: tenant.ns, Name: "creds"}, &corev1.Secret{})).NotTo(Succeed())
+}
+
+// A missing provider is ProviderNotFound until it is created; a provider that
+// is deleted stops its clients; the provider's status says whether it is
+// usable and how many clients it serves.
+func TestProviderNotFoundAndStatus(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 1, nil)
+	name := randomString("p-")
+	tenant := e.tenant(0)
+	e.label(tenant.ns, allowLabel(name), "allowed")
+	tenant.create(providerClient("api", name))
+	nf := tenant.waitReason("api", tokenatorv1.ReasonProviderNotFound)
+	e.g.Expect(meta.FindStatusCondition(nf.Status.Conditions, tokenatorv1.ConditionReady).Message).
+		To(ContainSubstring(`ClusterOAuthProvider "` + name + `" not found`))
+
+	// Central credentials missing: the provider is not Ready, nor usable.
+	p := e.provider(name)
+	p.Spec.CredentialsSecretRef.Name = "central"
+	e.createProvider(p)
+	e.g.Eventually(func(g Gomega) {
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+		c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(tokenatorv1.ReasonCredentialsNotFound))
+		g.Expect(c.Message).To(ContainSubstring(`Secret "central" not found in the cluster resource namespace`))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	tenant.g.Eventually(func() string { return tenant.readyMessage("api") }).WithTimeout(timeout).
+		Should(ContainSubstring("is not Ready"))
+	e.g.Expect(e.idp.Requests()).To(BeZero())
+
+	e.create(e.credentials("central", e.clientID, e.clientSecret))
+	tenant.waitReady("api")
+	e.g.Eventually(func(g Gomega) {
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+		c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(tokenatorv1.ReasonProviderReady))
+		g.Expect(cur.Status.Clients).To(BeEquivalentTo(1))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+
+	e.g.Expect(k8s.Delete(e.ctx, p)).To(Succeed())
+	tenant.waitReason("api", tokenatorv1.ReasonProviderNotFound)
+	e.g.Expect(tenant.token("api-token")).NotTo(BeEmpty(), "the token stays until it expires")
+}
+
+// With --require-provider-ref, an inline endpoint is InvalidSpec and sends
+// nothing; a provider's clients get their tokens.
+func TestRequireProviderRef(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 1, func(c *operator.Config) {
+		c.Reconciler.RequireProviderRef = true
+	})
+	e.create(e.oauthClient("inline"))
+	inline := e.waitReason("inline", tokenatorv1.ReasonInvalidSpec)
+	e.g.Expect(meta.FindStatusCondition(inline.Status.Conditions, tokenatorv1.ConditionReady).Message).
+		To(ContainSubstring("--require-provider-ref"))
+	e.g.Expect(e.idp.Requests()).To(BeZero())
+
+	name := randomString("p-")
+	e.createProvider(e.provider(name))
+	tenant := e.tenant(0)
+	e.label(tenant.ns, allowLabel(name), "allowed")
+	tenant.create(providerClient("api", name))
+	tenant.waitReady("api")
+	e.g.Expect(e.idp.Requests()).To(Equal(1))
+}
+
+// A manager that watches some namespaces, not its cluster resource namespace,
+// serves no provider, and says so.
+func TestProvidersNotServed(t *testing.T) {
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
+	e.create(providerClient("api", "any"))
+	nf := e.waitReason("api", tokenatorv1.ReasonProviderNotFound)
+	e.g.Expect(strings.Contains(meta.FindStatusCondition(nf.Status.Conditions, tokenatorv1.ConditionReady).Message,
+		"does not serve ClusterOAuthProviders")).To(BeTrue())
+}
