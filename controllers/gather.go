@@ -21,6 +21,8 @@ type gathered struct {
 	// endpoint is the source's endpoint resolved against its preset, its URL
 	// parsed and checked once.
 	endpoint presets.Endpoint
+	// audience is spec.audience.
+	audience string
 	// templates are the parsed spec.secret.extraData.
 	templates extraDataTemplates
 	// hash identifies the token request (tokenRequestHash).
@@ -37,7 +39,7 @@ type gathered struct {
 // references is returned as a *referenceError or an *errSecretConflict, for
 // report; a suspended OAuthClient needs nothing.
 func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
-	g := &gathered{}
+	g := &gathered{audience: oc.Spec.Audience}
 	if oc.Spec.Suspend {
 		return g, nil
 	}

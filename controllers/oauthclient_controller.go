@@ -63,6 +63,8 @@ type OAuthClientReconciler struct {
 	held heldTokens
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
+	// shared remembers the shared tokens of ClusterOAuthProviders.
+	shared sharedTokens
 }
 
 // Options tune the reconciler.
@@ -171,6 +173,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	if err != nil {
 		return r.report(oc, err, now)
 	}
+	if g.source != nil && g.source.shared {
+		return r.reconcileShared(ctx, oc, g, now)
+	}
+	oc.Status.TokenSource = ""
 	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.holder != nil,
 		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
 		r.Options.MinRequestInterval, now)
@@ -202,36 +208,12 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	creds, err := r.readCredentials(ctx, g.source)
-	if err != nil {
-		return r.report(oc, err, now)
-	}
-	caBundle, err := r.readCABundle(ctx, g.source)
-	if err != nil {
-		return r.report(oc, err, now)
-	}
-	httpClient, err := r.HTTPClients.Get(caBundle)
-	if err != nil {
-		return r.report(oc, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err)), now)
-	}
-
-	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
-	started := time.Now()
-	tok, err := tc.RequestToken(ctx, oauth.Request{
-		TokenURL:        g.endpoint.TokenURL,
-		Encoding:        g.endpoint.Encoding,
-		ClientAuth:      g.endpoint.ClientAuth,
-		ClientID:        creds.clientID,
-		ClientSecret:    creds.clientSecret,
-		Scopes:          oc.Spec.Scopes,
-		Audience:        oc.Spec.Audience,
-		ExtraParameters: g.source.endpoint.ExtraParameters,
-		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
-		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
-	})
+	tok, err := r.sendTokenRequest(ctx, g, oc.Spec.Scopes)
 	release()
-	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
-	r.observeProviderRequest(g.source, err)
+	var refErr *referenceError
+	if errors.As(err, &refErr) {
+		return r.report(oc, err, now)
+	}
 	oc.Status.TokenRequestHash = g.hash
 	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 	if errors.Is(err, oauth.ErrInvalidRequest) {
@@ -242,6 +224,42 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		return r.requestFailed(ctx, oc, err, now)
 	}
 	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+}
+
+// sendTokenRequest reads the credentials and CA bundle of g's source and
+// sends one token request for scopes, with g's audience. A problem of the
+// references is returned as a *referenceError (nothing was sent).
+func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, scopes []string) (*oauth.Token, error) {
+	creds, err := r.readCredentials(ctx, g.source)
+	if err != nil {
+		return nil, err
+	}
+	caBundle, err := r.readCABundle(ctx, g.source)
+	if err != nil {
+		return nil, err
+	}
+	httpClient, err := r.HTTPClients.Get(caBundle)
+	if err != nil {
+		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
+	}
+
+	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
+	started := time.Now()
+	tok, err := tc.RequestToken(ctx, oauth.Request{
+		TokenURL:        g.endpoint.TokenURL,
+		Encoding:        g.endpoint.Encoding,
+		ClientAuth:      g.endpoint.ClientAuth,
+		ClientID:        creds.clientID,
+		ClientSecret:    creds.clientSecret,
+		Scopes:          scopes,
+		Audience:        g.audience,
+		ExtraParameters: g.source.endpoint.ExtraParameters,
+		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
+		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
+	})
+	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
+	r.observeProviderRequest(g.source, err)
+	return tok, err
 }
 
 // keepToken keeps the token a derived Secret holds: when spec.secret changed

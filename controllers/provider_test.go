@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
@@ -144,10 +146,8 @@ func TestProviderNamespaceSelection(t *testing.T) {
 	requests := e.idp.Requests()
 	oc := tenant.get("api")
 	e.g.Expect(oc.Status.ExpiresAt).NotTo(BeNil())
-	if time.Now().Before(oc.Status.ExpiresAt.Time) {
-		held := tenant.token("api-token")
-		e.g.Expect(held).NotTo(BeEmpty(), "the token stays until it expires")
-	}
+	held := tenant.token("api-token")
+	e.g.Expect(held != "" || !time.Now().Before(oc.Status.ExpiresAt.Time)).To(BeTrue(), "the token stays until it expires")
 	e.g.Eventually(func() []byte {
 		return tenant.secret("api-token").Data[tokenatorv1.SecretKeyAccessToken]
 	}).WithTimeout(timeout).WithPolling(poll).Should(BeEmpty(), "the expired token is removed")
@@ -297,4 +297,112 @@ func TestProvidersNotServed(t *testing.T) {
 	nf := e.waitReason("api", tokenatorv1.ReasonProviderNotFound)
 	e.g.Expect(strings.Contains(meta.FindStatusCondition(nf.Status.Conditions, tokenatorv1.ConditionReady).Message,
 		"does not serve ClusterOAuthProviders")).To(BeTrue())
+}
+
+// 40 OAuthClients in 40 namespaces that use the central credentials with the
+// same scopes share one token: one request, 40 derived Secrets of their own
+// shape; a restarted manager requests nothing.
+func TestSharedTokenFortyNamespaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("40 namespaces")
+	}
+	const n = 40
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, n, nil)
+	name := randomString("p-")
+	e.createProvider(e.provider(name))
+	for i := range n {
+		e.label(e.tenants[i], allowLabel(name), "allowed")
+	}
+	for i := range n {
+		oc := providerClient("api", name, "b", "a")
+		if i%2 == 1 {
+			oc.Spec.Scopes = []string{"a", "b", "a"}
+		}
+		oc.Spec.Secret = tokenatorv1.SecretTemplate{Name: fmt.Sprintf("token-%d", i),
+			Labels:    map[string]string{"team": fmt.Sprintf("t%d", i)},
+			ExtraData: map[string]string{"header": fmt.Sprintf("team %d {{ .AccessToken }}", i)}}
+		e.tenant(i).create(oc)
+	}
+	var tok string
+	for i := range n {
+		tenant := e.tenant(i)
+		oc := tenant.waitReady("api")
+		e.g.Expect(oc.Status.TokenSource).To(Equal(tokenatorv1.TokenSourceShared))
+		s := tenant.secret(fmt.Sprintf("token-%d", i))
+		e.g.Expect(s.Labels).To(HaveKeyWithValue("team", fmt.Sprintf("t%d", i)))
+		got := string(s.Data[tokenatorv1.SecretKeyAccessToken])
+		e.g.Expect(string(s.Data["header"])).To(Equal(fmt.Sprintf("team %d %s", i, got)))
+		if tok == "" {
+			tok = got
+		}
+		e.g.Expect(got).To(Equal(tok), "namespace %d", i)
+	}
+	e.g.Expect(e.idp.Requests()).To(Equal(1), "token requests for 40 namespaces")
+	e.g.Expect(e.issuedToken(tok)).To(BeTrue())
+
+	// The shared token is kept in the cluster resource namespace, owned by the
+	// provider; the provider counts it and its clients.
+	var shared corev1.SecretList
+	e.g.Expect(k8s.List(e.ctx, &shared, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: name})).To(Succeed())
+	e.g.Expect(shared.Items).To(HaveLen(1))
+	e.g.Expect(shared.Items[0].Labels).To(HaveKeyWithValue(tokenatorv1.LabelManagedBy, tokenatorv1.ManagedByValue))
+	e.g.Expect(shared.Items[0].OwnerReferences).To(HaveLen(1))
+	e.g.Expect(shared.Items[0].OwnerReferences[0].Kind).To(Equal("ClusterOAuthProvider"))
+	e.g.Eventually(func(g Gomega) {
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+		g.Expect(cur.Status.Clients).To(BeEquivalentTo(n))
+		g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(1))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+
+	// A second manager, after the first stopped, requests nothing: every
+	// client is reconciled at its start and finds the shared token.
+	e.stopManager()
+	e.stopManager = e.startManager()
+	e.tenant(0).update("api", func(oc *tokenatorv1.OAuthClient) {
+		oc.Spec.Secret.Labels["restarted"] = "yes"
+	})
+	e.g.Eventually(func() map[string]string {
+		return e.tenant(0).secret("token-0").Labels
+	}).WithTimeout(timeout).WithPolling(poll).Should(HaveKeyWithValue("restarted", "yes"))
+	e.g.Consistently(e.idp.Requests).WithTimeout(3 * time.Second).Should(Equal(1))
+	for i := range n {
+		e.g.Expect(e.tenant(i).token(fmt.Sprintf("token-%d", i))).To(Equal(tok))
+	}
+}
+
+// A tenant who changes its scopes gets a token of its own, or
+// ProviderRefused; the other tenant's Secret does not change.
+func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 2, nil)
+	name := randomString("p-")
+	p := e.provider(name)
+	p.Spec.AllowedScopes = []string{"api.*"}
+	e.createProvider(p)
+	a, b := e.tenant(0), e.tenant(1)
+	for _, tenant := range []*testEnv{a, b} {
+		e.label(tenant.ns, allowLabel(name), "allowed")
+		tenant.create(providerClient("api", name, "api.read"))
+		tenant.waitReady("api")
+	}
+	tok := b.token("api-token")
+	e.g.Expect(a.token("api-token")).To(Equal(tok))
+	e.g.Expect(e.idp.Requests()).To(Equal(1))
+	before := b.secret("api-token")
+
+	a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Scopes = []string{"api.write"} })
+	own := a.waitNewToken("api-token", tok)
+	e.g.Expect(own).NotTo(Equal(tok))
+	e.g.Expect(e.idp.Requests()).To(Equal(2))
+	e.g.Expect(e.idp.LastRequest().Params["scope"]).To(Equal("api.write"))
+
+	a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Scopes = []string{"admin"} })
+	a.waitReason("api", tokenatorv1.ReasonProviderRefused)
+	a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Audience = "https://other.example.com" })
+	a.waitReason("api", tokenatorv1.ReasonProviderRefused)
+
+	e.g.Consistently(func() string { return b.secret("api-token").ResourceVersion }).
+		WithTimeout(2*time.Second).Should(Equal(before.ResourceVersion), "the other tenant's Secret")
+	e.g.Expect(b.token("api-token")).To(Equal(tok))
+	e.g.Expect(e.idp.Requests()).To(Equal(2))
 }

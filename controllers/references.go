@@ -132,6 +132,9 @@ func requestSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.O
 	if src.provider == nil {
 		return &oc.Spec
 	}
+	if src.shared {
+		return sharedSpec(oc, src)
+	}
 	spec := oc.Spec.DeepCopy()
 	spec.OAuthEndpoint = *src.endpoint.DeepCopy()
 	return spec

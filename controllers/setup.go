@@ -92,7 +92,7 @@ func stripToIdentity(in any) (any, error) {
 var keptAnnotations = map[string][]string{
 	"OAuthClient": {tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError},
 	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey, tokenatorv1.AnnotationRequestHash,
-		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationRefreshAt},
+		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationExpiresAt, tokenatorv1.AnnotationRefreshAt},
 }
 
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where

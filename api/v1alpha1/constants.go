@@ -67,9 +67,11 @@ const (
 	// AnnotationRequestHash on a shared token Secret identifies the inputs of
 	// the request that obtained it (endpoint, central credentials' version).
 	AnnotationRequestHash = "tokenator.dev/request-hash"
-	// AnnotationIssuedAt and AnnotationRefreshAt on a shared token Secret are
-	// when its token was obtained and when the next one is due (RFC 3339).
+	// AnnotationIssuedAt, AnnotationExpiresAt and AnnotationRefreshAt on a
+	// shared token Secret are when its token was obtained, when it expires and
+	// when the next one is due (RFC 3339).
 	AnnotationIssuedAt  = "tokenator.dev/issued-at"
+	AnnotationExpiresAt = "tokenator.dev/expires-at"
 	AnnotationRefreshAt = "tokenator.dev/refresh-at"
 	// LabelManagedBy marks derived Secrets.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
