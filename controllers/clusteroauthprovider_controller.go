@@ -99,6 +99,14 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: tokenatorv1.ConditionReady, Status: status,
 		Reason: reason, Message: message, ObservedGeneration: p.Generation,
 		LastTransitionTime: metav1.Time{Time: r.Clock.Now().Truncate(time.Second)}})
+	// Stalled marks what only a person can fix (kstatus: Failed).
+	if reason == tokenatorv1.ReasonInvalidSpec {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: tokenatorv1.ConditionStalled, Status: metav1.ConditionTrue,
+			Reason: reason, Message: message, ObservedGeneration: p.Generation,
+			LastTransitionTime: metav1.Time{Time: r.Clock.Now().Truncate(time.Second)}})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, tokenatorv1.ConditionStalled)
+	}
 	if changed {
 		if status == metav1.ConditionFalse {
 			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, reason, "CheckProvider", "%s", message)

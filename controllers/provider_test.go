@@ -2,18 +2,26 @@ package controllers_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
@@ -353,7 +361,10 @@ func TestSharedTokenFortyNamespaces(t *testing.T) {
 		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
 		g.Expect(cur.Status.Clients).To(BeEquivalentTo(n))
 		g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(1))
+		g.Expect(metricValue("tokenator_clusteroauthprovider_clients", map[string]string{"provider": name})).To(BeEquivalentTo(n))
+		g.Expect(metricValue("tokenator_clusteroauthprovider_shared_tokens", map[string]string{"provider": name})).To(BeEquivalentTo(1))
 	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	e.g.Expect(metricValue("tokenator_clusteroauthprovider_token_requests_total", map[string]string{"provider": name, "result": metrics.ResultSuccess})).To(BeEquivalentTo(1))
 
 	// A second manager, after the first stopped, requests nothing: every
 	// client is reconciled at its start and finds the shared token.
@@ -405,4 +416,99 @@ func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
 		WithTimeout(2*time.Second).Should(Equal(before.ResourceVersion), "the other tenant's Secret")
 	e.g.Expect(b.token("api-token")).To(Equal(tok))
 	e.g.Expect(e.idp.Requests()).To(Equal(2))
+}
+
+// providerHealth is what kstatus and the Argo CD health check of
+// config/argocd say of a ClusterOAuthProvider.
+func providerHealth(t *testing.T, p *tokenatorv1.ClusterOAuthProvider) (kstatusResult status.Status, argo string) {
+	t.Helper()
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	L.SetGlobal("obj", toLua(L, obj))
+	if err := L.DoString(string(raw)); err != nil {
+		t.Fatalf("health.lua: %v", err)
+	}
+	return res.Status, L.Get(-1).(*lua.LTable).RawGetString("status").String()
+}
+
+// A provider's status reads right in kstatus and Argo CD: Ready is Current and
+// Healthy, missing credentials InProgress and Degraded, a spec only a person can
+// fix (a host outside --allowed-token-hosts) Failed and Degraded.
+func TestProviderHealth(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 0, func(c *operator.Config) {
+		c.AllowedTokenHosts = []string{"127.0.0.1", "localhost"}
+	})
+	waitProvider := func(name, reason string) *tokenatorv1.ClusterOAuthProvider {
+		var cur *tokenatorv1.ClusterOAuthProvider
+		e.g.Eventually(func(g Gomega) {
+			cur = &tokenatorv1.ClusterOAuthProvider{}
+			g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+			c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.ObservedGeneration).To(Equal(cur.Generation))
+			g.Expect(c.Reason).To(Equal(reason), c.Message)
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+		return cur
+	}
+	ok := randomString("p-")
+	e.createProvider(e.provider(ok))
+	ks, argo := providerHealth(t, waitProvider(ok, tokenatorv1.ReasonProviderReady))
+	e.g.Expect(ks).To(Equal(status.CurrentStatus))
+	e.g.Expect(argo).To(Equal("Healthy"))
+
+	noCreds := e.provider(randomString("p-"))
+	noCreds.Spec.CredentialsSecretRef.Name = "nope"
+	e.createProvider(noCreds)
+	ks, argo = providerHealth(t, waitProvider(noCreds.Name, tokenatorv1.ReasonCredentialsNotFound))
+	e.g.Expect(ks).To(Equal(status.InProgressStatus))
+	e.g.Expect(argo).To(Equal("Degraded"))
+
+	badHost := e.provider(randomString("p-"))
+	badHost.Spec.TokenURL = "https://idp.example.com/token"
+	e.createProvider(badHost)
+	got := waitProvider(badHost.Name, tokenatorv1.ReasonInvalidSpec)
+	e.g.Expect(meta.FindStatusCondition(got.Status.Conditions, tokenatorv1.ConditionReady).Message).To(ContainSubstring("--allowed-token-hosts"))
+	ks, argo = providerHealth(t, got)
+	e.g.Expect(ks).To(Equal(status.FailedStatus))
+	e.g.Expect(argo).To(Equal("Degraded"))
+}
+
+// metricValue is the value of the series of a gauge or counter of the
+// manager's registry with the given labels, or -1.
+func metricValue(name string, labels map[string]string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return -1
 }
