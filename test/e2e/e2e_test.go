@@ -334,6 +334,10 @@ func TestOperator(t *testing.T) {
 		w.g.Expect(evs.Items).NotTo(BeEmpty(), "Events are written with the shipped RBAC")
 	})
 
+	t.Run("a ClusterOAuthProvider with central credentials, with the shipped RBAC", func(t *testing.T) {
+		providerScenario(t, w)
+	})
+
 	t.Run("metrics over HTTPS with the shipped RBAC", func(t *testing.T) {
 		// The manager reviews scrapers' tokens with the shipped metrics-auth
 		// ClusterRole; a scraper needs the shipped metrics-reader ClusterRole.
