@@ -160,7 +160,9 @@ func TestProviderNamespaceSelection(t *testing.T) {
 		return tenant.secret("api-token").Data[tokenatorv1.SecretKeyAccessToken]
 	}).WithTimeout(timeout).WithPolling(poll).Should(BeEmpty(), "the expired token is removed")
 	e.g.Expect(tenant.secret("api-token").Data).NotTo(HaveKey(tokenatorv1.SecretKeyAuthorization))
-	e.g.Expect(tenant.readyMessage("api")).To(ContainSubstring("was removed from the Secret"))
+	// The status is written after the Secret.
+	e.g.Eventually(func() string { return tenant.readyMessage("api") }).WithTimeout(timeout).WithPolling(poll).
+		Should(ContainSubstring("was removed from the Secret"))
 	e.g.Expect(e.idp.Requests()).To(Equal(requests), "no refresh once refused")
 
 	// Allowed again: a new token at once.
@@ -511,4 +513,48 @@ func metricValue(name string, labels map[string]string) float64 {
 		}
 	}
 	return -1
+}
+
+// A failing shared token request is retried once for all its clients, not
+// once per client; a rotated central secret brings one new shared token to
+// every client.
+func TestSharedTokenFailureAndRotation(t *testing.T) {
+	const n = 5
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, n, nil)
+	name := randomString("p-")
+	e.createProvider(e.provider(name))
+	e.idp.SetFault(oauthtest.Fault{Status: 503})
+	for i := range n {
+		e.label(e.tenants[i], allowLabel(name), "allowed")
+		e.tenant(i).create(providerClient("api", name, "read"))
+	}
+	for i := range n {
+		failed := e.tenant(i).waitReason("api", tokenatorv1.ReasonTokenRequestFailed)
+		e.g.Expect(meta.FindStatusCondition(failed.Status.Conditions, tokenatorv1.ConditionReady).Message).To(ContainSubstring("503"))
+	}
+	// Each request failed for all 5 at once: with retries 1s, 2s, 4s apart,
+	// far fewer requests than clients.
+	e.g.Expect(e.idp.Requests()).To(BeNumerically("<", n))
+	e.idp.ClearFault()
+	var tok string
+	for i := range n {
+		tenant := e.tenant(i)
+		oc := tenant.waitReady("api")
+		e.g.Expect(oc.Status.FailedAttempts).To(BeZero())
+		if tok == "" {
+			tok = tenant.token("api-token")
+		}
+		e.g.Expect(tenant.token("api-token")).To(Equal(tok))
+	}
+	requests := e.idp.Requests()
+
+	e.rotateClientSecret()
+	for i := range n {
+		e.tenant(i).waitNewToken("api-token", tok)
+	}
+	e.g.Consistently(e.idp.Requests).WithTimeout(2 * time.Second).Should(Equal(requests + 1))
+	rotated := e.tenant(0).token("api-token")
+	for i := range n {
+		e.g.Expect(e.tenant(i).token("api-token")).To(Equal(rotated))
+	}
 }
