@@ -49,14 +49,21 @@ func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
-// stripToIdentity is the transform of the metadata cache of Secrets and
-// ConfigMaps: it keeps what identifies a version of an object and, for an
+// stripToIdentity returns the transform of the metadata cache of Secrets and
+// ConfigMaps, crn being the cluster resource namespace: it keeps what identifies a version of an object and, for an
 // object whose controller is an OAuthClient, that controller reference and the
 // two tokenator.dev/ annotations a reconcile reads of a derived Secret. No
 // labels, no other annotations (kubectl's last-applied annotation can hold a
 // Secret's data), no managed fields: whatever tenants put on their Secrets
-// does not grow the manager's memory.
-func stripToIdentity(in any) (any, error) {
+// does not grow the manager's memory. A shared token's controller reference
+// and annotations (a ClusterOAuthProvider's) are kept in the cluster resource
+// namespace only, where tenants write nothing.
+func stripToIdentity(crn string) func(any) (any, error) {
+	return func(in any) (any, error) { return stripObject(in, crn) }
+}
+
+// stripObject strips in, crn being the cluster resource namespace.
+func stripObject(in any, crn string) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil
@@ -64,6 +71,9 @@ func stripToIdentity(in any) (any, error) {
 	var keep map[string]string
 	var refs []metav1.OwnerReference
 	for _, ref := range obj.GetOwnerReferences() {
+		if ref.Kind == "ClusterOAuthProvider" && (crn == "" || obj.GetNamespace() != crn) {
+			continue
+		}
 		if ref.Controller != nil && *ref.Controller && keptAnnotations[ref.Kind] != nil &&
 			strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
 			refs = []metav1.OwnerReference{ref}
@@ -158,7 +168,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
 		HTTPClient:       mgr.GetHTTPClient(),
-		DefaultTransform: stripToIdentity,
+		DefaultTransform: stripToIdentity(r.Options.ClusterResourceNamespace),
 	}
 	if ns := r.Options.Namespaces; len(ns) > 0 {
 		refOpts.DefaultNamespaces = map[string]cache.Config{}
