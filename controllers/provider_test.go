@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -476,6 +477,19 @@ func TestProviderHealth(t *testing.T) {
 	ks, argo = providerHealth(t, waitProvider(noCreds.Name, tokenatorv1.ReasonCredentialsNotFound))
 	e.g.Expect(ks).To(Equal(status.InProgressStatus))
 	e.g.Expect(argo).To(Equal("Degraded"))
+	// A Warning Event on the provider says why.
+	e.g.Eventually(func(g Gomega) {
+		var evs eventsv1.EventList
+		g.Expect(k8s.List(e.ctx, &evs)).To(Succeed())
+		found := false
+		for _, ev := range evs.Items {
+			if ev.Regarding.Kind == "ClusterOAuthProvider" && ev.Regarding.Name == noCreds.Name &&
+				ev.Type == corev1.EventTypeWarning && ev.Reason == tokenatorv1.ReasonCredentialsNotFound {
+				found = true
+			}
+		}
+		g.Expect(found).To(BeTrue(), "a CredentialsNotFound Event on the provider")
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
 	badHost := e.provider(randomString("p-"))
 	badHost.Spec.TokenURL = "https://idp.example.com/token"
