@@ -89,3 +89,30 @@ func TestStripKeepsSharedTokensInTheClusterResourceNamespaceOnly(t *testing.T) {
 		t.Errorf("a tenant's Secret kept %+v", m.ObjectMeta)
 	}
 }
+
+// One request of a shared token in flight: the others wait in line and are
+// woken when it ends, unless it ended without a request.
+func TestSharedTokensInFlight(t *testing.T) {
+	var s sharedTokens
+	if !s.begin("k", "a") {
+		t.Fatal("the first client does not begin")
+	}
+	if s.begin("k", "b") || s.begin("k", "c") || s.begin("k", "b") {
+		t.Fatal("a second request of the same shared token began")
+	}
+	if !s.begin("other", "d") {
+		t.Fatal("another shared token waits for this one")
+	}
+	if w := s.end("k", false); len(w) != 0 {
+		t.Errorf("woken without a request: %v", w)
+	}
+	if !s.begin("k", "b") {
+		t.Fatal("the next client does not begin once the first ended")
+	}
+	if w := s.end("k", true); len(w) != 1 || w[0] != "c" {
+		t.Errorf("woken %v, want [c] (b requested)", w)
+	}
+	if w := s.end("k", true); len(w) != 0 {
+		t.Errorf("woken twice: %v", w)
+	}
+}

@@ -119,15 +119,22 @@ func (s *sharedTokens) begin(key, waiter string) bool {
 		return false
 	}
 	e.inFlight = true
+	// The one requesting needs no wake-up of its own.
+	e.waiters = slices.DeleteFunc(e.waiters, func(w string) bool { return w == waiter })
 	return true
 }
 
-// end marks the request of key done and returns the waiters to wake.
-func (s *sharedTokens) end(key string) []string {
+// end marks the request of key done and returns the waiters to wake; with
+// wake false, nothing was requested and they stay in line (they come back by
+// their requeue, or when the next request of key ends).
+func (s *sharedTokens) end(key string, wake bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entry(key)
 	e.inFlight = false
+	if !wake {
+		return nil
+	}
 	w := e.waiters
 	e.waiters = nil
 	return w
@@ -243,8 +250,9 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		// is woken when the request ends.
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
 	}
+	wakeWaiters := true
 	defer func() {
-		for _, w := range r.shared.end(key) {
+		for _, w := range r.shared.end(key, wakeWaiters) {
 			if r.Slots != nil && r.Slots.Wake != nil {
 				r.Slots.Wake(w)
 			}
@@ -264,6 +272,9 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 	// that came first: it counts against a bound of the provider's own.
 	release, busy := r.Slots.TryAcquire(g.endpoint.Host, "ClusterOAuthProvider/"+p.Name, waiter)
 	if busy != nil {
+		// This client is in line for the slot; the others keep waiting for
+		// it rather than be woken to find the same bound reached.
+		wakeWaiters = false
 		log.FromContext(ctx).V(1).Info("Shared token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
 	}
