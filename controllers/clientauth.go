@@ -19,9 +19,9 @@ import (
 // missing key is CredentialsNotFound naming every missing key; a client ID
 // or secret outside VSCHAR is CredentialsNotFound naming the key. The key
 // and certificate are checked when used (clientAuthMaterial).
-func readCredentialKeys(s *corev1.Secret, oc *tokenatorv1.OAuthClient, method tokenatorv1.ClientAuthentication) (credentials, error) {
-	ref := oc.Spec.CredentialsSecretRef
-	c := credentials{clientID: oc.Spec.ClientID, secretName: s.Name}
+func readCredentialKeys(s *corev1.Secret, src *requestSource, method tokenatorv1.ClientAuthentication) (credentials, error) {
+	ref := src.credentials
+	c := credentials{clientID: src.endpoint.ClientID, secretName: s.Name}
 	var missing []string
 	type checked struct {
 		key   string
@@ -51,7 +51,7 @@ func readCredentialKeys(s *corev1.Secret, oc *tokenatorv1.OAuthClient, method to
 		if c.privateKey = s.Data[keyKey]; len(c.privateKey) == 0 {
 			missing = append(missing, keyKey)
 		}
-		if method == tokenatorv1.ClientAuthenticationTLS || certificateThumbprint(oc) != "" {
+		if method == tokenatorv1.ClientAuthenticationTLS || certificateThumbprint(src.endpoint) != "" {
 			certKey := defaultString(ref.CertificateKey, tokenatorv1.DefaultCertificateKey)
 			if c.certificate = s.Data[certKey]; len(c.certificate) == 0 {
 				missing = append(missing, certKey)
@@ -71,8 +71,8 @@ func readCredentialKeys(s *corev1.Secret, oc *tokenatorv1.OAuthClient, method to
 	return c, nil
 }
 
-func certificateThumbprint(oc *tokenatorv1.OAuthClient) tokenatorv1.CertificateThumbprint {
-	if a := oc.Spec.ClientAssertion; a != nil {
+func certificateThumbprint(ep *tokenatorv1.OAuthEndpoint) tokenatorv1.CertificateThumbprint {
+	if a := ep.ClientAssertion; a != nil {
 		return a.CertificateThumbprint
 	}
 	return ""
@@ -90,8 +90,8 @@ type clientAuthMaterial struct {
 // credentials just read: a new assertion, issued at now, for every request.
 // A key, certificate or secret that cannot be used is InvalidSpec naming the
 // field; nothing is sent then.
-func (r *OAuthClientReconciler) clientAuthMaterial(oc *tokenatorv1.OAuthClient, ep presets.Endpoint, c credentials, now time.Time) (clientAuthMaterial, error) {
-	ref := oc.Spec.CredentialsSecretRef
+func (r *OAuthClientReconciler) clientAuthMaterial(src *requestSource, ep presets.Endpoint, c credentials, now time.Time) (clientAuthMaterial, error) {
+	ref := src.credentials
 	field := func(name, key, def string) string {
 		return fmt.Sprintf(msgCredentialField, name, defaultString(key, def), c.secretName)
 	}
@@ -110,8 +110,8 @@ func (r *OAuthClientReconciler) clientAuthMaterial(oc *tokenatorv1.OAuthClient, 
 		return clientAuthMaterial{certificate: &pair}, nil
 	case tokenatorv1.ClientAuthenticationSecretJWT, tokenatorv1.ClientAuthenticationPrivateKeyJWT:
 		cfg := assertion.Config{ClientID: c.clientID, Audience: ep.TokenURL, KeyField: keyField, SecretField: secretField,
-			CertificateField: certField, ConfigField: "spec.clientAssertion"}
-		if a := oc.Spec.ClientAssertion; a != nil {
+			CertificateField: certField, ConfigField: src.endpointField("spec.clientAssertion")}
+		if a := src.endpoint.ClientAssertion; a != nil {
 			cfg.Audience = defaultString(a.Audience, ep.TokenURL)
 			if a.Lifetime != nil {
 				cfg.Lifetime = a.Lifetime.Duration

@@ -30,6 +30,20 @@ const (
 	msgTemplateFailed  = "spec.secret.extraData[%s]: rendering failed with the issued token"
 	msgKeyLeftOut      = "; the key is left out of the Secret until the template is fixed"
 
+	// ClusterOAuthProvider and providerRef messages.
+	msgProviderNotFound      = "spec.providerRef: ClusterOAuthProvider %q not found"
+	msgProviderNotReady      = "spec.providerRef: ClusterOAuthProvider %q is not Ready: %s"
+	msgProvidersNotServed    = "spec.providerRef: this operator does not serve ClusterOAuthProviders: it watches only some namespaces (--namespaces), and not its cluster resource namespace %q"
+	msgNamespaceRefused      = "ClusterOAuthProvider %q does not allow namespace %q (spec.allowedNamespaces)"
+	msgScopeRefused          = "ClusterOAuthProvider %q does not allow scope %q (spec.allowedScopes)"
+	msgNoCentralCredentials  = "spec.credentialsSecretRef is required: ClusterOAuthProvider %q has no central credentials"
+	msgProviderRefRequired   = "spec.providerRef is required: the operator runs with --require-provider-ref, so only ClusterOAuthProviders reach the network; remove the endpoint fields and name a ClusterOAuthProvider"
+	msgProviderField         = "ClusterOAuthProvider %q %s"
+	msgTokenRemoved          = "the token expired at %s and was removed from the Secret"
+	msgProviderReady         = "the provider can be used"
+	msgProviderCredsNotFound = "spec.credentialsSecretRef: Secret %q not found in the cluster resource namespace %q"
+	msgProviderRefNotFound   = "%s: %s %q not found in the cluster resource namespace %q"
+
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"
 	msgControlCharacter = "a control character"

@@ -35,6 +35,9 @@ type OAuthClientReconciler struct {
 	APIReader client.Reader
 	// References reads the metadata of referenced Secrets and ConfigMaps.
 	References client.Reader
+	// NamespaceReader reads the labels of Namespaces (ClusterOAuthProviders'
+	// allowedNamespaces).
+	NamespaceReader client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
 	// Clock is the time source; nil means the real clock.
@@ -61,6 +64,8 @@ type OAuthClientReconciler struct {
 	held heldTokens
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
+	// shared remembers the shared tokens of ClusterOAuthProviders.
+	shared sharedTokens
 }
 
 // Options tune the reconciler.
@@ -85,6 +90,12 @@ type Options struct {
 	// CredentialsSelector, when set and not empty, is what the labels of a
 	// credentials Secret must match for the operator to use it.
 	CredentialsSelector labels.Selector
+	// ClusterResourceNamespace is where the references of ClusterOAuthProviders
+	// (central credentials, CA bundles) and their shared tokens are.
+	ClusterResourceNamespace string
+	// RequireProviderRef makes OAuthClients without spec.providerRef
+	// InvalidSpec: only ClusterOAuthProviders' endpoints are called.
+	RequireProviderRef bool
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }
@@ -157,9 +168,16 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	now := r.Clock.Now()
 	oc.Status.ObservedGeneration = oc.Generation
 	g, err := r.gather(ctx, oc)
+	if refErr, ok := providerRefusal(err); ok {
+		return r.withhold(ctx, oc, refErr, now)
+	}
 	if err != nil {
 		return r.report(oc, err, now)
 	}
+	if g.source != nil && g.source.shared {
+		return r.reconcileShared(ctx, oc, g, now)
+	}
+	oc.Status.TokenSource = ""
 	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.holder != nil,
 		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
 		r.Options.MinRequestInterval, now)
@@ -191,21 +209,43 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	creds, err := r.readCredentials(ctx, oc, g.endpoint.Method)
-	if err != nil {
+	tok, err := r.sendTokenRequest(ctx, g, oc.Spec.Scopes)
+	release()
+	var refErr *referenceError
+	if errors.As(err, &refErr) {
 		return r.report(oc, err, now)
 	}
-	caBundle, err := r.readCABundle(ctx, oc)
-	if err != nil {
-		return r.report(oc, err, now)
+	oc.Status.TokenRequestHash = g.hash
+	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
+	if errors.Is(err, oauth.ErrInvalidRequest) {
+		// The spec asks for a request that cannot be sent: a retry cannot help.
+		return r.report(oc, invalidSpec(err), now)
 	}
-	auth, err := r.clientAuthMaterial(oc, g.endpoint, creds, r.Clock.Now())
 	if err != nil {
-		return r.report(oc, err, now)
+		return r.requestFailed(ctx, oc, err, now)
+	}
+	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+}
+
+// sendTokenRequest reads the credentials and CA bundle of g's source and
+// sends one token request for scopes, with g's audience. A problem of the
+// references is returned as a *referenceError (nothing was sent).
+func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, scopes []string) (*oauth.Token, error) {
+	creds, err := r.readCredentials(ctx, g.source, g.endpoint.Method)
+	if err != nil {
+		return nil, err
+	}
+	caBundle, err := r.readCABundle(ctx, g.source)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := r.clientAuthMaterial(g.source, g.endpoint, creds, r.Clock.Now())
+	if err != nil {
+		return nil, err
 	}
 	httpClient, err := r.HTTPClients.GetWithCertificate(caBundle, auth.certificate)
 	if err != nil {
-		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
+		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
 	}
 
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
@@ -217,24 +257,15 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		ClientID:        creds.clientID,
 		ClientSecret:    creds.clientSecret,
 		ClientAssertion: auth.assertion,
-		Scopes:          oc.Spec.Scopes,
-		Audience:        oc.Spec.Audience,
-		ExtraParameters: oc.Spec.ExtraParameters,
-		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: specDefaultLifetime(oc),
+		Scopes:          scopes,
+		Audience:        g.audience,
+		ExtraParameters: g.source.endpoint.ExtraParameters,
+		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
+		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
 	})
-	release()
-	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
-	oc.Status.TokenRequestHash = g.hash
-	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	if errors.Is(err, oauth.ErrInvalidRequest) {
-		// The spec asks for a request that cannot be sent: a retry cannot help.
-		return r.report(oc, invalidSpec(err), now)
-	}
-	if err != nil {
-		return r.requestFailed(ctx, oc, err, now)
-	}
-	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
+	r.observeProviderRequest(g.source, err)
+	return tok, err
 }
 
 // keepToken keeps the token a derived Secret holds: when spec.secret changed
@@ -287,7 +318,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		st.TokenType = tok.TokenType
 		st.ExpiresAt = &metav1.Time{Time: expires}
 		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
-		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))}
+		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(g.source.endpoint), r.Options.MinRequestInterval, string(oc.UID))}
 		st.FailedAttempts = 0
 		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
@@ -329,9 +360,9 @@ func busyRetryDelay(uid string, now time.Time) time.Duration {
 // when the URL is a preset's, else the --allowed-token-hosts pattern it
 // matches, else "other". A tenant's tokenURL never becomes a label value, so
 // the series stay bounded by what the admin configured.
-func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host string) string {
-	if oc.Spec.TokenURL == "" && oc.Spec.Provider != "" && oc.Spec.Provider != tokenatorv1.ProviderGeneric {
-		return string(oc.Spec.Provider)
+func (r *OAuthClientReconciler) hostLabel(ep *tokenatorv1.OAuthEndpoint, host string) string {
+	if ep.TokenURL == "" && ep.Provider != "" && ep.Provider != tokenatorv1.ProviderGeneric {
+		return string(ep.Provider)
 	}
 	if r.TokenHosts != nil {
 		if pattern := r.TokenHosts.Pattern(host); pattern != "" {
@@ -343,8 +374,8 @@ func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host stri
 
 // specDefaultLifetime is spec.defaultLifetime, or 0 when unset: internal/oauth
 // then applies its own default, oauth.DefaultLifetime.
-func specDefaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
-	if d := oc.Spec.DefaultLifetime; d != nil {
+func specDefaultLifetime(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if d := ep.DefaultLifetime; d != nil {
 		return d.Duration
 	}
 	return 0
@@ -463,11 +494,11 @@ func validUntil(t *metav1.Time) string {
 	return fmt.Sprintf(msgTokenValid, t.UTC().Format(time.RFC3339))
 }
 
-func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {
-	if oc.Spec.RefreshBefore == nil {
+func refreshBefore(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if ep.RefreshBefore == nil {
 		return 0
 	}
-	return oc.Spec.RefreshBefore.Duration
+	return ep.RefreshBefore.Duration
 }
 
 // requeueAt asks to come back at t, and never with a negative delay.

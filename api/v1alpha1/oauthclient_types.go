@@ -209,11 +209,23 @@ type ClientAssertion struct {
 }
 
 // OAuthClientSpec is the desired state of an OAuthClient.
-// +kubebuilder:validation:XValidation:rule="(has(self.provider) && self.provider != 'generic') || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.providerRef) || (has(self.provider) && self.provider != 'generic') || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.provider)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove provider",fieldPath=".provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.environment)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove environment",fieldPath=".environment"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.tokenURL)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove tokenURL",fieldPath=".tokenURL"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.encoding)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove encoding",fieldPath=".encoding"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientAuthentication)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientAuthentication",fieldPath=".clientAuthentication"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientID)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientID",fieldPath=".clientID"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientAssertion)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientAssertion",fieldPath=".clientAssertion"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.tls)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove tls",fieldPath=".tls"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.extraParameters)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove extraParameters",fieldPath=".extraParameters"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.extraHeaders)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove extraHeaders",fieldPath=".extraHeaders"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.refreshBefore)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove refreshBefore",fieldPath=".refreshBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.defaultLifetime)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove defaultLifetime",fieldPath=".defaultLifetime"
 // +kubebuilder:validation:XValidation:rule="!has(self.environment) || (has(self.provider) && self.provider == 'luxclusif')",message="environment applies only to provider luxclusif",fieldPath=".environment"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
 // +kubebuilder:validation:XValidation:rule="!has(self.secret) || !has(self.secret.name) || !has(self.credentialsSecretRef) || self.secret.name != self.credentialsSecretRef.name",message="secret.name must differ from credentialsSecretRef.name",fieldPath=".secret.name"
-// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken')",message="credentialsSecretRef is required unless clientAuthentication is serviceAccountToken",fieldPath=".credentialsSecretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) || has(self.providerRef) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken')",message="credentialsSecretRef is required unless clientAuthentication is serviceAccountToken or providerRef names a ClusterOAuthProvider",fieldPath=".credentialsSecretRef",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT', 'serviceAccountToken'])",message="clientAssertion applies only to clientAuthentication secretJWT, privateKeyJWT and serviceAccountToken",fieldPath=".clientAssertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || (has(self.clientAssertion) && has(self.clientAssertion.serviceAccountName) && has(self.clientAssertion.audience))",message="clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience",fieldPath=".clientAssertion",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || has(self.clientID) || has(self.credentialsSecretRef)",message="clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)",fieldPath=".clientID",reason=FieldValueRequired
@@ -223,13 +235,21 @@ type ClientAssertion struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.keyID) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT'])",message="clientAssertion.keyID applies only to clientAuthentication secretJWT and privateKeyJWT",fieldPath=".clientAssertion.keyID"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.lifetime) || !has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || duration(self.clientAssertion.lifetime) >= duration('10m')",message="clientAssertion.lifetime must be at least 10m for serviceAccountToken",fieldPath=".clientAssertion.lifetime"
 type OAuthClientSpec struct {
-	// The endpoint: where and how the token is requested.
+	// The endpoint: where and how the token is requested. None of its fields
+	// may be set with providerRef.
 	OAuthEndpoint `json:",inline"`
+
+	// providerRef names the ClusterOAuthProvider the endpoint is taken from.
+	// The provider decides which namespaces and scopes may use it; without
+	// credentialsSecretRef, its central credentials are used.
+	// +optional
+	ProviderRef *ProviderReference `json:"providerRef,omitempty"`
 
 	// credentialsSecretRef names the Secret, in the namespace of the OAuthClient,
 	// that holds the client credentials: the client ID (unless clientID is set)
 	// and the client secret, private key or certificate the method needs.
-	// Required for every clientAuthentication but serviceAccountToken.
+	// Required for every clientAuthentication but serviceAccountToken, unless
+	// providerRef names a ClusterOAuthProvider with central credentials.
 	// +optional
 	CredentialsSecretRef *CredentialsSecretReference `json:"credentialsSecretRef,omitempty"`
 
@@ -254,6 +274,15 @@ type OAuthClientSpec struct {
 	// suspend stops token requests; the existing Secret is left as it is.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// ProviderReference names a ClusterOAuthProvider.
+type ProviderReference struct {
+	// name of the ClusterOAuthProvider.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
 }
 
 // CredentialsSecretReference names the Secret holding the client credentials.
@@ -409,7 +438,20 @@ type OAuthClientStatus struct {
 	// and the versions of the referenced Secrets and ConfigMaps (never their values).
 	// +optional
 	TokenRequestHash string `json:"tokenRequestHash,omitempty"`
+
+	// tokenSource is shared when the token is the one a ClusterOAuthProvider
+	// holds for every OAuthClient that uses its central credentials with the
+	// same scopes and audience; empty when the OAuthClient requested its own.
+	// +optional
+	TokenSource TokenSource `json:"tokenSource,omitempty"`
 }
+
+// TokenSource says where the token of an OAuthClient comes from.
+// +kubebuilder:validation:Enum=shared
+type TokenSource string
+
+// TokenSourceShared: the token is a ClusterOAuthProvider's shared token.
+const TokenSourceShared TokenSource = "shared"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -419,6 +461,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`,priority=1
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`,priority=1
+// +kubebuilder:printcolumn:name="ProviderRef",type=string,JSONPath=`.spec.providerRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // OAuthClient requests OAuth 2.0 client-credentials access tokens and keeps a

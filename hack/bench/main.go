@@ -319,6 +319,9 @@ func run(ctx context.Context, o options, res *results) (err error) {
 	if err != nil {
 		return err
 	}
+	if res.Shared, err = b.sharedPhase(ctx, cold.clientID(0), cold.secretOf(0)); err != nil {
+		return err
+	}
 	if !res.earliestRefresh.IsZero() && time.Now().After(res.earliestRefresh) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the run outlasted the earliest planned refresh (%s): the restart figures may include due refreshes",
 			res.earliestRefresh.UTC().Format(time.RFC3339)))

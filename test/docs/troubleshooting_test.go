@@ -88,7 +88,7 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 	doc := string(raw)
 	for _, reason := range []string{tokenatorv1.ReasonTokenIssued, tokenatorv1.ReasonCredentialsNotFound,
 		tokenatorv1.ReasonTokenRequestFailed, tokenatorv1.ReasonSecretConflict, tokenatorv1.ReasonInvalidSpec,
-		tokenatorv1.ReasonSuspended} {
+		tokenatorv1.ReasonSuspended, tokenatorv1.ReasonProviderNotFound, tokenatorv1.ReasonProviderRefused} {
 		if !strings.Contains(doc, "\n### "+reason+"\n") {
 			t.Errorf("no section ### %s", reason)
 		}
@@ -122,18 +122,20 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 		}
 	}
 
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	raw, err = os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", "tokenator.dev_oauthclients.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, crd); err != nil {
-		t.Fatal(err)
-	}
 	var messages []string
-	for _, v := range crd.Spec.Versions {
-		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
-			messages = append(messages, celMessages(v.Schema.OpenAPIV3Schema)...)
+	for _, file := range []string{"tokenator.dev_oauthclients.yaml", "tokenator.dev_clusteroauthproviders.yaml"} {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		raw, err = os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, crd); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range crd.Spec.Versions {
+			if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+				messages = append(messages, celMessages(v.Schema.OpenAPIV3Schema)...)
+			}
 		}
 	}
 	if len(messages) < 10 {

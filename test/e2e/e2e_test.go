@@ -348,6 +348,10 @@ func TestOperator(t *testing.T) {
 
 	t.Run("deletion with the garbage collector and the namespace controller", func(t *testing.T) { testDeletion(t, w) })
 
+	t.Run("a ClusterOAuthProvider with central credentials, with the shipped RBAC", func(t *testing.T) {
+		providerScenario(t, w)
+	})
+
 	t.Run("metrics over HTTPS with the shipped RBAC", func(t *testing.T) {
 		// The manager reviews scrapers' tokens with the shipped metrics-auth
 		// ClusterRole; a scraper needs the shipped metrics-reader ClusterRole.
