@@ -26,6 +26,13 @@ const (
 	msgTemplateFailed   = "spec.secret.extraData[%s]: rendering failed with the issued token"
 	msgKeyLeftOut       = "; the key is left out of the Secret until the template is fixed"
 
+	// serviceAccountToken: the ServiceAccount's opt-in and the audience.
+	msgSANotOptedIn          = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
+	msgSAAudienceNotListed   = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
+	msgSAAudienceOfAPIServer = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
+	msgSATokenRequestFailed  = "requesting a token for ServiceAccount %q: %w"
+	msgAPIAudiencesUnknown   = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
+
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"
 	msgControlCharacter = "a control character"

@@ -60,6 +60,10 @@ type OAuthClientReconciler struct {
 	held heldTokens
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
+	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
+	saTokens serviceAccountTokens
+	// apiAudiences are the API server's own audiences, refused for them.
+	apiAudiences *apiAudiences
 }
 
 // Options tune the reconciler.
@@ -190,7 +194,16 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	creds, err := r.readCredentials(ctx, oc)
+	var creds credentials
+	var err error
+	if usesServiceAccountToken(oc) {
+		if creds, err = r.serviceAccountCredentials(ctx, oc); err != nil && !errors.As(err, new(*referenceError)) {
+			oc.Status.TokenRequestHash = g.hash
+			return r.requestFailed(ctx, oc, err, now)
+		}
+	} else {
+		creds, err = r.readCredentials(ctx, oc)
+	}
 	if err != nil {
 		return r.report(oc, err, now)
 	}
@@ -211,6 +224,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		ClientAuth:      g.endpoint.ClientAuth,
 		ClientID:        creds.clientID,
 		ClientSecret:    creds.clientSecret,
+		ClientAssertion: creds.clientAssertion,
 		Scopes:          oc.Spec.Scopes,
 		Audience:        oc.Spec.Audience,
 		ExtraParameters: oc.Spec.ExtraParameters,

@@ -72,6 +72,8 @@ type objectVersion struct {
 	Name            string    `json:"name"`
 	UID             types.UID `json:"uid"`
 	ResourceVersion string    `json:"resourceVersion"`
+	// OptIn is a ServiceAccount's tokenator.dev/token-audiences annotation.
+	OptIn string `json:"optIn,omitempty"`
 }
 
 // referenceError is a missing referenced object, reported with reason.
@@ -150,6 +152,8 @@ func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) s
 // moment of a token request and never stored.
 type credentials struct {
 	clientID, clientSecret string
+	// clientAssertion is the JWT sent as client_assertion.
+	clientAssertion string
 }
 
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {

@@ -60,7 +60,12 @@ func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	if spec.Encoding != "" {
 		ep.Encoding = oauth.Encoding(spec.Encoding)
 	}
-	if spec.ClientAuthentication != "" {
+	switch spec.ClientAuthentication {
+	case "":
+	case tokenatorv1.ClientAuthenticationServiceAccountToken:
+		// The assertion is a ServiceAccount token the controller obtains.
+		ep.ClientAuth = oauth.ClientAuthAssertion
+	default:
 		ep.ClientAuth = oauth.ClientAuthentication(spec.ClientAuthentication)
 	}
 	if ep.TokenURL == "" {
@@ -78,8 +83,12 @@ func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	}
 	switch ep.ClientAuth {
 	case oauth.ClientAuthPost, oauth.ClientAuthBasic:
+	case oauth.ClientAuthAssertion:
+		if spec.ClientAuthentication != tokenatorv1.ClientAuthenticationServiceAccountToken {
+			return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post, basic or serviceAccountToken", ep.ClientAuth)
+		}
 	default:
-		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post or basic", ep.ClientAuth)
+		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post, basic or serviceAccountToken", ep.ClientAuth)
 	}
 	return ep, nil
 }

@@ -157,6 +157,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 // invalid_request) itself when they are wrong.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec RecordedRequest) (clientID string, ok bool) {
 	p := s.provider
+	if _, ok := rec.Params["client_assertion_type"]; ok {
+		return s.authenticateAssertion(w, r, rec)
+	}
 	_, hasBodySecret := rec.Params["client_secret"]
 	user, password, present, valid := decodeBasic(r)
 	if present && hasBodySecret {

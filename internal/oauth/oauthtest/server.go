@@ -70,6 +70,9 @@ type Config struct {
 	// certificate has expired: clients that trust CAPEM fail the handshake.
 	// See also SetCertificateNotAfter.
 	CertNotAfter time.Time
+	// VerifyAssertion, when set, accepts clients that authenticate with a
+	// JWT client assertion (client_assertion_type jwt-bearer) it verifies.
+	VerifyAssertion AssertionVerifier
 }
 
 // Fault makes requests fail (or slow down). The request is still counted and
@@ -126,16 +129,18 @@ type Server struct {
 	closing  chan struct{}
 	once     sync.Once
 
-	mu        sync.Mutex
-	clients   map[string]string
-	issued    []string
-	requests  int
-	active    int
-	fault     *Fault
-	faultLeft int // with fault set: remaining requests, or -1 for all
-	faultSeen int // requests the current fault affected, for Statuses
-	last      RecordedRequest
-	cert      *tls.Certificate // the certificate presented in handshakes
+	mu      sync.Mutex
+	clients map[string]string
+	issued  []string
+	// assertions are the client assertions received.
+	assertions []string
+	requests   int
+	active     int
+	fault      *Fault
+	faultLeft  int // with fault set: remaining requests, or -1 for all
+	faultSeen  int // requests the current fault affected, for Statuses
+	last       RecordedRequest
+	cert       *tls.Certificate // the certificate presented in handshakes
 }
 
 // maxRequestBody bounds the request bodies a Server reads.
