@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,11 +15,15 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
 
@@ -291,3 +296,72 @@ func (c *tokenRequestCounter) count() int { return int(c.n.Load()) }
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// caPEM is the PEM certificate of the federation server, to trust it.
+func (s *federationServer) caPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
+}
+
+// fedClient is a serviceAccountToken OAuthClient of fed, for clientID.
+func (e *testEnv) fedClient(fed *federationServer, name, clientID, sa, audience string) *tokenatorv1.OAuthClient {
+	oc := e.saClient(name, sa, audience)
+	oc.Spec.TokenURL = fed.URL()
+	oc.Spec.TLS = &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "fed-ca"}}
+	oc.Spec.ClientID = clientID
+	return oc
+}
+
+// End to end against an authorization server this project did not write
+// (zitadel/oidc's op package, see federationServer), which verifies the
+// ServiceAccount token with the keys the suite's kube-apiserver publishes and
+// checks iss, sub, aud and expiry as Entra ID does with a federated
+// credential. It issues a token to the client whose ServiceAccount, issuer
+// and audience match, and refuses a token for another audience and an
+// expired one (its clock 11 minutes ahead: the 10-minute token is past its
+// exp for it). A ServiceAccount that did not opt in gets no token at all, so
+// the server receives nothing from it.
+func TestServiceAccountTokenFederation(t *testing.T) {
+	t.Parallel()
+	const aud = "api://AzureADTokenExchange"
+	k := kubeIssuer(t)
+	fed := newFederationServer(t, "/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token")
+	late := newFederationServer(t, "/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token")
+	late.SetClockAhead(11 * time.Minute)
+	requests := &tokenRequestCounter{}
+	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749}, nil, requests.wrap)
+	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "fed-ca"},
+		Data: map[string][]byte{"ca.crt": append(fed.caPEM(), late.caPEM()...)}})
+	subject := func(sa string) string { return "system:serviceaccount:" + e.ns + ":" + sa }
+
+	e.serviceAccount("orders", aud)
+	e.serviceAccount("reports", aud+", api://reports")
+	e.serviceAccount("billing", "")
+	fed.Register("orders-app", federatedCredential{issuer: k.issuer, subject: subject("orders"), audience: aud})
+	fed.Register("reports-app", federatedCredential{issuer: k.issuer, subject: subject("reports"), audience: aud})
+	fed.Register("billing-app", federatedCredential{issuer: k.issuer, subject: subject("billing"), audience: aud})
+	late.Register("orders-app", federatedCredential{issuer: k.issuer, subject: subject("orders"), audience: aud})
+
+	e.create(e.fedClient(fed, "orders", "orders-app", "orders", aud))
+	e.create(e.fedClient(fed, "reports", "reports-app", "reports", "api://reports"))
+	e.create(e.fedClient(fed, "billing", "billing-app", "billing", aud))
+	e.create(e.fedClient(late, "late", "orders-app", "orders", aud))
+
+	oc := e.waitReady("orders")
+	e.g.Expect(fed.Issued()).To(ContainElement(e.token(oc.Status.SecretName)))
+
+	oc = e.waitReason("reports", tokenatorv1.ReasonTokenRequestFailed)
+	e.g.Expect(readyMessage(oc)).To(ContainSubstring("invalid_client"))
+	e.g.Expect(fed.Refusals()).To(ContainElement(ContainSubstring(oidc.ErrAudience.Error())))
+
+	oc = e.waitReason("late", tokenatorv1.ReasonTokenRequestFailed)
+	e.g.Expect(readyMessage(oc)).To(ContainSubstring("invalid_client"))
+	e.g.Expect(late.Refusals()).To(ContainElement(ContainSubstring(oidc.ErrExpired.Error())))
+	e.g.Expect(late.Issued()).To(BeEmpty())
+
+	e.waitReason("billing", tokenatorv1.ReasonInvalidSpec)
+	for _, a := range fed.Assertions() {
+		e.g.Expect(jwtClaims(t, a)["sub"]).NotTo(Equal(subject("billing")))
+	}
+	// orders and late share a ServiceAccount and audience: one token, reused.
+	e.g.Expect(requests.count()).To(Equal(2))
+}
