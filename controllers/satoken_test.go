@@ -190,26 +190,39 @@ func TestServiceAccountTokenRefused(t *testing.T) {
 }
 
 // The ServiceAccount token is reused while more than half its life is left:
-// several access tokens, one TokenRequest, the same assertion each time.
-// Once the ServiceAccount withdraws its opt-in, the refreshes stop: the
-// OAuthClient is InvalidSpec, no TokenRequest is made and nothing is sent.
+// several access tokens, one TokenRequest, the same assertion each time. The
+// client ID may come from a credentials Secret (whose client secret is not
+// sent). A change of the ServiceAccount's opt-in is a new request (a new
+// tokenRequestHash, a new ServiceAccount token). Once the ServiceAccount
+// withdraws its opt-in, the refreshes stop: the OAuthClient is InvalidSpec,
+// no TokenRequest is made and nothing is sent.
 func TestServiceAccountTokenReusedAndOptInWithdrawn(t *testing.T) {
 	t.Parallel()
 	const audience = "https://idp.example.com/reuse"
 	e := newSAEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 3 * time.Second}, "workload", audience)
 	e.serviceAccount("workload", audience)
-	e.create(e.saClient("sa", "workload", audience))
-	e.waitReady("sa")
+	oc := e.saClient("sa", "workload", audience)
+	oc.Spec.ClientID = ""
+	oc.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "creds"}
+	e.create(oc)
+	first := e.waitReady("sa").Status.TokenRequestHash
 	e.g.Eventually(func() int { return len(e.idp.Issued()) }).WithTimeout(timeout).WithPolling(poll).Should(BeNumerically(">=", 3))
 	e.g.Expect(e.requests.count()).To(Equal(1))
 	assertions := e.idp.Assertions()
 	e.g.Expect(assertions).To(HaveEach(assertions[0]))
+	last := e.idp.LastRequest()
+	e.g.Expect(last.Params).To(HaveKeyWithValue("client_id", e.clientID))
+	e.g.Expect(last.Params).NotTo(HaveKey("client_secret"))
+
+	e.annotateServiceAccount("workload", audience+",https://idp.example.com/other")
+	e.g.Eventually(func() string { return e.get("sa").Status.TokenRequestHash }).WithTimeout(timeout).WithPolling(poll).ShouldNot(Equal(first))
+	e.g.Eventually(e.requests.count).WithTimeout(timeout).WithPolling(poll).Should(Equal(2))
 
 	e.annotateServiceAccount("workload", "")
 	e.waitReason("sa", tokenatorv1.ReasonInvalidSpec)
 	sent := e.idp.Requests()
 	e.g.Consistently(e.idp.Requests).WithTimeout(4 * time.Second).WithPolling(poll).Should(Equal(sent))
-	e.g.Expect(e.requests.count()).To(Equal(1))
+	e.g.Expect(e.requests.count()).To(Equal(2))
 }
 
 // The reuse rule, against the API server with a clock of the test's: the
