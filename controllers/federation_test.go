@@ -283,7 +283,7 @@ func (federatedClient) RestrictAdditionalAccessTokenScopes() func([]string) []st
 type tokenRequestCounter struct{ n atomic.Int64 }
 
 func (c *tokenRequestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/serviceaccounts/") && strings.HasSuffix(r.URL.Path, "/token") {
 			c.n.Add(1)
 		}
@@ -292,10 +292,6 @@ func (c *tokenRequestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 }
 
 func (c *tokenRequestCounter) count() int { return int(c.n.Load()) }
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // caPEM is the PEM certificate of the federation server, to trust it.
 func (s *federationServer) caPEM() []byte {

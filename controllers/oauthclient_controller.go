@@ -198,7 +198,9 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	var err error
 	if usesServiceAccountToken(oc) {
 		if creds, err = r.serviceAccountCredentials(ctx, oc); err != nil && !errors.As(err, new(*referenceError)) {
+			// The TokenRequest failed: retried with backoff, like a token request.
 			oc.Status.TokenRequestHash = g.hash
+			oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 			return r.requestFailed(ctx, oc, err, now)
 		}
 	} else {

@@ -4,20 +4,24 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers"
@@ -306,4 +310,86 @@ func TestTokenAudiences(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	_, err = controllers.TokenAudiences("")
 	g.Expect(err).To(HaveOccurred())
+}
+
+// A TokenRequest the API server refuses (here: the manager's role without
+// serviceaccounts/token create) is a failed token request, retried with
+// backoff, whose message names the ServiceAccount and carries the API
+// server's answer; once the permission is granted, the next retry gets a
+// token.
+func TestServiceAccountTokenRequestRefused(t *testing.T) {
+	t.Parallel()
+	requireControlPlane(t)
+	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(raw, role); err != nil {
+		t.Fatal(err)
+	}
+	var without []rbacv1.PolicyRule
+	for _, rule := range role.Rules {
+		if !slices.Contains(rule.Resources, "serviceaccounts/token") {
+			without = append(without, rule)
+		}
+	}
+	if len(without) != len(role.Rules)-1 {
+		t.Fatalf("config/rbac/role.yaml has no rule of its own for serviceaccounts/token: %+v", role.Rules)
+	}
+	user := randomString("tokenator-")
+	role.ObjectMeta = metav1.ObjectMeta{Name: user}
+	role.Rules = without
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: user, Namespace: "tokenator-system"}}}
+	ctx := context.Background()
+	if err := k8s.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k8s.Delete(ctx, binding)
+		_ = k8s.Delete(ctx, role)
+	})
+	// The manager acts as that ServiceAccount (impersonation headers on its
+	// connections to the API server).
+	asManager := func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r = r.Clone(r.Context())
+			r.Header.Set("Impersonate-User", "system:serviceaccount:tokenator-system:"+user)
+			r.Header.Add("Impersonate-Group", "system:serviceaccounts")
+			r.Header.Add("Impersonate-Group", "system:serviceaccounts:tokenator-system")
+			r.Header.Add("Impersonate-Group", "system:authenticated")
+			return rt.RoundTrip(r)
+		})
+	}
+	const audience = "https://idp.example.com/refused"
+	k := kubeIssuer(t)
+	fc := &federatedCredential{issuer: k.issuer, audience: audience}
+	var clientID string
+	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749, VerifyAssertion: assertionVerifier(k.keys, &clientID, fc)}, nil, asManager)
+	clientID = e.clientID
+	fc.subject = "system:serviceaccount:" + e.ns + ":workload"
+	e.serviceAccount("workload", audience)
+	e.create(e.saClient("sa", "workload", audience))
+
+	oc := e.waitReason("sa", tokenatorv1.ReasonTokenRequestFailed)
+	e.g.Expect(readyMessage(oc)).To(HavePrefix(`token request failed: requesting a token for ServiceAccount "workload": `))
+	e.g.Expect(readyMessage(oc)).To(ContainSubstring("forbidden"))
+	e.g.Expect(oc.Status.FailedAttempts).To(BeNumerically(">=", 1))
+	e.g.Expect(e.idp.Requests()).To(Equal(0))
+
+	e.g.Eventually(func() error {
+		current := &rbacv1.ClusterRole{}
+		if err := k8s.Get(ctx, types.NamespacedName{Name: user}, current); err != nil {
+			return err
+		}
+		current.Rules = append(current.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, Verbs: []string{"create"}})
+		return k8s.Update(ctx, current)
+	}).WithTimeout(timeout).Should(Succeed())
+	e.waitReady("sa")
+	e.g.Expect(e.idp.Requests()).To(Equal(1))
 }
