@@ -26,7 +26,10 @@ const (
 	msgTemplateFailed   = "spec.secret.extraData[%s]: rendering failed with the issued token"
 	msgKeyLeftOut       = "; the key is left out of the Secret until the template is fixed"
 
-	// serviceAccountToken: the ServiceAccount's opt-in and the audience.
+	// serviceAccountToken: the spec (as the CRD says it; seen with an older
+	// CRD), the ServiceAccount's opt-in and the audience.
+	msgSARequiresAssertion   = "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"
+	msgSARequiresClientID    = "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"
 	msgSANotOptedIn          = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
 	msgSAAudienceNotListed   = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
 	msgSAAudienceOfAPIServer = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"

@@ -122,7 +122,7 @@ func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, oc *t
 	}
 	name, audience, _ := serviceAccountAssertion(oc)
 	if name == "" || audience == "" {
-		return nil, invalidSpec(errors.New("clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"))
+		return nil, invalidSpec(errors.New(msgSARequiresAssertion))
 	}
 	apiAuds, err := r.apiAudiences.get(ctx)
 	if err != nil {
@@ -192,7 +192,7 @@ func (r *OAuthClientReconciler) readClientID(ctx context.Context, oc *tokenatorv
 	}
 	ref := oc.Spec.CredentialsSecretRef
 	if ref == nil {
-		return "", invalidSpec(errors.New("clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"))
+		return "", invalidSpec(errors.New(msgSARequiresClientID))
 	}
 	var s corev1.Secret
 	err := r.refs.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)

@@ -129,18 +129,19 @@ type Server struct {
 	closing  chan struct{}
 	once     sync.Once
 
-	mu      sync.Mutex
-	clients map[string]string
-	issued  []string
-	// assertions are the client assertions received.
+	mu        sync.Mutex
+	clients   map[string]string
+	issued    []string
+	requests  int
+	active    int
+	fault     *Fault
+	faultLeft int // with fault set: remaining requests, or -1 for all
+	faultSeen int // requests the current fault affected, for Statuses
+	last      RecordedRequest
+	cert      *tls.Certificate // the certificate presented in handshakes
+
+	// assertions are the client assertions received (s.mu).
 	assertions []string
-	requests   int
-	active     int
-	fault      *Fault
-	faultLeft  int // with fault set: remaining requests, or -1 for all
-	faultSeen  int // requests the current fault affected, for Statuses
-	last       RecordedRequest
-	cert       *tls.Certificate // the certificate presented in handshakes
 }
 
 // maxRequestBody bounds the request bodies a Server reads.
