@@ -170,9 +170,9 @@ func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, o
 	if err != nil {
 		return credentials{}, err
 	}
-	// The opt-in was checked by gather; it is checked again against the
-	// version the token is requested for, so that a ServiceAccount whose
-	// annotation was just removed never gets a token.
+	// The opt-in was checked by gather; it is checked again, from the cache,
+	// right before the TokenRequest (a request slot may have been awaited in
+	// between), and a kept token is used only for the same opt-in.
 	v, err := r.serviceAccountVersion(ctx, oc)
 	if err != nil {
 		return credentials{}, err
