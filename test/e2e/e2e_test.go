@@ -181,6 +181,7 @@ func scanForLeaks() []string {
 	needles := append([]string(nil), secrets...)
 	for _, e := range endpoints {
 		needles = append(needles, e.Issued()...)
+		needles = append(needles, e.Assertions()...)
 	}
 	ctx := context.Background()
 	haystacks := map[string]string{"manager output": allOutputs.text()}
