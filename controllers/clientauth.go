@@ -14,7 +14,8 @@ import (
 
 // readCredentialKeys takes from the credentials Secret s what method needs:
 // the client ID (unless spec.clientID is set), the client secret (post,
-// basic, secretJWT), the private key (privateKeyJWT, tls) and the
+// basic, secretJWT; none for serviceAccountToken), the private key
+// (privateKeyJWT, tls) and the
 // certificate (tls, and privateKeyJWT with a certificate thumbprint). A
 // missing key is CredentialsNotFound naming every missing key; a client ID
 // or secret outside VSCHAR is CredentialsNotFound naming the key. The key
@@ -46,6 +47,8 @@ func readCredentialKeys(s *corev1.Secret, src *requestSource, method tokenatorv1
 		}
 		vschar = append(vschar, checked{secretKey, secret})
 		c.clientSecret = string(secret)
+	case tokenatorv1.ClientAuthenticationServiceAccountToken:
+		// The client ID only: the assertion is a ServiceAccount token.
 	case tokenatorv1.ClientAuthenticationPrivateKeyJWT, tokenatorv1.ClientAuthenticationTLS:
 		keyKey := defaultString(ref.PrivateKeyKey, tokenatorv1.DefaultPrivateKeyKey)
 		if c.privateKey = s.Data[keyKey]; len(c.privateKey) == 0 {
@@ -102,6 +105,8 @@ func (r *OAuthClientReconciler) clientAuthMaterial(src *requestSource, ep preset
 		secretField = field("clientSecretKey", ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
 	}
 	switch ep.Method {
+	case tokenatorv1.ClientAuthenticationServiceAccountToken:
+		return clientAuthMaterial{assertion: c.clientAssertion}, nil
 	case tokenatorv1.ClientAuthenticationTLS:
 		pair, err := assertion.KeyPair(c.certificate, c.privateKey, certField, keyField)
 		if err != nil {

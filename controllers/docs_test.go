@@ -69,6 +69,20 @@ func TestProviderPagesExamples(t *testing.T) {
 	found := map[string]bool{}
 	for _, page := range pages {
 		name := filepath.Base(page)
+		raw, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A serviceAccountToken section has an example of its own, tested by
+		// TestServiceAccountTokenProviderPages; a page of nothing else is
+		// tested there only.
+		md := string(raw)
+		if heading, ok := serviceAccountSections[name]; ok {
+			if _, md = markdownSection(md, heading); !strings.Contains(md, "```yaml") {
+				found[name] = true
+				continue
+			}
+		}
 		kind, ok := providerPages[name]
 		if !ok {
 			t.Errorf("%s: no local endpoint for this page; add it to providerPages", page)
@@ -78,9 +92,6 @@ func TestProviderPagesExamples(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			raw, err := os.ReadFile(page)
-			g.Expect(err).NotTo(HaveOccurred())
-			md := string(raw)
 			blocks := testutil.FencedBlocks(t, md, "yaml")
 
 			// The complete example is the one block made of several documents.

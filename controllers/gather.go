@@ -62,6 +62,11 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 	if err != nil {
 		return nil, err
 	}
+	if sa, err := r.serviceAccountVersion(ctx, oc); err != nil {
+		return nil, err
+	} else if sa != nil {
+		refs = append(refs, *sa)
+	}
 	g.hash = tokenRequestHash(requestSpec(oc, g.source), refs)
 
 	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {

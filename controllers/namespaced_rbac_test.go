@@ -20,7 +20,8 @@ import (
 
 // The manager runs with nothing but config/namespaced's Role in the watched
 // namespace: acting as a ServiceAccount bound only to that Role, it gets a
-// token; the same identity cannot read a Secret of another namespace.
+// token, with a client secret and with a ServiceAccount token; the same
+// identity cannot read a Secret of another namespace.
 func TestNamespacedRBACIsEnough(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
@@ -41,7 +42,9 @@ func TestNamespacedRBACIsEnough(t *testing.T) {
 	// but no manager yet.
 	e := &testEnv{t: t, g: g, ctx: context.Background(), kind: oauthtest.RFC6749,
 		clientID: randomString("client-"), clientSecret: randomString("secret-")}
-	e.idp = oauthtest.NewServer(oauthtest.Config{Kind: e.kind, Clients: map[string]string{e.clientID: e.clientSecret}})
+	fc := &federatedCredential{issuer: kubeIssuer(t).issuer, audience: "https://idp.example.com/namespaced"}
+	e.idp = oauthtest.NewServer(oauthtest.Config{Kind: e.kind, Clients: map[string]string{e.clientID: e.clientSecret},
+		VerifyAssertion: assertionVerifier(kubeIssuer(t).keys, &e.clientID, fc)})
 	secretsMu.Lock()
 	secretsSeen = append(secretsSeen, e.clientSecret)
 	endpoints = append(endpoints, e.idp)
@@ -86,6 +89,14 @@ func TestNamespacedRBACIsEnough(t *testing.T) {
 	e.create(e.oauthClient("api"))
 	e.waitReady("api")
 	g.Expect(e.issuedToken(e.token("api-token"))).To(BeTrue())
+
+	// serviceAccountToken works with the Role too: the ServiceAccount watch,
+	// the TokenRequest, and the API server's audiences learned through issuer
+	// discovery, which every ServiceAccount may read.
+	fc.subject = "system:serviceaccount:" + e.ns + ":workload"
+	e.serviceAccount("workload", fc.audience)
+	e.create(e.saClient("federated", "workload", fc.audience))
+	e.waitReady("federated")
 
 	// The identity reads Secrets of the watched namespace only.
 	c, err := client.New(asManager, client.Options{})

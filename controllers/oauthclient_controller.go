@@ -66,6 +66,10 @@ type OAuthClientReconciler struct {
 	refs *refValues
 	// shared remembers the shared tokens of ClusterOAuthProviders.
 	shared sharedTokens
+	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
+	saTokens serviceAccountTokens
+	// apiAudiences are the API server's own audiences, refused for them.
+	apiAudiences *apiAudiences
 }
 
 // Options tune the reconciler.
@@ -231,7 +235,13 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 // sends one token request for scopes, with g's audience. A problem of the
 // references is returned as a *referenceError (nothing was sent).
 func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, scopes []string) (*oauth.Token, error) {
-	creds, err := r.readCredentials(ctx, g.source, g.endpoint.Method)
+	var creds credentials
+	var err error
+	if g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken {
+		creds, err = r.serviceAccountCredentials(ctx, g.source)
+	} else {
+		creds, err = r.readCredentials(ctx, g.source, g.endpoint.Method)
+	}
 	if err != nil {
 		return nil, err
 	}

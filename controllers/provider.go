@@ -31,6 +31,8 @@ type requestSource struct {
 	credentialsNamespace string
 	// provider is the ClusterOAuthProvider, nil for an inline endpoint.
 	provider *tokenatorv1.ClusterOAuthProvider
+	// client is the OAuthClient the request is for; nil for a shared token.
+	client *tokenatorv1.OAuthClient
 	// shared says the central credentials are used: the token is the
 	// provider's shared token of the OAuthClient's scopes and audience.
 	shared bool
@@ -39,7 +41,7 @@ type requestSource struct {
 // ownSource is the source of an OAuthClient with an inline endpoint.
 func ownSource(oc *tokenatorv1.OAuthClient) *requestSource {
 	return &requestSource{endpoint: &oc.Spec.OAuthEndpoint, endpointNamespace: oc.Namespace,
-		credentials: oc.Spec.CredentialsSecretRef, credentialsNamespace: oc.Namespace}
+		credentials: oc.Spec.CredentialsSecretRef, credentialsNamespace: oc.Namespace, client: oc}
 }
 
 // endpointField names a field of the endpoint in messages: the OAuthClient's
@@ -123,7 +125,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil:
-		src.credentials, src.credentialsNamespace = oc.Spec.CredentialsSecretRef, oc.Namespace
+		src.credentials, src.credentialsNamespace, src.client = oc.Spec.CredentialsSecretRef, oc.Namespace, oc
 	case p.Spec.CredentialsSecretRef != nil:
 		src.credentials, src.credentialsNamespace, src.shared = p.Spec.CredentialsSecretRef, crn, true
 	default:

@@ -72,6 +72,8 @@ type objectVersion struct {
 	Name            string    `json:"name"`
 	UID             types.UID `json:"uid"`
 	ResourceVersion string    `json:"resourceVersion"`
+	// OptIn is a ServiceAccount's tokenator.dev/token-audiences annotation.
+	OptIn string `json:"optIn,omitempty"`
 }
 
 // referenceError is a missing referenced object, reported with reason.
@@ -170,6 +172,9 @@ type credentials struct {
 	privateKey, certificate []byte
 	// secretName is the credentials Secret's name, for the messages.
 	secretName string
+	// clientAssertion is the ServiceAccount token sent as client_assertion
+	// (serviceAccountToken).
+	clientAssertion string
 }
 
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, src *requestSource, method tokenatorv1.ClientAuthentication) (credentials, error) {

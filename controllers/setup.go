@@ -159,6 +159,14 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}); err != nil {
 		return fmt.Errorf("indexing ConfigMap references: %w", err)
 	}
+	if err := indexer.IndexField(ctx, &tokenatorv1.OAuthClient{}, indexServiceAccountRefs, func(o client.Object) []string {
+		return referencedServiceAccounts(o.(*tokenatorv1.OAuthClient))
+	}); err != nil {
+		return fmt.Errorf("indexing ServiceAccount references: %w", err)
+	}
+	if r.apiAudiences == nil {
+		r.apiAudiences = &apiAudiences{httpClient: mgr.GetHTTPClient(), host: mgr.GetConfig().Host, tokenFile: inClusterTokenFile}
+	}
 
 	// Secrets (derived and referenced) and ConfigMaps are watched as bare
 	// metadata in a cache of their own. A derived Secret's changes reach its
@@ -169,6 +177,8 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Mapper:           mgr.GetRESTMapper(),
 		HTTPClient:       mgr.GetHTTPClient(),
 		DefaultTransform: stripToIdentity(r.Options.ClusterResourceNamespace),
+		// ServiceAccounts keep their opt-in annotation (serviceAccountToken).
+		ByObject: map[client.Object]cache.ByObject{metadataOnly("ServiceAccount"): {Transform: stripServiceAccount}},
 	}
 	if ns := r.Options.Namespaces; len(ns) > 0 {
 		refOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -198,6 +208,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 
 	mapSecret := r.mapClusterResource(indexProviderSecretRefs, r.requestsForReference(indexSecretRefs))
 	mapConfigMap := r.mapClusterResource(indexProviderConfigMapRefs, r.requestsForReference(indexConfigMapRefs))
+	mapServiceAccount := r.requestsForReference(indexServiceAccountRefs)
 
 	b, err := r.watchProviders(ctx, mgr, ctrl.NewControllerManagedBy(mgr))
 	if err != nil {
@@ -215,6 +226,12 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		WatchesRawSource(source.Kind(refCache, metadataOnly("ConfigMap"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				return mapConfigMap(ctx, o)
+			}))).
+		WatchesRawSource(source.Kind(refCache, metadataOnly("ServiceAccount"),
+			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
+				// A changed (or deleted) ServiceAccount's tokens are not reused.
+				r.saTokens.forget(o.Namespace, o.Name)
+				return mapServiceAccount(ctx, o)
 			}))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles,

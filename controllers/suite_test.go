@@ -127,7 +127,8 @@ func testLogSink() io.Writer {
 	return io.Discard
 }
 
-// scanForLeaks looks for every client secret and every issued token in what
+// scanForLeaks looks for every client secret, every issued token and every
+// client assertion (ServiceAccount tokens included) in what
 // the managers logged, in every Event and in every OAuthClient's status.
 func scanForLeaks() []string {
 	secretsMu.Lock()

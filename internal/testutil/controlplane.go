@@ -49,6 +49,14 @@ func (c *ControlPlane) start() {
 		return
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: []string{c.CRDDir}, ErrorIfCRDPathMissing: true}
+	// envtest starts the API server with a service account issuer at its own
+	// URL, so service account issuer discovery is on
+	// (/.well-known/openid-configuration, /openid/v1/jwks). The JWKS URI the
+	// discovery document advertises is built from the external host, which
+	// otherwise defaults to the machine's first network address: loopback
+	// keeps the tests that verify ServiceAccount tokens with the published
+	// keys on loopback.
+	env.ControlPlane.GetAPIServer().Configure().Set("external-hostname", "127.0.0.1")
 	cfg, err := env.Start()
 	if err != nil {
 		c.err = fmt.Errorf("starting the test control plane: %w", err)

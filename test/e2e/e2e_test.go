@@ -193,6 +193,7 @@ func scanForLeaks() []string {
 	needles := append([]string(nil), secrets...)
 	for _, e := range endpoints {
 		needles = append(needles, e.Issued()...)
+		needles = append(needles, e.Assertions()...)
 	}
 	ctx := context.Background()
 	haystacks := map[string]string{"manager output": allOutputs.text(), "kube-controller-manager output": controllerManager.Output()}
@@ -486,6 +487,9 @@ func TestLeastPrivilege(t *testing.T) {
 	denied("creating a ConfigMap", sa.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name}}), "")
 	denied("listing Pods", sa.List(ctx, &corev1.PodList{}), "")
 	denied("creating a ServiceAccount", sa.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name}}), "")
+	// It may mint ServiceAccount tokens, but cannot opt a ServiceAccount in.
+	denied("opting a ServiceAccount in to its tokens", sa.Patch(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}},
+		client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"tokenator.dev/token-audiences":"api://x"}}}`))), "")
 
 	// Secrets of its own are Opaque, labelled and controlled by an OAuthClient:
 	// neither the label nor the ownerReference alone, which a tenant can add to

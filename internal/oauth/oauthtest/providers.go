@@ -158,6 +158,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 // and answers invalid_client (or invalid_request) itself when it fails.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec RecordedRequest) (clientID string, ok bool) {
 	p := s.provider
+	if _, ok := rec.Params["client_assertion_type"]; ok && s.cfg.VerifyAssertion != nil {
+		return s.authenticateAssertion(w, r, rec)
+	}
 	_, hasBodySecret := rec.Params["client_secret"]
 	_, hasAssertion := rec.Params["client_assertion"]
 	user, password, present, valid := decodeBasic(r)

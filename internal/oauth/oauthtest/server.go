@@ -87,6 +87,9 @@ type Config struct {
 	// certificate has expired: clients that trust CAPEM fail the handshake.
 	// See also SetCertificateNotAfter.
 	CertNotAfter time.Time
+	// VerifyAssertion, when set, accepts clients that authenticate with a
+	// JWT client assertion (client_assertion_type jwt-bearer) it verifies.
+	VerifyAssertion AssertionVerifier
 }
 
 // Fault makes requests fail (or slow down). The request is still counted and

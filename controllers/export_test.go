@@ -1,0 +1,43 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+// ServiceAccountTokens exposes the reuse of ServiceAccount tokens to the
+// tests, which run it against the suite's API server with a clock of their own.
+type ServiceAccountTokens struct{ t serviceAccountTokens }
+
+// Token is a token of the ServiceAccount namespace/name (UID uid, opt-in
+// annotation optIn) for audience and lifetime, reused or requested.
+func (s *ServiceAccountTokens) Token(ctx context.Context, c client.Client, clk clock.PassiveClock,
+	namespace, name string, uid types.UID, optIn, audience string, lifetime time.Duration) (string, error) {
+	oc := &tokenatorv1.OAuthClient{}
+	oc.Namespace = namespace
+	oc.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+	oc.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: name, Audience: audience}
+	if lifetime > 0 {
+		oc.Spec.ClientAssertion.Lifetime = &metav1.Duration{Duration: lifetime}
+	}
+	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, oc)
+}
+
+// Forget drops the tokens kept of a ServiceAccount, as a change of it does.
+func (s *ServiceAccountTokens) Forget(namespace, name string) { s.t.forget(namespace, name) }
+
+// Len is the number of tokens kept.
+func (s *ServiceAccountTokens) Len() int { return s.t.len() }
+
+// TokenAudiences exposes the reading of the Pod's own token audiences.
+var TokenAudiences = tokenAudiences
+
+// StripServiceAccount exposes the transform of the ServiceAccount cache.
+var StripServiceAccount = stripServiceAccount

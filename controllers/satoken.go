@@ -1,0 +1,424 @@
+package controllers
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+// The serviceAccountToken method: the client assertion is a token of a
+// ServiceAccount of the OAuthClient's namespace, obtained through the
+// TokenRequest API. The operator may create tokens for any ServiceAccount it
+// can see; the ServiceAccount's opt-in annotation is what bounds that: a
+// ServiceAccount that does not list an audience in
+// tokenator.dev/token-audiences never gets a token for it, and an audience the
+// API server accepts for itself is refused whatever the annotation says, so
+// that no token tokenator mints is usable against the cluster.
+//
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+
+// indexServiceAccountRefs, on OAuthClients, is the ServiceAccount whose token
+// an OAuthClient sends as its client assertion.
+const indexServiceAccountRefs = "tokenator.dev/serviceaccount-refs"
+
+// defaultServiceAccountTokenLifetime is the lifetime of a ServiceAccount token
+// when clientAssertion.lifetime is unset: the shortest the API server issues.
+const defaultServiceAccountTokenLifetime = 10 * time.Minute
+
+// usesServiceAccountToken reports whether oc authenticates with a
+// ServiceAccount token.
+func usesServiceAccountToken(oc *tokenatorv1.OAuthClient) bool {
+	return oc.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
+}
+
+// referencedServiceAccounts is the index function of indexServiceAccountRefs.
+func referencedServiceAccounts(oc *tokenatorv1.OAuthClient) []string {
+	if !usesServiceAccountToken(oc) || oc.Spec.ClientAssertion == nil || oc.Spec.ClientAssertion.ServiceAccountName == "" {
+		return nil
+	}
+	return []string{oc.Spec.ClientAssertion.ServiceAccountName}
+}
+
+// stripServiceAccount is the transform of the metadata cache of
+// ServiceAccounts: it keeps what identifies a version and the opt-in
+// annotation, nothing else, so that the ServiceAccounts of the cluster cost
+// little memory whatever they carry.
+func stripServiceAccount(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil
+	}
+	var keep map[string]string
+	if v, ok := obj.GetAnnotations()[tokenatorv1.AnnotationTokenAudiences]; ok {
+		keep = map[string]string{tokenatorv1.AnnotationTokenAudiences: v}
+	}
+	obj.SetManagedFields(nil)
+	obj.SetAnnotations(keep)
+	obj.SetLabels(nil)
+	obj.SetOwnerReferences(nil)
+	obj.SetFinalizers(nil)
+	return in, nil
+}
+
+// optInAudiences are the audiences a tokenator.dev/token-audiences value
+// lists: comma-separated, blanks around each ignored.
+func optInAudiences(value string) []string {
+	var auds []string
+	for _, a := range strings.Split(value, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			auds = append(auds, a)
+		}
+	}
+	return auds
+}
+
+// serviceAccountAssertion is the ServiceAccount and audience of an OAuthClient
+// of the serviceAccountToken method.
+func serviceAccountAssertion(oc *tokenatorv1.OAuthClient) (name, audience string, lifetime time.Duration) {
+	lifetime = defaultServiceAccountTokenLifetime
+	if ca := oc.Spec.ClientAssertion; ca != nil {
+		name, audience = ca.ServiceAccountName, ca.Audience
+		if ca.Lifetime != nil {
+			lifetime = ca.Lifetime.Duration
+		}
+	}
+	return name, audience, lifetime
+}
+
+// serviceAccountVersion checks, from the metadata cache, that the
+// ServiceAccount of a serviceAccountToken OAuthClient exists and opted in to
+// its audience, and that the audience is not one of the API server's; it
+// returns what identifies the ServiceAccount's opt-in for the request hash
+// (its UID and annotation, not its resourceVersion: an unrelated change of
+// the ServiceAccount asks for no new token). nil for other methods.
+func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, oc *tokenatorv1.OAuthClient) (*objectVersion, error) {
+	if !usesServiceAccountToken(oc) {
+		return nil, nil
+	}
+	name, audience, _ := serviceAccountAssertion(oc)
+	if name == "" || audience == "" {
+		return nil, invalidSpec(errors.New(msgSARequiresAssertion))
+	}
+	apiAuds, err := r.apiAudiences.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if isAPIAudience(audience, apiAuds) {
+		return nil, invalidSpec(fmt.Errorf(msgSAAudienceOfAPIServer, audience))
+	}
+	sa := metadataOnly("ServiceAccount")
+	err = r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: name}, sa)
+	if apierrors.IsNotFound(err) {
+		return nil, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+			message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, oc.Namespace)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
+	}
+	optIn, ok := sa.Annotations[tokenatorv1.AnnotationTokenAudiences]
+	if !ok {
+		return nil, invalidSpec(fmt.Errorf(msgSANotOptedIn, name, tokenatorv1.AnnotationTokenAudiences))
+	}
+	if !slices.Contains(optInAudiences(optIn), audience) {
+		return nil, invalidSpec(fmt.Errorf(msgSAAudienceNotListed, name, audience, tokenatorv1.AnnotationTokenAudiences))
+	}
+	return &objectVersion{Kind: "ServiceAccount", Name: name, UID: sa.UID, OptIn: optIn}, nil
+}
+
+// isAPIAudience reports whether audience is one of the API server's, or
+// differs from one only by a trailing slash.
+func isAPIAudience(audience string, apiAuds []string) bool {
+	trimmed := strings.TrimRight(audience, "/")
+	for _, a := range apiAuds {
+		if a == audience || strings.TrimRight(a, "/") == trimmed {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceAccountCredentials are the client ID (spec.clientID, else the
+// credentials Secret's clientIDKey) and a ServiceAccount token for the
+// client assertion. Only an OAuthClient's own endpoint uses the method (the
+// CRD refuses it in a ClusterOAuthProvider): the ServiceAccount is in the
+// OAuthClient's namespace.
+func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, src *requestSource) (credentials, error) {
+	oc := src.client
+	if oc == nil || src.provider != nil {
+		return credentials{}, invalidSpec(errors.New(msgSAOwnEndpointOnly))
+	}
+	var c credentials
+	switch {
+	case src.endpoint.ClientID != "":
+		c.clientID = src.endpoint.ClientID
+	case src.credentials == nil:
+		return credentials{}, invalidSpec(errors.New(msgSARequiresClientID))
+	default:
+		var err error
+		if c, err = r.readCredentials(ctx, src, tokenatorv1.ClientAuthenticationServiceAccountToken); err != nil {
+			return credentials{}, err
+		}
+	}
+	// The opt-in was checked by gather; it is checked again, from the cache,
+	// right before the TokenRequest (a request slot may have been awaited in
+	// between), and a kept token is used only for the same opt-in.
+	v, err := r.serviceAccountVersion(ctx, oc)
+	if err != nil {
+		return credentials{}, err
+	}
+	token, err := r.saTokens.token(ctx, r.Client, r.Clock, oc.Namespace, v, oc)
+	if err != nil {
+		return credentials{}, err
+	}
+	return credentials{clientID: c.clientID, clientAssertion: token}, nil
+}
+
+// serviceAccountTokens keeps the ServiceAccount tokens obtained, in memory
+// only, so that a token is reused while more than half its life is left. An
+// entry is used only for the ServiceAccount (UID) and opt-in it was obtained
+// for, and a change of the ServiceAccount drops its entries.
+type serviceAccountTokens struct {
+	mu      sync.Mutex
+	entries map[saTokenKey]saTokenEntry
+}
+
+// maxServiceAccountTokens bounds the tokens kept; at the bound, expired
+// entries go first, then any.
+const maxServiceAccountTokens = 4096
+
+type saTokenKey struct {
+	namespace, name, audience string
+	lifetime                  time.Duration
+}
+
+type saTokenEntry struct {
+	token      string
+	uid        types.UID
+	optIn      string
+	reuseUntil time.Time
+}
+
+// token returns a token of the ServiceAccount v for oc's audience and
+// lifetime: the one kept while more than half its life is left, else a new
+// one from the TokenRequest API.
+func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk clock.PassiveClock, namespace string,
+	v *objectVersion, oc *tokenatorv1.OAuthClient) (string, error) {
+	name, audience, lifetime := serviceAccountAssertion(oc)
+	key := saTokenKey{namespace: namespace, name: name, audience: audience, lifetime: lifetime}
+	now := clk.Now()
+	t.mu.Lock()
+	e, ok := t.entries[key]
+	t.mu.Unlock()
+	if ok && e.uid == v.UID && e.optIn == v.OptIn && now.Before(e.reuseUntil) {
+		return e.token, nil
+	}
+
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences:         []string{audience},
+		ExpirationSeconds: ptr.To(int64(lifetime / time.Second)),
+	}}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+				message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, namespace)}
+		}
+		return "", fmt.Errorf(msgSATokenRequestFailed, name, err)
+	}
+	if tr.Status.Token == "" {
+		return "", fmt.Errorf(msgSATokenRequestFailed, name, errors.New("the API server returned no token"))
+	}
+	expires := tr.Status.ExpirationTimestamp.Time
+	reuseUntil := now.Add(expires.Sub(now) / 2)
+	log.FromContext(ctx).V(1).Info("ServiceAccount token obtained", "serviceAccount", name, "audience", audience,
+		"expiresAt", expires.UTC().Format(time.RFC3339))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.entries == nil {
+		t.entries = map[saTokenKey]saTokenEntry{}
+	}
+	if len(t.entries) >= maxServiceAccountTokens {
+		t.evict(now)
+	}
+	t.entries[key] = saTokenEntry{token: tr.Status.Token, uid: v.UID, optIn: v.OptIn, reuseUntil: reuseUntil}
+	return tr.Status.Token, nil
+}
+
+// evict makes room: entries no longer reusable go, and if none was, one
+// other. t.mu is held.
+func (t *serviceAccountTokens) evict(now time.Time) {
+	removed := false
+	for k, e := range t.entries {
+		if !now.Before(e.reuseUntil) {
+			delete(t.entries, k)
+			removed = true
+		}
+	}
+	if !removed {
+		for k := range t.entries {
+			delete(t.entries, k)
+			break
+		}
+	}
+}
+
+// forget drops the tokens of a ServiceAccount (it changed or went away).
+func (t *serviceAccountTokens) forget(namespace, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.entries {
+		if k.namespace == namespace && k.name == name {
+			delete(t.entries, k)
+		}
+	}
+}
+
+// len is the number of tokens kept.
+func (t *serviceAccountTokens) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
+}
+
+// apiAudiences are the audiences the API server accepts for itself (its
+// --api-audiences, which default to its service account issuers). No API
+// tells them directly, so they are learned, once, from two sources:
+//
+//   - the issuer of the API server's service account issuer discovery
+//     (/.well-known/openid-configuration), which is the default audience;
+//   - when the operator runs in a Pod, the aud claim of its own ServiceAccount
+//     token (the kubelet asks for it with no audience, so the API server
+//     fills in all of its own), which covers an --api-audiences that differs
+//     from the issuer.
+//
+// Either suffices; when neither can be read, no ServiceAccount token is
+// requested (the reconcile is retried) rather than risk minting one the
+// cluster would accept.
+type apiAudiences struct {
+	// httpClient and host reach the API server, with the manager's credentials.
+	httpClient *http.Client
+	host       string
+	// tokenFile is the Pod's ServiceAccount token.
+	tokenFile string
+
+	mu      sync.Mutex
+	learned []string
+}
+
+// inClusterTokenFile is where the kubelet mounts a Pod's ServiceAccount token.
+const inClusterTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+func (a *apiAudiences) get(ctx context.Context) ([]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.learned != nil {
+		return a.learned, nil
+	}
+	auds := sets.New[string]()
+	issuer, discoveryErr := a.discoveryIssuer(ctx)
+	if discoveryErr == nil {
+		auds.Insert(issuer)
+	}
+	own, tokenErr := tokenAudiences(a.tokenFile)
+	if tokenErr == nil {
+		auds.Insert(own...)
+	}
+	if auds.Len() == 0 {
+		return nil, fmt.Errorf(msgAPIAudiencesUnknown, errors.Join(discoveryErr, tokenErr))
+	}
+	a.learned = sets.List(auds)
+	log.FromContext(ctx).Info("Learned the API server's audiences; ServiceAccount tokens are never requested for them", "audiences", a.learned)
+	return a.learned, nil
+}
+
+// discoveryIssuer reads the issuer of the API server's service account issuer
+// discovery document.
+func (a *apiAudiences) discoveryIssuer(ctx context.Context) (string, error) {
+	if a.httpClient == nil {
+		return "", errors.New("no API server connection")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.host, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := a.httpClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("service account issuer discovery answered HTTP %d", resp.StatusCode)
+	}
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || doc.Issuer == "" {
+		return "", errors.New("service account issuer discovery: no issuer in the document")
+	}
+	return doc.Issuer, nil
+}
+
+// tokenAudiences is the aud claim of the JWT in file. The token is the
+// Pod's own, read from the kubelet's mount: its signature is not checked.
+func tokenAudiences(file string) ([]string, error) {
+	if file == "" {
+		return nil, errors.New("not running in a Pod")
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Pod's ServiceAccount token: %w", err)
+	}
+	parts := strings.Split(strings.TrimSpace(string(raw)), ".")
+	if len(parts) != 3 {
+		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
+	}
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
+	}
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil && one != "" {
+		return []string{one}, nil
+	}
+	var many []string
+	if json.Unmarshal(claims.Aud, &many) == nil && len(many) > 0 {
+		return many, nil
+	}
+	return nil, errors.New("the Pod's ServiceAccount token has no aud claim")
+}
