@@ -119,6 +119,12 @@ func TestClusterOAuthProviderValidation(t *testing.T) {
 		{"clientAssertion with post", func(p *tokenatorv1.ClusterOAuthProvider) {
 			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{KeyID: "k"}
 		}, []string{"spec.clientAssertion", "clientAssertion applies only to"}},
+		{"serviceAccountToken", func(p *tokenatorv1.ClusterOAuthProvider) {
+			p.Spec.Provider, p.Spec.TokenURL = "", "https://login.example.com/t/oauth2/v2.0/token"
+			p.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			p.Spec.ClientID = "app"
+			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "sa", Audience: "api://AzureADTokenExchange"}
+		}, []string{"spec.clientAuthentication", "a ClusterOAuthProvider cannot use it"}},
 		{"scope glob with a space", func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.AllowedScopes = []string{"api read"} },
 			[]string{"spec.allowedScopes[0]", "should match"}},
 	} {
