@@ -123,14 +123,17 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 }
 
 // checkReferences checks that the objects p refers to exist in the cluster
-// resource namespace: the central credentials (CredentialsNotFound) and the CA
-// bundle (InvalidSpec).
+// resource namespace: the central credentials, Secret or ServiceAccount
+// (CredentialsNotFound), and the CA bundle (InvalidSpec).
 func (r *ClusterOAuthProviderReconciler) checkReferences(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (string, error) {
 	crn := r.Clients.Options.ClusterResourceNamespace
 	type ref struct{ kind, name, field, reason string }
 	var refs []ref
 	if c := p.Spec.CredentialsSecretRef; c != nil {
 		refs = append(refs, ref{"Secret", c.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound})
+	}
+	if name := providerServiceAccount(p); name != "" {
+		refs = append(refs, ref{"ServiceAccount", name, "spec.clientAssertion.serviceAccountName", tokenatorv1.ReasonCredentialsNotFound})
 	}
 	if t := p.Spec.TLS; t != nil {
 		if t.CASecretRef != nil {
@@ -256,7 +259,9 @@ func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) erro
 		b = b.WatchesRawSource(source.Kind(c, metadataOnly("Secret"),
 			handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderSecretRefs)))).
 			WatchesRawSource(source.Kind(c, metadataOnly("ConfigMap"),
-				handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderConfigMapRefs))))
+				handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderConfigMapRefs)))).
+			WatchesRawSource(source.Kind(c, metadataOnly("ServiceAccount"),
+				handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderServiceAccountRefs))))
 	}
 	if c, ok := r.Clients.NamespaceReader.(cache.Cache); ok {
 		b = b.WatchesRawSource(source.Kind(c, namespaceMetadata(),

@@ -20,14 +20,11 @@ type ServiceAccountTokens struct{ t serviceAccountTokens }
 // annotation optIn) for audience and lifetime, reused or requested.
 func (s *ServiceAccountTokens) Token(ctx context.Context, c client.Client, clk clock.PassiveClock,
 	namespace, name string, uid types.UID, optIn, audience string, lifetime time.Duration) (string, error) {
-	oc := &tokenatorv1.OAuthClient{}
-	oc.Namespace = namespace
-	oc.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
-	oc.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: name, Audience: audience}
+	ca := &tokenatorv1.ClientAssertion{ServiceAccountName: name, Audience: audience}
 	if lifetime > 0 {
-		oc.Spec.ClientAssertion.Lifetime = &metav1.Duration{Duration: lifetime}
+		ca.Lifetime = &metav1.Duration{Duration: lifetime}
 	}
-	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, oc)
+	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, ca)
 }
 
 // Forget drops the tokens kept of a ServiceAccount, as a change of it does.

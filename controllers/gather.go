@@ -62,7 +62,7 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 	if err != nil {
 		return nil, err
 	}
-	if sa, err := r.serviceAccountVersion(ctx, oc); err != nil {
+	if sa, err := r.serviceAccountVersion(ctx, g.source); err != nil {
 		return nil, err
 	} else if sa != nil {
 		refs = append(refs, *sa)

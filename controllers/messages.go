@@ -46,14 +46,14 @@ const (
 
 	// serviceAccountToken: the spec (as the CRD says it; seen with an older
 	// CRD), the ServiceAccount's opt-in and the audience.
-	msgSARequiresAssertion   = "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"
-	msgSARequiresClientID    = "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"
-	msgSAOwnEndpointOnly     = "clientAuthentication serviceAccountToken is available only on an OAuthClient's own endpoint, not through a ClusterOAuthProvider"
-	msgSANotOptedIn          = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
-	msgSAAudienceNotListed   = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
-	msgSAAudienceOfAPIServer = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
-	msgSATokenRequestFailed  = "requesting a token for ServiceAccount %q: %w"
-	msgAPIAudiencesUnknown   = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
+	msgSARequiresAssertion      = "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"
+	msgSARequiresClientID       = "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"
+	msgSAProviderOwnCredentials = "spec.credentialsSecretRef: ClusterOAuthProvider %q authenticates with a ServiceAccount of the cluster resource namespace (clientAuthentication serviceAccountToken), a central credential that its OAuthClients share; remove credentialsSecretRef to use it"
+	msgSANotOptedIn             = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
+	msgSAAudienceNotListed      = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
+	msgSAAudienceOfAPIServer    = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
+	msgSATokenRequestFailed     = "requesting a token for ServiceAccount %q: %w"
+	msgAPIAudiencesUnknown      = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
 
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"

@@ -114,6 +114,17 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 			return nil, fmt.Errorf("reading Secret %q: %w", c.Name, err)
 		}
 	}
+	saProvider := p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
+	if name := providerServiceAccount(p); name != "" {
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: name}, metadataOnly("ServiceAccount"))
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(msgProviderNotReady, p.Name,
+				fmt.Sprintf(msgProviderRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, crn))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
+		}
+	}
 	nsMeta := &metav1.PartialObjectMetadata{}
 	nsMeta.SetGroupVersionKind(namespaceGVK)
 	if err := r.NamespaceReader.Get(ctx, types.NamespacedName{Name: oc.Namespace}, nsMeta); err != nil {
@@ -124,10 +135,18 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	}
 	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p}
 	switch {
+	case oc.Spec.CredentialsSecretRef != nil && saProvider:
+		// The provider's ServiceAccount, in the cluster resource namespace,
+		// is a central credential: it is not lent to a tenant's own client.
+		return nil, invalidSpec(fmt.Errorf(msgSAProviderOwnCredentials, p.Name))
 	case oc.Spec.CredentialsSecretRef != nil:
 		src.credentials, src.credentialsNamespace, src.client = oc.Spec.CredentialsSecretRef, oc.Namespace, oc
 	case p.Spec.CredentialsSecretRef != nil:
 		src.credentials, src.credentialsNamespace, src.shared = p.Spec.CredentialsSecretRef, crn, true
+	case saProvider:
+		// The ServiceAccount and the inline clientID are the central
+		// credentials.
+		src.shared = true
 	default:
 		return nil, invalidSpec(fmt.Errorf(msgNoCentralCredentials, p.Name))
 	}

@@ -28,7 +28,20 @@ const (
 	// the cluster resource namespace they refer to.
 	indexProviderSecretRefs    = "tokenator.dev/provider-secret-refs"
 	indexProviderConfigMapRefs = "tokenator.dev/provider-configmap-refs"
+	// indexProviderServiceAccountRefs, on ClusterOAuthProviders, is the
+	// ServiceAccount of the cluster resource namespace whose token a
+	// serviceAccountToken provider sends as its client assertion.
+	indexProviderServiceAccountRefs = "tokenator.dev/provider-serviceaccount-refs"
 )
+
+// providerServiceAccount is the ServiceAccount, in the cluster resource
+// namespace, of a provider that authenticates with serviceAccountToken, or "".
+func providerServiceAccount(p *tokenatorv1.ClusterOAuthProvider) string {
+	if p.Spec.ClientAuthentication != tokenatorv1.ClientAuthenticationServiceAccountToken || p.Spec.ClientAssertion == nil {
+		return ""
+	}
+	return p.Spec.ClientAssertion.ServiceAccountName
+}
 
 var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
 
@@ -85,6 +98,14 @@ func indexProviders(ctx context.Context, mgr ctrl.Manager) error {
 		return providerConfigMaps(o.(*tokenatorv1.ClusterOAuthProvider))
 	}); err != nil {
 		return fmt.Errorf("indexing the ConfigMap references of providers: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &tokenatorv1.ClusterOAuthProvider{}, indexProviderServiceAccountRefs, func(o client.Object) []string {
+		if name := providerServiceAccount(o.(*tokenatorv1.ClusterOAuthProvider)); name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing the ServiceAccount references of providers: %w", err)
 	}
 	return nil
 }
@@ -157,7 +178,7 @@ func providerOfSecret(o client.Object) string {
 	return ""
 }
 
-// mapClusterResource extends the map of a Secret or ConfigMap change: one of
+// mapClusterResource extends the map of a Secret, ConfigMap or ServiceAccount change: one of
 // the cluster resource namespace reaches the OAuthClients of the providers
 // that refer to it or, for a shared token, that hold it.
 func (r *OAuthClientReconciler) mapClusterResource(index string, base func(context.Context, client.Object) []reconcile.Request) func(context.Context, client.Object) []reconcile.Request {

@@ -30,7 +30,8 @@ import (
 )
 
 // The serviceAccountToken method: the client assertion is a token of a
-// ServiceAccount of the OAuthClient's namespace, obtained through the
+// ServiceAccount of the OAuthClient's namespace (of the cluster resource
+// namespace for a ClusterOAuthProvider), obtained through the
 // TokenRequest API. The operator may create tokens for any ServiceAccount it
 // can see; the ServiceAccount's opt-in annotation is what bounds that: a
 // ServiceAccount that does not list an audience in
@@ -96,11 +97,11 @@ func optInAudiences(value string) []string {
 	return auds
 }
 
-// serviceAccountAssertion is the ServiceAccount and audience of an OAuthClient
-// of the serviceAccountToken method.
-func serviceAccountAssertion(oc *tokenatorv1.OAuthClient) (name, audience string, lifetime time.Duration) {
+// serviceAccountAssertion is the ServiceAccount, audience and lifetime of a
+// clientAssertion of the serviceAccountToken method.
+func serviceAccountAssertion(ca *tokenatorv1.ClientAssertion) (name, audience string, lifetime time.Duration) {
 	lifetime = defaultServiceAccountTokenLifetime
-	if ca := oc.Spec.ClientAssertion; ca != nil {
+	if ca != nil {
 		name, audience = ca.ServiceAccountName, ca.Audience
 		if ca.Lifetime != nil {
 			lifetime = ca.Lifetime.Duration
@@ -109,42 +110,71 @@ func serviceAccountAssertion(oc *tokenatorv1.OAuthClient) (name, audience string
 	return name, audience, lifetime
 }
 
+// usesServiceAccountToken reports whether the endpoint of src authenticates
+// with a ServiceAccount token.
+func (s *requestSource) usesServiceAccountToken() bool {
+	return s.endpoint.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
+}
+
+// serviceAccountNamespace is where the ServiceAccount of src's endpoint is:
+// the OAuthClient's namespace for its own endpoint, the cluster resource
+// namespace for a ClusterOAuthProvider's, like every other reference of the
+// endpoint.
+func (s *requestSource) serviceAccountNamespace() string {
+	return s.endpointNamespace
+}
+
+// endpointMessage names, for a provider's endpoint, the provider in front of
+// a message that starts with a field of the endpoint.
+func (s *requestSource) endpointMessage(msg string) string {
+	if s.provider == nil {
+		return msg
+	}
+	return fmt.Sprintf(msgProviderField, s.provider.Name, msg)
+}
+
 // serviceAccountVersion checks, from the metadata cache, that the
-// ServiceAccount of a serviceAccountToken OAuthClient exists and opted in to
-// its audience, and that the audience is not one of the API server's; it
-// returns what identifies the ServiceAccount's opt-in for the request hash
-// (its UID and annotation, not its resourceVersion: an unrelated change of
-// the ServiceAccount asks for no new token). nil for other methods.
-func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, oc *tokenatorv1.OAuthClient) (*objectVersion, error) {
-	if !usesServiceAccountToken(oc) {
+// ServiceAccount of a serviceAccountToken endpoint exists and opted in to its
+// audience, and that the audience is not one of the API server's; it returns
+// what identifies the ServiceAccount's opt-in for the request hash (its UID
+// and annotation, not its resourceVersion: an unrelated change of the
+// ServiceAccount asks for no new token). nil for other methods.
+func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, src *requestSource) (*objectVersion, error) {
+	if !src.usesServiceAccountToken() {
 		return nil, nil
 	}
-	name, audience, _ := serviceAccountAssertion(oc)
+	name, audience, _ := serviceAccountAssertion(src.endpoint.ClientAssertion)
 	if name == "" || audience == "" {
-		return nil, invalidSpec(errors.New(msgSARequiresAssertion))
+		return nil, invalidSpec(errors.New(src.endpointMessage(msgSARequiresAssertion)))
 	}
 	apiAuds, err := r.apiAudiences.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if isAPIAudience(audience, apiAuds) {
-		return nil, invalidSpec(fmt.Errorf(msgSAAudienceOfAPIServer, audience))
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceOfAPIServer, audience))))
 	}
+	ns := src.serviceAccountNamespace()
 	sa := metadataOnly("ServiceAccount")
-	err = r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: name}, sa)
+	err = r.References.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, sa)
 	if apierrors.IsNotFound(err) {
+		if src.provider != nil {
+			return nil, &referenceError{reason: tokenatorv1.ReasonProviderNotFound,
+				message: fmt.Sprintf(msgProviderNotReady, src.provider.Name,
+					fmt.Sprintf(msgProviderRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, ns))}
+		}
 		return nil, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, oc.Namespace)}
+			message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, ns)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
 	}
 	optIn, ok := sa.Annotations[tokenatorv1.AnnotationTokenAudiences]
 	if !ok {
-		return nil, invalidSpec(fmt.Errorf(msgSANotOptedIn, name, tokenatorv1.AnnotationTokenAudiences))
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSANotOptedIn, name, tokenatorv1.AnnotationTokenAudiences))))
 	}
 	if !slices.Contains(optInAudiences(optIn), audience) {
-		return nil, invalidSpec(fmt.Errorf(msgSAAudienceNotListed, name, audience, tokenatorv1.AnnotationTokenAudiences))
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceNotListed, name, audience, tokenatorv1.AnnotationTokenAudiences))))
 	}
 	return &objectVersion{Kind: "ServiceAccount", Name: name, UID: sa.UID, OptIn: optIn}, nil
 }
@@ -161,22 +191,18 @@ func isAPIAudience(audience string, apiAuds []string) bool {
 	return false
 }
 
-// serviceAccountCredentials are the client ID (spec.clientID, else the
-// credentials Secret's clientIDKey) and a ServiceAccount token for the
-// client assertion. Only an OAuthClient's own endpoint uses the method (the
-// CRD refuses it in a ClusterOAuthProvider): the ServiceAccount is in the
-// OAuthClient's namespace.
+// serviceAccountCredentials are the client ID (the endpoint's clientID, else
+// the credentials Secret's clientIDKey) and a ServiceAccount token for the
+// client assertion. The ServiceAccount is in the OAuthClient's namespace for
+// its own endpoint, in the cluster resource namespace for a
+// ClusterOAuthProvider's (whose token its clients share).
 func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, src *requestSource) (credentials, error) {
-	oc := src.client
-	if oc == nil || src.provider != nil {
-		return credentials{}, invalidSpec(errors.New(msgSAOwnEndpointOnly))
-	}
 	var c credentials
 	switch {
 	case src.endpoint.ClientID != "":
 		c.clientID = src.endpoint.ClientID
 	case src.credentials == nil:
-		return credentials{}, invalidSpec(errors.New(msgSARequiresClientID))
+		return credentials{}, invalidSpec(errors.New(src.endpointMessage(msgSARequiresClientID)))
 	default:
 		var err error
 		if c, err = r.readCredentials(ctx, src, tokenatorv1.ClientAuthenticationServiceAccountToken); err != nil {
@@ -186,11 +212,11 @@ func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, s
 	// The opt-in was checked by gather; it is checked again, from the cache,
 	// right before the TokenRequest (a request slot may have been awaited in
 	// between), and a kept token is used only for the same opt-in.
-	v, err := r.serviceAccountVersion(ctx, oc)
+	v, err := r.serviceAccountVersion(ctx, src)
 	if err != nil {
 		return credentials{}, err
 	}
-	token, err := r.saTokens.token(ctx, r.Client, r.Clock, oc.Namespace, v, oc)
+	token, err := r.saTokens.token(ctx, r.Client, r.Clock, src.serviceAccountNamespace(), v, src.endpoint.ClientAssertion)
 	if err != nil {
 		return credentials{}, err
 	}
@@ -222,12 +248,12 @@ type saTokenEntry struct {
 	reuseUntil time.Time
 }
 
-// token returns a token of the ServiceAccount v for oc's audience and
-// lifetime: the one kept while more than half its life is left, else a new
-// one from the TokenRequest API.
+// token returns a token of the ServiceAccount v, in namespace, for the
+// audience and lifetime of ca: the one kept while more than half its life is
+// left, else a new one from the TokenRequest API.
 func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk clock.PassiveClock, namespace string,
-	v *objectVersion, oc *tokenatorv1.OAuthClient) (string, error) {
-	name, audience, lifetime := serviceAccountAssertion(oc)
+	v *objectVersion, ca *tokenatorv1.ClientAssertion) (string, error) {
+	name, audience, lifetime := serviceAccountAssertion(ca)
 	key := saTokenKey{namespace: namespace, name: name, audience: audience, lifetime: lifetime}
 	now := clk.Now()
 	t.mu.Lock()

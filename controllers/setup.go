@@ -208,7 +208,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 
 	mapSecret := r.mapClusterResource(indexProviderSecretRefs, r.requestsForReference(indexSecretRefs))
 	mapConfigMap := r.mapClusterResource(indexProviderConfigMapRefs, r.requestsForReference(indexConfigMapRefs))
-	mapServiceAccount := r.requestsForReference(indexServiceAccountRefs)
+	mapServiceAccount := r.mapClusterResource(indexProviderServiceAccountRefs, r.requestsForReference(indexServiceAccountRefs))
 
 	b, err := r.watchProviders(ctx, mgr, ctrl.NewControllerManagedBy(mgr))
 	if err != nil {

@@ -7,7 +7,8 @@ import (
 // ClusterOAuthProviderSpec is the desired state of a ClusterOAuthProvider: an
 // endpoint, exactly as in OAuthClient, optional central credentials, and which
 // namespaces and scopes may use it. Its references (credentials, CA bundle)
-// resolve in the cluster resource namespace of the operator.
+// resolve in the cluster resource namespace of the operator, and so does the
+// ServiceAccount of clientAuthentication serviceAccountToken.
 // +kubebuilder:validation:XValidation:rule="(has(self.provider) && self.provider != 'generic') || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.environment) || (has(self.provider) && self.provider == 'luxclusif')",message="environment applies only to provider luxclusif",fieldPath=".environment"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
@@ -18,7 +19,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.certificateThumbprint) || (has(self.clientAuthentication) && self.clientAuthentication == 'privateKeyJWT')",message="clientAssertion.certificateThumbprint applies only to clientAuthentication privateKeyJWT",fieldPath=".clientAssertion.certificateThumbprint"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.keyID) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT'])",message="clientAssertion.keyID applies only to clientAuthentication secretJWT and privateKeyJWT",fieldPath=".clientAssertion.keyID"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.lifetime) || !has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || duration(self.clientAssertion.lifetime) >= duration('10m')",message="clientAssertion.lifetime must be at least 10m for serviceAccountToken",fieldPath=".clientAssertion.lifetime"
-// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken'",message="clientAuthentication serviceAccountToken is set on an OAuthClient, whose namespace holds the ServiceAccount; a ClusterOAuthProvider cannot use it",fieldPath=".clientAuthentication"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || has(self.clientID) || has(self.credentialsSecretRef)",message="clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)",fieldPath=".clientID",reason=FieldValueRequired
 type ClusterOAuthProviderSpec struct {
 	// The endpoint, as in OAuthClient. tls.caSecretRef and tls.caConfigMapRef
 	// name objects of the cluster resource namespace.
@@ -28,7 +29,10 @@ type ClusterOAuthProviderSpec struct {
 	// cluster resource namespace, which tenants never read. OAuthClients
 	// without a credentialsSecretRef of their own use them, and those that ask
 	// for the same scopes and audience share one token. When unset, every
-	// OAuthClient brings its own credentials.
+	// OAuthClient brings its own credentials, except with clientAuthentication
+	// serviceAccountToken: then the ServiceAccount (of the cluster resource
+	// namespace) and clientID are the central credentials, and an OAuthClient
+	// may not bring its own.
 	// +optional
 	CredentialsSecretRef *CredentialsSecretReference `json:"credentialsSecretRef,omitempty"`
 

@@ -201,7 +201,8 @@ type ClientAssertion struct {
 	CertificateThumbprint CertificateThumbprint `json:"certificateThumbprint,omitempty"`
 
 	// serviceAccountName is the ServiceAccount, in the namespace of the
-	// OAuthClient, whose token is the assertion (serviceAccountToken only).
+	// OAuthClient (of a ClusterOAuthProvider: in the cluster resource
+	// namespace), whose token is the assertion (serviceAccountToken only).
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional

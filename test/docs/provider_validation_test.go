@@ -96,6 +96,27 @@ func TestClusterOAuthProviderValidation(t *testing.T) {
 		g.Expect(p.Spec.CredentialsSecretRef.ClientIDKey).To(Equal("client_id"))
 		t.Cleanup(func() { _ = k8s.Delete(ctx, p) })
 	})
+	// serviceAccountToken: the ServiceAccount is of the cluster resource
+	// namespace, the client ID inline or from the central credentials.
+	for name, mutate := range map[string]func(*tokenatorv1.ClusterOAuthProvider){
+		"serviceAccountToken": func(p *tokenatorv1.ClusterOAuthProvider) {},
+		"serviceAccountToken with central credentials": func(p *tokenatorv1.ClusterOAuthProvider) {
+			p.Spec.ClientID = ""
+			p.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "central"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := valid()
+			p.Spec.Provider, p.Spec.TokenURL = "", "https://login.example.com/t/oauth2/v2.0/token"
+			p.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			p.Spec.ClientID = "app"
+			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "sa", Audience: "api://AzureADTokenExchange"}
+			mutate(p)
+			g.Expect(k8s.Create(ctx, p)).To(Succeed())
+			t.Cleanup(func() { _ = k8s.Delete(ctx, p) })
+		})
+	}
 	for _, tt := range []struct {
 		name   string
 		mutate func(*tokenatorv1.ClusterOAuthProvider)
@@ -119,12 +140,16 @@ func TestClusterOAuthProviderValidation(t *testing.T) {
 		{"clientAssertion with post", func(p *tokenatorv1.ClusterOAuthProvider) {
 			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{KeyID: "k"}
 		}, []string{"spec.clientAssertion", "clientAssertion applies only to"}},
-		{"serviceAccountToken", func(p *tokenatorv1.ClusterOAuthProvider) {
+		{"serviceAccountToken without clientID", func(p *tokenatorv1.ClusterOAuthProvider) {
+			p.Spec.Provider, p.Spec.TokenURL = "", "https://login.example.com/t/oauth2/v2.0/token"
+			p.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "sa", Audience: "api://AzureADTokenExchange"}
+		}, []string{"spec.clientID", "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"}},
+		{"serviceAccountToken without a ServiceAccount", func(p *tokenatorv1.ClusterOAuthProvider) {
 			p.Spec.Provider, p.Spec.TokenURL = "", "https://login.example.com/t/oauth2/v2.0/token"
 			p.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
 			p.Spec.ClientID = "app"
-			p.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "sa", Audience: "api://AzureADTokenExchange"}
-		}, []string{"spec.clientAuthentication", "a ClusterOAuthProvider cannot use it"}},
+		}, []string{"spec.clientAssertion", "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"}},
 		{"scope glob with a space", func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.AllowedScopes = []string{"api read"} },
 			[]string{"spec.allowedScopes[0]", "should match"}},
 	} {
