@@ -72,6 +72,7 @@ type options struct {
 	out         string
 	verbose     bool
 	keep        bool
+	profile     string
 }
 
 func parseFlags() options {
@@ -93,6 +94,7 @@ func parseFlags() options {
 	flag.StringVar(&o.out, "out", "", "Write the JSON results to this file (default: stdout, after the table).")
 	flag.BoolVar(&o.verbose, "v", false, "Copy the manager's logs to stderr.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory (manager logs, kubeconfig).")
+	flag.StringVar(&o.profile, "profile", "", "Write CPU profiles of the manager and kube-apiserver during the floor and cold phases, the manager's block, mutex and goroutine profiles after the cold phase, and its heap after each restart, to this directory (the manager is built with -tags benchprofile).")
 	flag.Parse()
 	if o.smoke {
 		set := map[string]bool{}
@@ -199,7 +201,15 @@ func run(ctx context.Context, o options, res *results) (err error) {
 
 	say("building the manager (go build ./cmd)")
 	b.binary = filepath.Join(b.tmp, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.binary, "./cmd")
+	buildArgs := []string{"build", "-o", b.binary}
+	if o.profile != "" {
+		if o.profile, err = filepath.Abs(o.profile); err != nil {
+			return err
+		}
+		b.o.profile = o.profile
+		buildArgs = append(buildArgs, "-tags", "benchprofile")
+	}
+	build := exec.CommandContext(ctx, "go", append(buildArgs, "./cmd")...)
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the manager: %w", err)
@@ -348,10 +358,22 @@ func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
 
 	say("floor: token request + Secret create + status update for each, %d workers, QPS %g burst %d", o.concurrency, o.qps, o.burst)
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
+	var prof *profiler
+	if o.profile != "" {
+		var err error
+		if prof, err = startProfiles(ctx, o.profile, "floor", "", b.admin); err != nil {
+			return err
+		}
+	}
 	floorStart := time.Now()
 	d, err := runFloor(ctx, b.viaProxy, ocs, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
 	if err != nil {
 		return err
+	}
+	if prof != nil {
+		if err := prof.stop(""); err != nil {
+			return err
+		}
 	}
 	b.res.FloorRates = b.proxy.rates(floorAgent, floorStart, time.Now())
 	diff := b.proxy.snapshot().sub(before)
@@ -410,6 +432,12 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 	res.ManagerStartSeconds = round3(workersAt.Sub(b.mgr.started).Seconds())
 
 	say("cold: creating %d OAuthClients", o.n)
+	var prof *profiler
+	if o.profile != "" {
+		if prof, err = startProfiles(ctx, o.profile, "cold", b.mgr.profileAddr, b.admin); err != nil {
+			return err
+		}
+	}
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
 	t0 := time.Now()
 	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
@@ -424,6 +452,11 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 		return fmt.Errorf("cold: %w", err)
 	}
 	res.ColdSeconds = round3(allAt.Sub(t0).Seconds())
+	if prof != nil {
+		if err := prof.stop(b.mgr.profileAddr); err != nil {
+			return err
+		}
+	}
 	res.ColdRates = b.proxy.rates(managerAgent, t0, allAt)
 	q := tracker.quantiles(t0, 0.1, 0.5, 0.9, 1)
 	res.ColdReadyAt = map[string]float64{"p10": q[0], "p50": q[1], "p90": q[2], "p100": q[3]}
@@ -569,6 +602,11 @@ func (b *bench) restartPhase(ctx context.Context, name string) (*restartResult, 
 		r.HeapInuseMiB = round3(s.sum("go_memstats_heap_inuse_bytes") / (1 << 20))
 		r.GoSysMiB = round3(s.sum("go_memstats_sys_bytes") / (1 << 20))
 	}
+	if o.profile != "" {
+		if err := saveHeap(ctx, o.profile, name, m.profileAddr); err != nil {
+			return r, err
+		}
+	}
 	mem, err := m.memory()
 	if err != nil {
 		return r, err
@@ -611,6 +649,7 @@ func (b *bench) managerOptions(name string, metrics bool) managerOptions {
 		qps:         b.o.qps,
 		burst:       b.o.burst,
 		metrics:     metrics,
+		profile:     b.o.profile != "",
 		echoLogs:    b.o.verbose,
 	}
 }
