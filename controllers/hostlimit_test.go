@@ -46,3 +46,23 @@ func TestRequestsPerHostLimit(t *testing.T) {
 	e.g.Expect(e.idp.Requests()).To(Equal(n))
 	e.g.Expect(peak.Load()).To(Equal(int32(2)), "requests in flight at the endpoint")
 }
+
+// A client in line for a request slot writes nothing: its status is written
+// once, with its token.
+func TestDeferredClientWritesNoStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.Reconciler.MaxRequestsPerHost = 1
+		c.TokenRequestTimeout = time.Minute
+	})
+	e.idp.SetFault(oauthtest.Fault{Delay: 3 * time.Second, Count: 1})
+	e.create(e.oauthClient("first"))
+	e.g.Eventually(e.idp.Active).WithTimeout(timeout).WithPolling(5 * time.Millisecond).Should(Equal(1))
+	e.create(e.oauthClient("second"))
+	// "second" is reconciled, finds the one slot taken, and waits in line.
+	e.g.Consistently(func() int64 { return e.get("second").Status.ObservedGeneration }).
+		WithTimeout(time.Second).WithPolling(50 * time.Millisecond).Should(BeZero())
+	e.waitReady("first")
+	e.waitReady("second")
+	e.g.Expect(e.idp.Requests()).To(Equal(2))
+}

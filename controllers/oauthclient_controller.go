@@ -127,6 +127,10 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	before := oc.DeepCopy()
 	result, err := r.reconcile(ctx, oc)
+	if errors.Is(err, errDeferred) {
+		// In line for a request slot: nothing was done, nothing is written.
+		return result, nil
+	}
 	r.exportMetrics(oc)
 	if !equality.Semantic.DeepEqual(before.Status, oc.Status) {
 		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
@@ -144,6 +148,11 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.writes.forget(key)
 	r.held.forget(key)
 }
+
+// errDeferred is returned by requestToken for a client that found no free
+// request slot: the reconcile did nothing, and writes no status (a new
+// client's status is written once, with its token).
+var errDeferred = errors.New("token request deferred")
 
 // cacheLagRetry is when a reconcile that read a status older than this
 // process's last write comes back.
@@ -186,7 +195,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		// In line for the bound: woken when one of its slots is freed, and
 		// back in any case after a few seconds.
 		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
 	defer release()
 
