@@ -284,7 +284,8 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	}
 
 	if issued {
-		wasReady := meta.IsStatusConditionTrue(st.Conditions, tokenatorv1.ConditionReady)
+		prev := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
+		wasReady := prev != nil && prev.Status == metav1.ConditionTrue
 		issuedAt := tok.IssuedAt.Truncate(time.Second)
 		expires := tok.ExpiresAt.Truncate(time.Second)
 		st.TokenType = tok.TokenType
@@ -294,7 +295,10 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		st.FailedAttempts = 0
 		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
-		if renderErr == nil && (!wasReady || inputsChanged) {
+		// A client's first token, with nothing reported before it, is told by
+		// its Ready condition alone: an Event each would double the writes of
+		// a cold start.
+		if renderErr == nil && prev != nil && (!wasReady || inputsChanged) {
 			r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
 				eventTokenWritten, st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
 		}
