@@ -339,24 +339,17 @@ func run(ctx context.Context, o options, res *results) (err error) {
 // floorPhase: the same work as the cold phase, done by a bare client-go loop.
 func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
 	o := b.o
-	say("floor: creating %d OAuthClients in %d namespaces (no manager running)", o.n, o.namespaces)
+	say("floor: creating %d namespaces (no manager running)", o.namespaces)
 	if err := createNamespaces(ctx, b.c, floor.namespaces); err != nil {
 		return err
 	}
-	ocs := make([]*tokenatorv1.OAuthClient, o.n)
 	creds := make(map[string][2]string, o.n)
 	for i := range o.n {
 		creds[floor.namespace(i)+"/"+floor.name(i)] = [2]string{floor.clientID(i), floor.secretOf(i)}
 	}
-	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
-		oc := floor.oauthClient(i, b.idp.URL())
-		ocs[i] = oc
-		return b.c.Create(ctx, oc)
-	}); err != nil {
-		return fmt.Errorf("floor: creating OAuthClients: %w", err)
-	}
 
-	say("floor: token request + Secret create + status update for each, %d workers, QPS %g burst %d", o.concurrency, o.qps, o.burst)
+	say("floor: creating %d OAuthClients; for each, as it is created: token request + Secret create + status update, %d workers, QPS %g burst %d",
+		o.n, o.concurrency, o.qps, o.burst)
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
 	var prof *profiler
 	if o.profile != "" {
@@ -365,8 +358,30 @@ func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
 			return err
 		}
 	}
+	// The OAuthClients are created by the bench as in the cold phase, and
+	// handed to the floor's workers as they are created: the same load on
+	// the API server, in the same clock.
+	created := make(chan *tokenatorv1.OAuthClient, o.n)
 	floorStart := time.Now()
-	d, err := runFloor(ctx, b.viaProxy, ocs, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
+	createErr := make(chan error, 1)
+	go func() {
+		err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
+			oc := floor.oauthClient(i, b.idp.URL())
+			if err := b.c.Create(ctx, oc); err != nil {
+				return err
+			}
+			created <- oc
+			return nil
+		})
+		b.res.FloorCreateSeconds = round3(time.Since(floorStart).Seconds())
+		close(created)
+		createErr <- err
+	}()
+	err := runFloor(ctx, b.viaProxy, created, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
+	d := time.Since(floorStart)
+	if cerr := <-createErr; cerr != nil {
+		return fmt.Errorf("floor: creating OAuthClients: %w", cerr)
+	}
 	if err != nil {
 		return err
 	}
@@ -380,6 +395,9 @@ func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
 	b.res.FloorSeconds = round3(d.Seconds())
 	b.res.FloorTokenRequests = b.idp.Requests() - tokensBefore
 	b.res.FloorAPIRequests = diff.byVerbResource(floorAgent)
+	if b.res.FloorTokenRequests > 0 {
+		b.res.FloorRequestsPerToken = round3(float64(diff.requests(floorAgent)) / float64(b.res.FloorTokenRequests))
+	}
 	say("floor: %.2fs", d.Seconds())
 
 	// The manager must never see the floor's objects.
@@ -478,6 +496,9 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 	res.ColdAPIRequests = diff.byVerbResource(managerAgent)
 	res.ColdWrites = diff.writes(managerAgent)
 	res.ColdReads = diff.reads(managerAgent)
+	if res.TokenRequests > 0 {
+		res.RequestsPerNewToken = round3(float64(diff.requests(managerAgent)) / float64(res.TokenRequests))
+	}
 
 	var list tokenatorv1.OAuthClientList
 	if err := b.c.List(ctx, &list, client.MatchingLabels{phaseLabel: cold.phase}); err != nil {
