@@ -73,6 +73,9 @@ type options struct {
 	verbose     bool
 	keep        bool
 	profile     string
+	refresh     int
+	outage      time.Duration
+	outageN     int
 }
 
 func parseFlags() options {
@@ -95,7 +98,13 @@ func parseFlags() options {
 	flag.BoolVar(&o.verbose, "v", false, "Copy the manager's logs to stderr.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory (manager logs, kubeconfig).")
 	flag.StringVar(&o.profile, "profile", "", "Write CPU profiles of the manager and kube-apiserver during the floor and cold phases, the manager's block, mutex and goroutine profiles after the cold phase, and its heap after each restart, to this directory (the manager is built with -tags benchprofile).")
+	flag.IntVar(&o.refresh, "refresh-clients", -1, "OAuthClients of the refresh phase, which counts the API requests of a routine refresh; -1 means min(N, 1000), 0 skips the phase.")
+	flag.DurationVar(&o.outage, "outage", 0, "Run the outage phase: the token endpoint stops listening for this long while -outage-clients new OAuthClients need tokens (the issue's figure: 10m); 0 skips it.")
+	flag.IntVar(&o.outageN, "outage-clients", 1000, "OAuthClients of the outage phase.")
 	flag.Parse()
+	if o.refresh < 0 {
+		o.refresh = min(o.n, 1000)
+	}
 	if o.smoke {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -111,9 +120,12 @@ func parseFlags() options {
 		if !set["steady"] {
 			o.steady = 20 * time.Second
 		}
+		if !set["refresh-clients"] {
+			o.refresh = 20
+		}
 	}
 	if o.timeout <= 0 {
-		o.timeout = 10*time.Minute + o.steady + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond + time.Duration(o.labelled*o.labelledMiB)*200*time.Millisecond
+		o.timeout = 10*time.Minute + o.steady + o.outage + retryMaxDelay + time.Duration(o.refresh+o.outageN)*50*time.Millisecond + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond + time.Duration(o.labelled*o.labelledMiB)*200*time.Millisecond
 	}
 	return o
 }
@@ -217,9 +229,13 @@ func run(ctx context.Context, o options, res *results) (err error) {
 
 	cold := newClientSet("bench", o.n, o.namespaces)
 	floor := newClientSet("floor", o.n, o.namespaces)
+	refresh := newClientSet("refresh", o.refresh, o.namespaces)
+	outage := newClientSet("outage", o.outageN, o.namespaces)
 	clients := cold.credentials()
-	for id, secret := range floor.credentials() {
-		clients[id] = secret
+	for _, cs := range []clientSet{floor, refresh, outage} {
+		for id, secret := range cs.credentials() {
+			clients[id] = secret
+		}
 	}
 	b.idp = oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.Lucca, Clients: clients, Lifetime: tokenLifetime})
 	defer b.idp.Close()
@@ -296,6 +312,11 @@ func run(ctx context.Context, o options, res *results) (err error) {
 	if err := b.steadyPhase(ctx); err != nil {
 		return err
 	}
+	if refresh.n > 0 {
+		if err := b.refreshPhase(ctx, refresh); err != nil {
+			return err
+		}
+	}
 	// A crash: no graceful shutdown.
 	b.mgr.stop(syscall.SIGKILL)
 	b.mgr = nil
@@ -332,6 +353,13 @@ func run(ctx context.Context, o options, res *results) (err error) {
 	if !res.earliestRefresh.IsZero() && time.Now().After(res.earliestRefresh) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the run outlasted the earliest planned refresh (%s): the restart figures may include due refreshes",
 			res.earliestRefresh.UTC().Format(time.RFC3339)))
+	}
+	if o.outage > 0 {
+		// Last: the cold phase's clients are deleted first, so that none of
+		// their refreshes falls in the outage.
+		if err := b.outagePhase(ctx, outage, cold); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -106,6 +106,8 @@ type results struct {
 	RefreshEarliestAfterIssueSeconds float64 `json:"refresh_earliest_after_first_issue_seconds"`
 	earliestRefresh                  time.Time
 
+	Refresh              *refreshResult `json:"refresh,omitempty"`
+	Outage               *outageResult  `json:"outage,omitempty"`
 	Restart              *restartResult `json:"restart"`
 	SecretsCreateSeconds float64        `json:"secrets_create_seconds"`
 	RestartWithSecrets   *restartResult `json:"restart_with_secrets"`
@@ -180,6 +182,24 @@ func (r *results) finish(o options, runErr error) {
 		{"refresh_peak_share", fmt.Sprintf("%.3f", r.RefreshPeakShare), "<= 0.05", complete && r.RefreshPeakShare <= 0.05},
 		{"token_requests", strconv.Itoa(r.TokenRequests), "= N = " + strconv.Itoa(r.N), complete && r.TokenRequests == r.N},
 	}
+	if r.Refresh != nil {
+		r.Goals = append(r.Goals, goal{"api_requests_per_routine_refresh", fmt.Sprintf("%.2f", r.Refresh.PerRefresh), "<= 2",
+			complete && r.Refresh.PerRefresh <= 2})
+		if r.Refresh.PerRefresh > 2 {
+			r.Failures = append(r.Failures, fmt.Sprintf("api_requests_per_routine_refresh %.2f > 2", r.Refresh.PerRefresh))
+		}
+		if r.Refresh.TokenRequests != r.Refresh.Clients {
+			r.Failures = append(r.Failures, fmt.Sprintf("refresh token_requests %d != %d clients", r.Refresh.TokenRequests, r.Refresh.Clients))
+		}
+	}
+	if r.Outage != nil {
+		limit := retryMaxDelay + time.Minute
+		r.Goals = append(r.Goals,
+			goal{"outage: all Ready after the endpoint's return", fmt.Sprintf("%.1fs", r.Outage.ReadySeconds), "<= retry cap + 1m = " + limit.String(),
+				complete && r.Outage.ReadySeconds > 0 && r.Outage.ReadySeconds <= limit.Seconds()},
+			goal{"outage: requests at once at the endpoint", strconv.Itoa(r.Outage.PeakConcurrent), "<= --max-requests-per-host = " + strconv.Itoa(r.Outage.MaxPerHost),
+				complete && r.Outage.PeakConcurrent <= r.Outage.MaxPerHost})
+	}
 	// The smoke check fails on correctness, never on timings.
 	if r.TokenRequests != r.N {
 		r.Failures = append(r.Failures, fmt.Sprintf("token_requests %d != N %d", r.TokenRequests, r.N))
@@ -226,6 +246,14 @@ func (r *results) printTable(w io.Writer) {
 		p("restart_token_requests with labelled secrets\t%d\t0 (writes %d)", r.RestartWithLabelled.TokenRequests, r.RestartWithLabelled.Writes)
 		p("rss delta, %d labelled %d MiB Secrets\t%.1f\t< 16", r.Labelled, r.LabelledMiB, r.LabelledDeltaMiB)
 	}
+	if r.Refresh != nil {
+		p("api_requests_per_routine_refresh\t%.2f\t<= 2 (%d refreshes of %d clients)", r.Refresh.PerRefresh, r.Refresh.TokenRequests, r.Refresh.Clients)
+	}
+	if r.Outage != nil {
+		p("outage: all Ready after the return\t%.1fs\t(%d clients, endpoint down %.0fs, retry cap %s; %d token requests)",
+			r.Outage.ReadySeconds, r.Outage.Clients, r.Outage.OutageSeconds, r.Outage.RetryMaxDelay, r.Outage.TokenRequests)
+		p("outage: requests at once at the endpoint\t%d\t<= %d", r.Outage.PeakConcurrent, r.Outage.MaxPerHost)
+	}
 	p("refresh_peak_share\t%.3f\t<= 0.05 (%d of %d in one second; %d distinct seconds over %.0fs)", r.RefreshPeakShare, r.RefreshPeak, r.RefreshPlanned, r.RefreshDistinctSeconds, r.RefreshSpanSeconds)
 	p("\t\t")
 	for _, g := range r.Goals {
@@ -246,6 +274,9 @@ func (r *results) printTable(w io.Writer) {
 	printRequests(w, "floor API requests", r.FloorAPIRequests)
 	printRates(w, "floor requests per second (median over its whole seconds)", r.FloorRates)
 	printRequests(w, "manager API requests, steady", r.SteadyAPIRequests)
+	if r.Refresh != nil {
+		printRequests(w, "manager API requests, routine refreshes", r.Refresh.APIRequests)
+	}
 	if r.Restart != nil {
 		printRequests(w, "manager API requests, restart", r.Restart.APIRequests)
 	}
