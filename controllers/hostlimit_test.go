@@ -2,6 +2,9 @@ package controllers_test
 
 import (
 	"fmt"
+	"net/http"
+	"path"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,4 +68,40 @@ func TestDeferredClientWritesNoStatus(t *testing.T) {
 	e.waitReady("first")
 	e.waitReady("second")
 	e.g.Expect(e.idp.Requests()).To(Equal(2))
+}
+
+// A request slot covers the token request alone: a client whose credentials
+// read is slow holds no slot meanwhile, and another client of the same host
+// gets its token.
+func TestSlotNotHeldWhileReading(t *testing.T) {
+	t.Parallel()
+	reading, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749}, func(c *operator.Config) {
+		c.Reconciler.MaxRequestsPerHost = 1
+	}, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodGet && path.Base(req.URL.Path) == "creds-slow" && req.URL.Query().Get("watch") == "" {
+				once.Do(func() { close(reading) })
+				select {
+				case <-release:
+				case <-req.Context().Done():
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	defer close(release)
+	e.create(e.credentials("creds-slow", e.clientID, e.clientSecret))
+	slow := e.oauthClient("slow")
+	slow.Spec.CredentialsSecretRef.Name = "creds-slow"
+	e.create(slow)
+	select {
+	case <-reading:
+	case <-time.After(timeout):
+		t.Fatal("the credentials of slow were not read")
+	}
+	e.create(e.oauthClient("fast"))
+	e.waitReady("fast")
+	e.g.Expect(e.get("slow").Status.Conditions).To(BeEmpty(), "slow is still reading its credentials")
 }

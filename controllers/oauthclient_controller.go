@@ -185,20 +185,13 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	return r.requestToken(ctx, oc, g, d, now)
 }
 
-// requestToken requests a new token and writes it. A slot is taken before
-// anything is read for the request: a client whose endpoint host, or
-// namespace, has its share of requests in flight comes back shortly without
-// holding a worker and without costing an API request.
+// requestToken requests a new token and writes it. The credentials and the
+// CA bundle are read first (each version once: a client that then finds no
+// free slot reads them from memory when it comes back); a slot is then taken
+// for the token request alone: a client whose endpoint host, or namespace,
+// has its share of requests in flight comes back shortly without holding a
+// worker.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
-	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
-	if busy != nil {
-		// In line for the bound: woken when one of its slots is freed, and
-		// back in any case after a few seconds.
-		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-	}
-	defer release()
-
 	creds, err := r.readCredentials(ctx, oc)
 	if err != nil {
 		return r.report(oc, err, now)
@@ -211,6 +204,15 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	if err != nil {
 		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
 	}
+
+	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
+	if busy != nil {
+		// In line for the bound: woken when one of its slots is freed, and
+		// back in any case after a few seconds.
+		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
+	}
+	defer release()
 
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
