@@ -23,8 +23,12 @@ var (
 
 // refreshAfter is when the refresh phase's OAuthClients plan their first
 // refresh: spec.refreshBefore is the token's lifetime minus this, and the
-// contract's jitter makes it up to 10% earlier.
-const refreshAfter = 30 * time.Second
+// contract's jitter makes it up to 10% earlier. It leaves time to issue every
+// first token before the first refresh is due: 30 s, plus 50 ms per client
+// (the pace of a loaded 2-core machine).
+func refreshAfter(clients int) time.Duration {
+	return 30*time.Second + time.Duration(clients)*50*time.Millisecond
+}
 
 // refreshResult: the refresh phase.
 type refreshResult struct {
@@ -116,9 +120,10 @@ func (b *bench) waitAll(ctx context.Context, phase string, n int, timeout time.D
 // created; once every one holds its first token and the manager is quiet, the
 // manager's requests are counted until every one holds its second token.
 func (b *bench) refreshPhase(ctx context.Context, cs clientSet) error {
-	say("refresh: creating %d OAuthClients that refresh %s after their first token", cs.n, refreshAfter)
+	after := refreshAfter(cs.n)
+	say("refresh: creating %d OAuthClients that refresh %s after their first token", cs.n, after)
 	if err := b.createSet(ctx, cs, func(oc *tokenatorv1.OAuthClient) {
-		oc.Spec.RefreshBefore = &metav1.Duration{Duration: tokenLifetime - refreshAfter}
+		oc.Spec.RefreshBefore = &metav1.Duration{Duration: tokenLifetime - after}
 	}); err != nil {
 		return err
 	}
@@ -145,7 +150,7 @@ func (b *bench) refreshPhase(ctx context.Context, cs clientSet) error {
 		return fmt.Errorf("refresh: the first refresh was due at %s, before the first tokens were all issued and counted", firstDue.Format(time.TimeOnly))
 	}
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
-	doneAt, err := b.waitAll(ctx, cs.phase, cs.n, refreshAfter+timeout, func(oc *tokenatorv1.OAuthClient) bool {
+	doneAt, err := b.waitAll(ctx, cs.phase, cs.n, after+timeout, func(oc *tokenatorv1.OAuthClient) bool {
 		return isReady(oc) && oc.Status.LastRefreshTime != nil && oc.Status.LastRefreshTime.After(first[oc.Namespace+"/"+oc.Name])
 	})
 	if err != nil {
