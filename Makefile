@@ -11,9 +11,15 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 HELM ?= $(LOCALBIN)/helm
 
-# The local test control plane (kube-apiserver and etcd built from Go modules).
+# The local test control plane: kube-apiserver and etcd (the pinned envtest
+# release, or built from the pinned Go modules), and kube-controller-manager
+# (built from them) for the e2e suite and the demo.
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
+# 1: fetch the pinned, checksummed releases of kube-apiserver, etcd and helm
+# first (hack/fetch-release.sh); 0: build them from the pinned Go modules only.
+TOOLS_DOWNLOAD ?= 1
+export TOOLS_DOWNLOAD
 
 # Most tests wait on a control plane or a token's lifetime, not on the CPU:
 # six at a time keep two cores busy.
@@ -54,8 +60,12 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver and etcd for the tests into bin/k8s (skipped when present).
+control-plane: ## Put kube-apiserver and etcd for the tests into bin/k8s: the pinned release, else a build (skipped when present).
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)"
+
+.PHONY: controller-manager
+controller-manager: ## Build kube-controller-manager (garbage collector, namespace controller) into bin/k8s (skipped when present).
+	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)" kube-controller-manager
 
 .PHONY: test
 test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
@@ -74,7 +84,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 	hack/fuzz.sh
 
 .PHONY: test-e2e
-test-e2e: control-plane kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
+test-e2e: control-plane controller-manager kustomize ## Run the manager binary against a real API server, with the shipped RBAC and two replicas.
 	KUSTOMIZE=$(KUSTOMIZE) $(GO) test -tags e2e -count=1 -v -timeout 15m ./test/e2e/
 
 .PHONY: verify
@@ -87,7 +97,7 @@ verify: manifests generate docs ## Regenerate code and manifests, then fail on a
 	@test -z "$$(git status --porcelain --untracked-files=all -- api charts config docs go.mod go.sum hack)" || { git status --porcelain -- api charts config docs go.mod go.sum hack; echo "Untracked generated files"; exit 1; }
 
 .PHONY: demo
-demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient.
+demo: control-plane ## Run a local demo: control plane, token endpoint, manager and a sample OAuthClient (garbage collector: make controller-manager demo).
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	$(LOCALBIN)/demo $(DEMO_ARGS)
 
@@ -96,6 +106,23 @@ demo: control-plane ## Run a local demo: control plane, token endpoint, manager 
 .PHONY: build
 build: manifests generate ## Build the manager binary into bin/manager.
 	$(GO) build -o $(LOCALBIN)/manager ./cmd
+
+# The manager's image in dist/install.yaml, tagged VERSION by make release.
+RELEASE_IMAGE ?= ghcr.io/tokenator-dev/tokenator
+
+# The version stamped into the kubectl plugin by make plugin (make release
+# takes VERSION).
+PLUGIN_VERSION ?= $(or $(VERSION),$(shell git describe --tags --always --dirty 2>/dev/null),dev)
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-tokenator (put it on your PATH: kubectl tokenator).
+	$(GO) build -trimpath -ldflags "-X main.version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-tokenator ./cmd/kubectl-tokenator
+
+.PHONY: release
+release: manifests kustomize helm ## Write the release artifacts of VERSION (such as v0.1.0) into dist/: install.yaml, the chart, the plugin for linux and darwin on amd64 and arm64, checksums.txt.
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=v0.1.0"; exit 2; }
+	rm -rf dist
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) GO=$(GO) IMAGE=$(RELEASE_IMAGE) hack/release.sh $(VERSION) dist
 
 .PHONY: run
 run: manifests generate ## Run the manager from your host against the cluster of your kubeconfig.
@@ -127,7 +154,7 @@ undeploy: kustomize ## Remove the operator from the cluster of your kubeconfig.
 ##@ Tools
 
 .PHONY: helm
-helm: ## Build helm from hack/helm into bin/helm (skipped when present at the pinned version).
+helm: ## Put helm into bin/helm: the pinned release, else a build from hack/helm (skipped when present).
 	hack/build-helm.sh "$(HELM)"
 
 .PHONY: helm-lint

@@ -40,6 +40,8 @@ func main() {
 	flag.IntVar(&cfg.Reconciler.MaxRequestsPerNamespace, "max-requests-per-namespace", cfg.Reconciler.MaxRequestsPerNamespace, "Token requests in flight of one namespace at most, so that one namespace cannot hold every worker; 0 means three quarters of --concurrent-reconciles.")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&credentialsSelector, "credentials-selector", "", "A label selector (such as tokenator.dev/credentials=true) that credentials Secrets must match to be used; empty uses any Secret.")
+	flag.StringVar(&cfg.Reconciler.ClusterResourceNamespace, "cluster-resource-namespace", "", "The namespace of the Secrets and ConfigMaps ClusterOAuthProviders refer to, and of their shared tokens; empty means the namespace the manager runs in (POD_NAMESPACE, else its ServiceAccount's), else tokenator-system.")
+	flag.BoolVar(&cfg.Reconciler.RequireProviderRef, "require-provider-ref", false, "Refuse OAuthClients without spec.providerRef (InvalidSpec), so that only the endpoints of ClusterOAuthProviders are called.")
 	flag.DurationVar(&cfg.TokenRequestTimeout, "token-request-timeout", cfg.TokenRequestTimeout, "Timeout of one token request.")
 	flag.DurationVar(&cfg.Reconciler.MinRequestInterval, "min-request-interval", cfg.Reconciler.MinRequestInterval, "Shortest time between two token requests of one OAuthClient.")
 	flag.DurationVar(&cfg.Reconciler.RetryBaseDelay, "retry-base-delay", cfg.Reconciler.RetryBaseDelay, "Delay after a first failed token request; doubles with each further failure.")

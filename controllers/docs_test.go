@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"crypto"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -35,6 +37,9 @@ var providerPages = map[string]oauthtest.Kind{
 	"luxclusif.md": oauthtest.Luxclusif,
 	"json-body.md": oauthtest.JSONBody,
 	"generic.md":   oauthtest.RFC6749,
+	"okta.md":      oauthtest.RFC6749,
+	"entra-id.md":  oauthtest.RFC6749,
+	"keycloak.md":  oauthtest.RFC6749,
 }
 
 // docExample is the complete example of a documentation page.
@@ -124,7 +129,7 @@ func TestProviderPagesExamples(t *testing.T) {
 				e.g.Expect((frag.Spec == nil) != (frag.Status == nil)).To(BeTrue(),
 					"%s: a ```yaml snippet holds either spec: or status:, got %q", name, b)
 				if frag.Spec != nil {
-					e.g.Expect(frag.Spec.CredentialsSecretRef.Name).NotTo(BeEmpty(), "%s: spec snippet %q names no credentials Secret", name, b)
+					e.g.Expect(frag.Spec.CredentialsSecretRef != nil && frag.Spec.CredentialsSecretRef.Name != "").To(BeTrue(), "%s: spec snippet %q names no credentials Secret", name, b)
 					checkPreset(e.g, kind, frag.Spec)
 					oc := &tokenatorv1.OAuthClient{
 						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("snippet-%d", i), Namespace: e.ns},
@@ -236,20 +241,60 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 	g.Expect(creds.Namespace).To(Equal(oc.Namespace), "%s: the credentials are in the OAuthClient's namespace", ex.page)
 	ep := checkPreset(g, ex.kind, &oc.Spec)
 
-	id := credentialValue(creds, defaultKey(oc.Spec.CredentialsSecretRef.ClientIDKey, "client_id"))
-	secret := credentialValue(creds, defaultKey(oc.Spec.CredentialsSecretRef.ClientSecretKey, "client_secret"))
-	g.Expect(id).NotTo(BeEmpty(), "%s: no client ID in the credentials Secret", ex.page)
-	g.Expect(secret).NotTo(BeEmpty(), "%s: no client secret in the credentials Secret", ex.page)
-	secretsMu.Lock()
-	secretsSeen = append(secretsSeen, secret)
-	secretsMu.Unlock()
-	cfg := oauthtest.Config{Kind: ex.kind, Clients: map[string]string{id: secret}}
-	if ex.kind != oauthtest.JSONBody {
-		cfg.ClientAuth = string(ep.ClientAuth) // refuse the other method
+	ref := oc.Spec.CredentialsSecretRef
+	id := oc.Spec.ClientID
+	if id == "" {
+		id = credentialValue(creds, defaultKey(ref.ClientIDKey, "client_id"))
+	}
+	g.Expect(id).NotTo(BeEmpty(), "%s: no client ID in spec.clientID or the credentials Secret", ex.page)
+	cfg := oauthtest.Config{Kind: ex.kind, Clients: map[string]string{}}
+	creds = creds.DeepCopy()
+	switch ep.Method {
+	case tokenatorv1.ClientAuthenticationPrivateKeyJWT, tokenatorv1.ClientAuthenticationTLS:
+		// A page cannot ship a key: the example's placeholders are replaced
+		// by a new key, and a certificate where the example has one.
+		keyKey := defaultKey(ref.PrivateKeyKey, tokenatorv1.DefaultPrivateKeyKey)
+		certKey := defaultKey(ref.CertificateKey, tokenatorv1.DefaultCertificateKey)
+		g.Expect(credentialValue(creds, keyKey)).To(ContainSubstring("PRIVATE KEY-----"), "%s: the credentials Secret has no PEM key under %q", ex.page, keyKey)
+		key := oauthtest.NewClientKey(oauthtest.RSA2048)
+		replace := func(k string, v []byte) {
+			delete(creds.StringData, k)
+			if creds.Data == nil {
+				creds.Data = map[string][]byte{}
+			}
+			creds.Data[k] = v
+		}
+		replace(keyKey, keyMaterial(oauthtest.PrivateKeyPEM(key)))
+		if ep.Method == tokenatorv1.ClientAuthenticationTLS {
+			g.Expect(credentialValue(creds, certKey)).To(ContainSubstring("BEGIN CERTIFICATE"), "%s: no PEM certificate under %q", ex.page, certKey)
+			chain, root := oauthtest.IssuedClientCertificate(id, key)
+			replace(certKey, chain)
+			cfg.ClientCertificates = map[string][]byte{id: root}
+			cfg.ClientAuth = "tls"
+		} else {
+			if credentialValue(creds, certKey) != "" {
+				replace(certKey, oauthtest.SelfSignedClientCertificate(id, key, time.Time{}))
+			}
+			cfg.ClientKeys = map[string]crypto.PublicKey{id: key.Public()}
+			cfg.ClientAuth = "assertion"
+		}
+	default:
+		secret := credentialValue(creds, defaultKey(ref.ClientSecretKey, "client_secret"))
+		g.Expect(secret).NotTo(BeEmpty(), "%s: no client secret in the credentials Secret", ex.page)
+		secretsMu.Lock()
+		secretsSeen = append(secretsSeen, secret)
+		secretsMu.Unlock()
+		cfg.Clients[id] = secret
+		if ex.kind != oauthtest.JSONBody {
+			cfg.ClientAuth = string(ep.ClientAuth) // refuse the other methods
+		}
+	}
+	if a := oc.Spec.ClientAssertion; a != nil && a.Audience != "" {
+		cfg.AssertionAudience = a.Audience
 	}
 	e := newEnv(t, cfg)
 
-	e.create(creds.DeepCopy())
+	e.create(creds)
 	oc = oc.DeepCopy()
 	oc.Spec.TokenURL = e.idp.URL()
 	if oc.Spec.TLS == nil {
@@ -262,6 +307,19 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 	req := e.idp.LastRequest()
 	e.g.Expect(req.BasicAuth).To(Equal(ep.ClientAuth == oauth.ClientAuthBasic))
 	e.g.Expect(req.Params["client_id"] + req.BasicUser).To(Equal(id))
+	switch ep.ClientAuth {
+	case oauth.ClientAuthAssertion:
+		e.g.Expect(req.Params).To(HaveKeyWithValue("client_assertion_type", oauth.ClientAssertionTypeJWTBearer))
+		e.g.Expect(req.Params).NotTo(HaveKey("client_secret"))
+		if tp := certificateThumbprintOf(oc); tp != "" {
+			h, _ := assertionsOf(e.idp, id)
+			e.g.Expect(h).NotTo(BeEmpty())
+			e.g.Expect(h[len(h)-1].ExtraHeaders).To(HaveKey(jose.HeaderKey(tp)), "%s: the assertion carries %s", ex.page, tp)
+		}
+	case oauth.ClientAuthTLS:
+		e.g.Expect(req.ClientCertificates).To(HaveLen(2), "%s: the chain is sent", ex.page)
+		e.g.Expect(req.Params).NotTo(HaveKey("client_secret"))
+	}
 	if len(oc.Spec.Scopes) > 0 {
 		e.g.Expect(req.Params).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
 	} else {
@@ -305,7 +363,7 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 // checkPreset checks that spec resolves to what the page's provider expects,
 // and returns the resolved endpoint.
 func checkPreset(g Gomega, kind oauthtest.Kind, spec *tokenatorv1.OAuthClientSpec) presets.Endpoint {
-	ep, err := presets.Resolve(spec)
+	ep, err := presets.Resolve(&spec.OAuthEndpoint)
 	g.Expect(err).NotTo(HaveOccurred())
 	switch kind {
 	case oauthtest.Lucca:
@@ -465,6 +523,13 @@ func decodeDocObject(t *testing.T, doc string) client.Object {
 		t.Fatalf("%s %q: %v", probe.Kind, obj.GetName(), err)
 	}
 	return obj
+}
+
+func certificateThumbprintOf(oc *tokenatorv1.OAuthClient) string {
+	if a := oc.Spec.ClientAssertion; a != nil {
+		return string(a.CertificateThumbprint)
+	}
+	return ""
 }
 
 func credentialValue(s *corev1.Secret, key string) string {

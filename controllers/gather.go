@@ -15,9 +15,14 @@ import (
 // templates, the identity of the request the spec asks for, and the derived
 // Secret with the token it holds.
 type gathered struct {
-	// endpoint is the spec resolved against its provider's preset, its URL
+	// source is where the request's inputs come from: the spec, or its
+	// ClusterOAuthProvider.
+	source *requestSource
+	// endpoint is the source's endpoint resolved against its preset, its URL
 	// parsed and checked once.
 	endpoint presets.Endpoint
+	// audience is spec.audience.
+	audience string
 	// templates are the parsed spec.secret.extraData.
 	templates extraDataTemplates
 	// hash identifies the token request (tokenRequestHash).
@@ -34,27 +39,30 @@ type gathered struct {
 // references is returned as a *referenceError or an *errSecretConflict, for
 // report; a suspended OAuthClient needs nothing.
 func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
-	g := &gathered{}
+	g := &gathered{audience: oc.Spec.Audience}
 	if oc.Spec.Suspend {
 		return g, nil
 	}
 	var err error
-	if g.endpoint, err = presets.Resolve(&oc.Spec); err != nil {
+	if g.source, err = r.resolveSource(ctx, oc); err != nil {
+		return nil, err
+	}
+	if g.endpoint, err = presets.Resolve(g.source.endpoint); err != nil {
 		return nil, invalidSpec(err)
 	}
 	if r.TokenHosts != nil {
 		if err := r.TokenHosts.CheckHost(g.endpoint.Hostname); err != nil {
-			return nil, invalidSpec(fmt.Errorf("spec.tokenURL: %w", err))
+			return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tokenURL"), err))
 		}
 	}
 	if g.templates, err = parseExtraData(oc.Spec.Secret.ExtraData); err != nil {
 		return nil, invalidSpec(err)
 	}
-	refs, err := r.referenceVersions(ctx, oc)
+	refs, err := r.referenceVersions(ctx, g.source)
 	if err != nil {
 		return nil, err
 	}
-	g.hash = tokenRequestHash(&oc.Spec, refs)
+	g.hash = tokenRequestHash(requestSpec(oc, g.source), refs)
 
 	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {
 		return nil, err

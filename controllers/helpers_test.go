@@ -161,9 +161,11 @@ func (e *testEnv) oauthClient(name string) *tokenatorv1.OAuthClient {
 	oc := &tokenatorv1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
 		Spec: tokenatorv1.OAuthClientSpec{
-			TokenURL:             e.idp.URL(),
-			CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "creds"},
-			TLS:                  &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: e.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
 		},
 	}
 	switch e.kind {

@@ -23,8 +23,26 @@ const (
 	msgCredsNotSelected = "spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)"
 	msgCredsNoKey       = "spec.credentialsSecretRef: Secret %q has no non-empty key %q"
 	msgCredsNotVSCHAR   = "spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)"
-	msgTemplateFailed   = "spec.secret.extraData[%s]: rendering failed with the issued token"
-	msgKeyLeftOut       = "; the key is left out of the Secret until the template is fixed"
+	// msgCredentialField names a key of the credentials Secret in the
+	// messages of internal/assertion (a private key, certificate or client
+	// secret that cannot be used), which follow it after ": ".
+	msgCredentialField = "spec.credentialsSecretRef.%s %q of Secret %q"
+	msgTemplateFailed  = "spec.secret.extraData[%s]: rendering failed with the issued token"
+	msgKeyLeftOut      = "; the key is left out of the Secret until the template is fixed"
+
+	// ClusterOAuthProvider and providerRef messages.
+	msgProviderNotFound      = "spec.providerRef: ClusterOAuthProvider %q not found"
+	msgProviderNotReady      = "spec.providerRef: ClusterOAuthProvider %q is not Ready: %s"
+	msgProvidersNotServed    = "spec.providerRef: this operator does not serve ClusterOAuthProviders: it watches only some namespaces (--namespaces), and not its cluster resource namespace %q"
+	msgNamespaceRefused      = "ClusterOAuthProvider %q does not allow namespace %q (spec.allowedNamespaces)"
+	msgScopeRefused          = "ClusterOAuthProvider %q does not allow scope %q (spec.allowedScopes)"
+	msgNoCentralCredentials  = "spec.credentialsSecretRef is required: ClusterOAuthProvider %q has no central credentials"
+	msgProviderRefRequired   = "spec.providerRef is required: the operator runs with --require-provider-ref, so only ClusterOAuthProviders reach the network; remove the endpoint fields and name a ClusterOAuthProvider"
+	msgProviderField         = "ClusterOAuthProvider %q %s"
+	msgTokenRemoved          = "the token expired at %s and was removed from the Secret"
+	msgProviderReady         = "the provider can be used"
+	msgProviderCredsNotFound = "spec.credentialsSecretRef: Secret %q not found in the cluster resource namespace %q"
+	msgProviderRefNotFound   = "%s: %s %q not found in the cluster resource namespace %q"
 
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"

@@ -35,11 +35,15 @@ type OAuthClientReconciler struct {
 	APIReader client.Reader
 	// References reads the metadata of referenced Secrets and ConfigMaps.
 	References client.Reader
+	// NamespaceReader reads the labels of Namespaces (ClusterOAuthProviders'
+	// allowedNamespaces).
+	NamespaceReader client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
 	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
-	// HTTPClients holds the HTTP clients of the token requests, by CA bundle.
+	// HTTPClients holds the HTTP clients of the token requests, by CA bundle
+	// and client certificate.
 	HTTPClients *oauth.HTTPClients
 	// TokenHosts, when set, refuses token hosts the operator may not call, and
 	// names the allowed pattern a host matches (for the metrics).
@@ -60,6 +64,8 @@ type OAuthClientReconciler struct {
 	held heldTokens
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
+	// shared remembers the shared tokens of ClusterOAuthProviders.
+	shared sharedTokens
 }
 
 // Options tune the reconciler.
@@ -84,6 +90,12 @@ type Options struct {
 	// CredentialsSelector, when set and not empty, is what the labels of a
 	// credentials Secret must match for the operator to use it.
 	CredentialsSelector labels.Selector
+	// ClusterResourceNamespace is where the references of ClusterOAuthProviders
+	// (central credentials, CA bundles) and their shared tokens are.
+	ClusterResourceNamespace string
+	// RequireProviderRef makes OAuthClients without spec.providerRef
+	// InvalidSpec: only ClusterOAuthProviders' endpoints are called.
+	RequireProviderRef bool
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }
@@ -150,8 +162,9 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 }
 
 // errDeferred is returned by requestToken for a client that found no free
-// request slot: the reconcile did nothing, and writes no status (a new
-// client's status is written once, with its token).
+// request slot, and by reconcileShared for a client that waits for its
+// shared token's request: the reconcile did nothing, and writes no status (a
+// new client's status is written once, with its token).
 var errDeferred = errors.New("token request deferred")
 
 // cacheLagRetry is when a reconcile that read a status older than this
@@ -165,9 +178,16 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	now := r.Clock.Now()
 	oc.Status.ObservedGeneration = oc.Generation
 	g, err := r.gather(ctx, oc)
+	if refErr, ok := providerRefusal(err); ok {
+		return r.withhold(ctx, oc, refErr, now)
+	}
 	if err != nil {
 		return r.report(oc, err, now)
 	}
+	if g.source != nil && g.source.shared {
+		return r.reconcileShared(ctx, oc, g, now)
+	}
+	oc.Status.TokenSource = ""
 	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.holder != nil,
 		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
 		r.Options.MinRequestInterval, now)
@@ -192,17 +212,9 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 // has its share of requests in flight comes back shortly without holding a
 // worker.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
-	creds, err := r.readCredentials(ctx, oc)
+	in, err := r.readRequestInputs(ctx, g)
 	if err != nil {
 		return r.report(oc, err, now)
-	}
-	caBundle, err := r.readCABundle(ctx, oc)
-	if err != nil {
-		return r.report(oc, err, now)
-	}
-	httpClient, err := r.HTTPClients.Get(caBundle)
-	if err != nil {
-		return r.report(oc, invalidSpec(fmt.Errorf("spec.tls: %w", err)), now)
 	}
 
 	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
@@ -214,22 +226,12 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
-	started := time.Now()
-	tok, err := tc.RequestToken(ctx, oauth.Request{
-		TokenURL:        g.endpoint.TokenURL,
-		Encoding:        g.endpoint.Encoding,
-		ClientAuth:      g.endpoint.ClientAuth,
-		ClientID:        creds.clientID,
-		ClientSecret:    creds.clientSecret,
-		Scopes:          oc.Spec.Scopes,
-		Audience:        oc.Spec.Audience,
-		ExtraParameters: oc.Spec.ExtraParameters,
-		ExtraHeaders:    oc.Spec.ExtraHeaders,
-		DefaultLifetime: specDefaultLifetime(oc),
-	})
+	tok, err := r.sendTokenRequest(ctx, g, in, oc.Spec.Scopes)
 	release()
-	r.Metrics.ObserveRequest(r.hostLabel(oc, g.endpoint.Hostname), time.Since(started), err)
+	var refErr *referenceError
+	if errors.As(err, &refErr) {
+		return r.report(oc, err, now)
+	}
 	oc.Status.TokenRequestHash = g.hash
 	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
 	if errors.Is(err, oauth.ErrInvalidRequest) {
@@ -240,6 +242,65 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		return r.requestFailed(ctx, oc, err, now)
 	}
 	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+}
+
+// requestInputs are what a token request reads from the API server: the
+// credentials and the CA bundle of its source.
+type requestInputs struct {
+	creds    credentials
+	caBundle []byte
+}
+
+// readRequestInputs reads the credentials and CA bundle of g's source, each
+// version once (refValues). It is called before a request slot is taken, so
+// that a slot is never held through an API read. A problem of the references
+// is returned as a *referenceError.
+func (r *OAuthClientReconciler) readRequestInputs(ctx context.Context, g *gathered) (requestInputs, error) {
+	creds, err := r.readCredentials(ctx, g.source, g.endpoint.Method)
+	if err != nil {
+		return requestInputs{}, err
+	}
+	caBundle, err := r.readCABundle(ctx, g.source)
+	if err != nil {
+		return requestInputs{}, err
+	}
+	return requestInputs{creds: creds, caBundle: caBundle}, nil
+}
+
+// sendTokenRequest sends one token request for scopes, with g's audience,
+// from the inputs read by readRequestInputs; the caller holds a request slot.
+// The client authentication material (a new assertion, or the client
+// certificate) is made here, just before the request, so that a client in
+// line for a slot signs nothing. A problem of that material or of the CA
+// bundle is returned as a *referenceError (nothing was sent).
+func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, in requestInputs, scopes []string) (*oauth.Token, error) {
+	auth, err := r.clientAuthMaterial(g.source, g.endpoint, in.creds, r.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	httpClient, err := r.HTTPClients.GetWithCertificate(in.caBundle, auth.certificate)
+	if err != nil {
+		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
+	}
+
+	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
+	started := time.Now()
+	tok, err := tc.RequestToken(ctx, oauth.Request{
+		TokenURL:        g.endpoint.TokenURL,
+		Encoding:        g.endpoint.Encoding,
+		ClientAuth:      g.endpoint.ClientAuth,
+		ClientID:        in.creds.clientID,
+		ClientSecret:    in.creds.clientSecret,
+		ClientAssertion: auth.assertion,
+		Scopes:          scopes,
+		Audience:        g.audience,
+		ExtraParameters: g.source.endpoint.ExtraParameters,
+		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
+		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
+	})
+	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
+	r.observeProviderRequest(g.source, err)
+	return tok, err
 }
 
 // keepToken keeps the token a derived Secret holds: when spec.secret changed
@@ -293,7 +354,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		st.TokenType = tok.TokenType
 		st.ExpiresAt = &metav1.Time{Time: expires}
 		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
-		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(oc), r.Options.MinRequestInterval, string(oc.UID))}
+		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(g.source.endpoint), r.Options.MinRequestInterval, string(oc.UID))}
 		st.FailedAttempts = 0
 		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
@@ -338,9 +399,9 @@ func busyRetryDelay(uid string, now time.Time) time.Duration {
 // when the URL is a preset's, else the --allowed-token-hosts pattern it
 // matches, else "other". A tenant's tokenURL never becomes a label value, so
 // the series stay bounded by what the admin configured.
-func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host string) string {
-	if oc.Spec.TokenURL == "" && oc.Spec.Provider != "" && oc.Spec.Provider != tokenatorv1.ProviderGeneric {
-		return string(oc.Spec.Provider)
+func (r *OAuthClientReconciler) hostLabel(ep *tokenatorv1.OAuthEndpoint, host string) string {
+	if ep.TokenURL == "" && ep.Provider != "" && ep.Provider != tokenatorv1.ProviderGeneric {
+		return string(ep.Provider)
 	}
 	if r.TokenHosts != nil {
 		if pattern := r.TokenHosts.Pattern(host); pattern != "" {
@@ -352,8 +413,8 @@ func (r *OAuthClientReconciler) hostLabel(oc *tokenatorv1.OAuthClient, host stri
 
 // specDefaultLifetime is spec.defaultLifetime, or 0 when unset: internal/oauth
 // then applies its own default, oauth.DefaultLifetime.
-func specDefaultLifetime(oc *tokenatorv1.OAuthClient) time.Duration {
-	if d := oc.Spec.DefaultLifetime; d != nil {
+func specDefaultLifetime(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if d := ep.DefaultLifetime; d != nil {
 		return d.Duration
 	}
 	return 0
@@ -472,11 +533,11 @@ func validUntil(t *metav1.Time) string {
 	return fmt.Sprintf(msgTokenValid, t.UTC().Format(time.RFC3339))
 }
 
-func refreshBefore(oc *tokenatorv1.OAuthClient) time.Duration {
-	if oc.Spec.RefreshBefore == nil {
+func refreshBefore(ep *tokenatorv1.OAuthEndpoint) time.Duration {
+	if ep.RefreshBefore == nil {
 		return 0
 	}
-	return oc.Spec.RefreshBefore.Duration
+	return ep.RefreshBefore.Duration
 }
 
 // requeueAt asks to come back at t, and never with a negative delay.

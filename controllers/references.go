@@ -33,7 +33,10 @@ const (
 // its CA bundle, and the derived Secret's name (so that deleting a conflicting
 // Secret of that name is noticed).
 func referencedSecrets(oc *tokenatorv1.OAuthClient) []string {
-	names := []string{oc.Spec.CredentialsSecretRef.Name, derivedSecretName(oc)}
+	names := []string{derivedSecretName(oc)}
+	if ref := oc.Spec.CredentialsSecretRef; ref != nil {
+		names = append(names, ref.Name)
+	}
 	if oc.Spec.TLS != nil && oc.Spec.TLS.CASecretRef != nil {
 		names = append(names, oc.Spec.TLS.CASecretRef.Name)
 	}
@@ -81,25 +84,28 @@ func (e *referenceError) Error() string { return e.message }
 
 // referenceVersions reads, from the metadata cache, the versions of the objects
 // the token request depends on.
-func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]objectVersion, error) {
+func (r *OAuthClientReconciler) referenceVersions(ctx context.Context, src *requestSource) ([]objectVersion, error) {
 	type ref struct {
-		kind, name, field, reason string
+		kind, name, field, reason, namespace string
 	}
-	refs := []ref{{"Secret", oc.Spec.CredentialsSecretRef.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound}}
-	if t := oc.Spec.TLS; t != nil {
+	var refs []ref
+	if c := src.credentials; c != nil {
+		refs = append(refs, ref{"Secret", c.Name, src.credentialsField("spec.credentialsSecretRef"), tokenatorv1.ReasonCredentialsNotFound, src.credentialsNamespace})
+	}
+	if t := src.endpoint.TLS; t != nil {
 		if t.CASecretRef != nil {
-			refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
+			refs = append(refs, ref{"Secret", t.CASecretRef.Name, src.endpointField("spec.tls.caSecretRef"), tokenatorv1.ReasonInvalidSpec, src.endpointNamespace})
 		}
 		if t.CAConfigMapRef != nil {
-			refs = append(refs, ref{"ConfigMap", t.CAConfigMapRef.Name, "spec.tls.caConfigMapRef", tokenatorv1.ReasonInvalidSpec})
+			refs = append(refs, ref{"ConfigMap", t.CAConfigMapRef.Name, src.endpointField("spec.tls.caConfigMapRef"), tokenatorv1.ReasonInvalidSpec, src.endpointNamespace})
 		}
 	}
 	versions := make([]objectVersion, 0, len(refs))
 	for _, ref := range refs {
 		meta := metadataOnly(ref.kind)
-		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.name}, meta)
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: ref.namespace, Name: ref.name}, meta)
 		if apierrors.IsNotFound(err) {
-			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf(msgRefNotFound, ref.field, ref.kind, ref.name, oc.Namespace)}
+			return nil, &referenceError{reason: ref.reason, message: fmt.Sprintf(msgRefNotFound, ref.field, ref.kind, ref.name, ref.namespace)}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
@@ -120,6 +126,20 @@ func metadataOnly(kind string) *metav1.PartialObjectMetadata {
 // tokenRequestHash identifies the inputs of a token request: every spec field
 // that shapes the request, and the versions (never the
 // values) of the referenced objects. A different hash means a new token is due.
+// requestSpec is the spec of oc with the endpoint of its source: a provider's
+// endpoint is part of what its clients' requests ask for.
+func requestSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.OAuthClientSpec {
+	if src.provider == nil {
+		return &oc.Spec
+	}
+	if src.shared {
+		return sharedSpec(oc, src)
+	}
+	spec := oc.Spec.DeepCopy()
+	spec.OAuthEndpoint = *src.endpoint.DeepCopy()
+	return spec
+}
+
 func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) string {
 	inputs := spec.DeepCopy()
 	// Fields that only change when the next request happens, not what it asks
@@ -140,19 +160,28 @@ func tokenRequestHash(spec *tokenatorv1.OAuthClientSpec, refs []objectVersion) s
 	return hex.EncodeToString(sum[:16])
 }
 
-// credentials are the client ID and secret, read with the uncached reader at the
-// moment of a token request and never stored.
+// credentials are what the client authenticates with, read with the
+// uncached reader at the moment of a token request and never stored: the
+// client ID, and the client secret, private key or certificate its method
+// needs (readCredentialKeys).
 type credentials struct {
 	clientID, clientSecret string
+	// privateKey and certificate are PEM (privateKeyJWT, tls).
+	privateKey, certificate []byte
+	// secretName is the credentials Secret's name, for the messages.
+	secretName string
 }
 
-func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenatorv1.OAuthClient) (credentials, error) {
-	ref := oc.Spec.CredentialsSecretRef
+func (r *OAuthClientReconciler) readCredentials(ctx context.Context, src *requestSource, method tokenatorv1.ClientAuthentication) (credentials, error) {
+	ref := src.credentials
+	if ref == nil {
+		return credentials{}, invalidSpec(fmt.Errorf("spec.credentialsSecretRef is required for clientAuthentication %q", src.endpoint.ClientAuthentication))
+	}
 	var s corev1.Secret
-	err := r.refs.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: ref.Name}, &s)
+	err := r.refs.Get(ctx, types.NamespacedName{Namespace: src.credentialsNamespace, Name: ref.Name}, &s)
 	if apierrors.IsNotFound(err) {
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf(msgCredsNotFound, ref.Name, oc.Namespace)}
+			message: fmt.Sprintf(msgCredsNotFound, ref.Name, src.credentialsNamespace)}
 	}
 	if err != nil {
 		return credentials{}, fmt.Errorf("reading credentials Secret %q: %w", ref.Name, err)
@@ -163,30 +192,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, oc *tokenat
 		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
 			message: fmt.Sprintf(msgCredsNotSelected, ref.Name, sel)}
 	}
-	idKey := defaultString(ref.ClientIDKey, tokenatorv1.DefaultClientIDKey)
-	secretKey := defaultString(ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
-	id, secret := credentialValue(s.Data, idKey), credentialValue(s.Data, secretKey)
-	var missing []string
-	if len(id) == 0 {
-		missing = append(missing, idKey)
-	}
-	if len(secret) == 0 {
-		missing = append(missing, secretKey)
-	}
-	if len(missing) > 0 {
-		return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf(msgCredsNoKey, ref.Name, missing)}
-	}
-	for _, kv := range []struct {
-		key   string
-		value []byte
-	}{{idKey, id}, {secretKey, secret}} {
-		if what := nonVSCHAR(kv.value); what != "" {
-			return credentials{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-				message: fmt.Sprintf(msgCredsNotVSCHAR, ref.Name, kv.key, what)}
-		}
-	}
-	return credentials{clientID: string(id), clientSecret: string(secret)}, nil
+	return readCredentialKeys(&s, src, method)
 }
 
 // credentialValue is the value of a credentials key without its trailing CR
@@ -215,15 +221,15 @@ func nonVSCHAR(v []byte) string {
 
 // readCABundle returns the PEM bundle configured in spec.tls, or nil: the
 // Secret's bundle, then the ConfigMap's, read from the API server.
-func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]byte, error) {
-	t := oc.Spec.TLS
+func (r *OAuthClientReconciler) readCABundle(ctx context.Context, src *requestSource) ([]byte, error) {
+	t := src.endpoint.TLS
 	if t == nil {
 		return nil, nil
 	}
 	var bundle []byte
 	if ref := t.CASecretRef; ref != nil {
 		var s corev1.Secret
-		pem, err := r.readCAKey(ctx, oc.Namespace, "spec.tls.caSecretRef", "Secret", ref, &s, func(key string) ([]byte, bool) {
+		pem, err := r.readCAKey(ctx, src.endpointNamespace, src.endpointField("spec.tls.caSecretRef"), "Secret", ref, &s, func(key string) ([]byte, bool) {
 			v, ok := s.Data[key]
 			return v, ok
 		})
@@ -234,7 +240,7 @@ func (r *OAuthClientReconciler) readCABundle(ctx context.Context, oc *tokenatorv
 	}
 	if ref := t.CAConfigMapRef; ref != nil {
 		var cm corev1.ConfigMap
-		pem, err := r.readCAKey(ctx, oc.Namespace, "spec.tls.caConfigMapRef", "ConfigMap", ref, &cm, func(key string) ([]byte, bool) {
+		pem, err := r.readCAKey(ctx, src.endpointNamespace, src.endpointField("spec.tls.caConfigMapRef"), "ConfigMap", ref, &cm, func(key string) ([]byte, bool) {
 			v, ok := cm.Data[key]
 			return []byte(v), ok
 		})

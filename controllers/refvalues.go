@@ -14,11 +14,14 @@ import (
 // Bounds of the memory of referenced values: objects of at most
 // maxRefValueBytes each, maxRefBytes in all, each counted with
 // refValueOverhead for its metadata and the bookkeeping; a larger object is
-// read from the API server every time it is needed. 64 MiB holds the
-// credentials of some 50,000 OAuthClients (about 1.2 KiB each, counted), so
-// that a routine refresh reads nothing at that scale either.
+// read from the API server every time it is needed. maxRefValueBytes is room
+// for a private key with a certificate chain and its CA (a cert-manager
+// Secret of an RSA 4096 key and three certificates is about 12 KiB, one with
+// a trust bundle in ca.crt more). 64 MiB holds the credentials of some 50,000
+// OAuthClients (about 1.2 KiB each, counted), or some 2,000 key Secrets at
+// the largest, so that a routine refresh reads nothing at that scale either.
 const (
-	maxRefValueBytes = 16 << 10
+	maxRefValueBytes = 32 << 10
 	maxRefBytes      = 64 << 20
 	refValueOverhead = 1 << 10
 )

@@ -56,11 +56,17 @@ func TestSamplesReachReady(t *testing.T) {
 			default:
 				cfg.Kind = oauthtest.RFC6749
 				cfg.ClientAuth = string(oc.Spec.ClientAuthentication)
+				if oc.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationSecretJWT {
+					cfg.ClientAuth = "assertion"
+				}
 			}
 			idKey := defaultKey(oc.Spec.CredentialsSecretRef.ClientIDKey, "client_id")
 			secretKey := defaultKey(oc.Spec.CredentialsSecretRef.ClientSecretKey, "client_secret")
-			cfg.Clients[secret.StringData[idKey]] = secret.StringData[secretKey]
-			wantID := secret.StringData[idKey]
+			wantID := oc.Spec.ClientID
+			if wantID == "" {
+				wantID = secret.StringData[idKey]
+			}
+			cfg.Clients[wantID] = secret.StringData[secretKey]
 			e := newEnv(t, cfg)
 
 			e.create(&secret)

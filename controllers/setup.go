@@ -49,14 +49,21 @@ func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
-// stripToIdentity is the transform of the metadata cache of Secrets and
-// ConfigMaps: it keeps what identifies a version of an object and, for an
+// stripToIdentity returns the transform of the metadata cache of Secrets and
+// ConfigMaps, crn being the cluster resource namespace: it keeps what identifies a version of an object and, for an
 // object whose controller is an OAuthClient, that controller reference and the
 // two tokenator.dev/ annotations a reconcile reads of a derived Secret. No
 // labels, no other annotations (kubectl's last-applied annotation can hold a
 // Secret's data), no managed fields: whatever tenants put on their Secrets
-// does not grow the manager's memory.
-func stripToIdentity(in any) (any, error) {
+// does not grow the manager's memory. A shared token's controller reference
+// and annotations (a ClusterOAuthProvider's) are kept in the cluster resource
+// namespace only, where tenants write nothing.
+func stripToIdentity(crn string) func(any) (any, error) {
+	return func(in any) (any, error) { return stripObject(in, crn) }
+}
+
+// stripObject strips in, crn being the cluster resource namespace.
+func stripObject(in any, crn string) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil
@@ -64,10 +71,13 @@ func stripToIdentity(in any) (any, error) {
 	var keep map[string]string
 	var refs []metav1.OwnerReference
 	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "OAuthClient" &&
+		if ref.Kind == "ClusterOAuthProvider" && (crn == "" || obj.GetNamespace() != crn) {
+			continue
+		}
+		if ref.Controller != nil && *ref.Controller && keptAnnotations[ref.Kind] != nil &&
 			strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
 			refs = []metav1.OwnerReference{ref}
-			for _, k := range []string{tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError} {
+			for _, k := range keptAnnotations[ref.Kind] {
 				if v, ok := obj.GetAnnotations()[k]; ok {
 					if keep == nil {
 						keep = map[string]string{}
@@ -86,6 +96,15 @@ func stripToIdentity(in any) (any, error) {
 	return in, nil
 }
 
+// keptAnnotations are the annotations the metadata cache keeps of a Secret
+// controlled by an OAuthClient (a derived Secret) or by a
+// ClusterOAuthProvider (a shared token), by the kind of its controller.
+var keptAnnotations = map[string][]string{
+	"OAuthClient": {tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError},
+	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey, tokenatorv1.AnnotationRequestHash,
+		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationExpiresAt, tokenatorv1.AnnotationRefreshAt},
+}
+
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
 // the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
 // hardened clusters), that needs update on the owner's finalizers.
@@ -95,6 +114,9 @@ func stripToIdentity(in any) (any, error) {
 func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.Options.ClusterResourceNamespace == "" {
+		r.Options.ClusterResourceNamespace = ClusterResourceNamespaceDefault
 	}
 	if r.HTTPClients == nil {
 		r.HTTPClients = oauth.NewHTTPClients(oauth.HTTPOptions{})
@@ -146,7 +168,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
 		HTTPClient:       mgr.GetHTTPClient(),
-		DefaultTransform: stripToIdentity,
+		DefaultTransform: stripToIdentity(r.Options.ClusterResourceNamespace),
 	}
 	if ns := r.Options.Namespaces; len(ns) > 0 {
 		refOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -174,10 +196,14 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}
 	r.refs = newRefValues(r.APIReader, r.References)
 
-	mapSecret := r.requestsForReference(indexSecretRefs)
-	mapConfigMap := r.requestsForReference(indexConfigMapRefs)
+	mapSecret := r.mapClusterResource(indexProviderSecretRefs, r.requestsForReference(indexSecretRefs))
+	mapConfigMap := r.mapClusterResource(indexProviderConfigMapRefs, r.requestsForReference(indexConfigMapRefs))
 
-	return ctrl.NewControllerManagedBy(mgr).
+	b, err := r.watchProviders(ctx, mgr, ctrl.NewControllerManagedBy(mgr))
+	if err != nil {
+		return err
+	}
+	return b.
 		Named("oauthclient").
 		For(&tokenatorv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

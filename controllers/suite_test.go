@@ -40,8 +40,10 @@ var (
 	// logs holds everything any manager logged, at debug level.
 	logs testutil.SyncBuffer
 
-	// secretsSeen collects every client secret used and every token endpoint
-	// started, so that the leak scan can look for them in logs, Events and status.
+	// secretsSeen collects every client secret and private key (its PEM
+	// lines) used and every token endpoint started, so that the leak scan can
+	// look for them, the tokens issued and the assertions sent in logs,
+	// Events and status.
 	secretsMu   sync.Mutex
 	secretsSeen []string
 	endpoints   []*oauthtest.Server
@@ -132,6 +134,10 @@ func scanForLeaks() []string {
 	needles := append([]string(nil), secretsSeen...)
 	for _, e := range endpoints {
 		needles = append(needles, e.Issued()...)
+		// Every client assertion sent, whole and its signature alone.
+		for _, a := range e.Assertions() {
+			needles = append(needles, a, a[strings.LastIndexByte(a, '.')+1:])
+		}
 	}
 	secretsMu.Unlock()
 

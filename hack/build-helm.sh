@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds helm from the pinned Go module in hack/helm into bin/helm (or the path
-# given as the first argument), for the chart tests in test/chart. Skips the
-# build when the binary already exists at the pinned version.
+# Puts helm into bin/helm (or the path given as the first argument), for the
+# chart tests in test/chart: the pinned, checksummed helm release first
+# (hack/fetch-release.sh); when that fails (no internet, no pin for this
+# platform, TOOLS_DOWNLOAD=0), a build from the pinned Go module in hack/helm.
+# Does nothing when helm is already there at either pinned version.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +16,12 @@ stamp="$out.version"
 want="helm=$version"
 if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 	exit 0
+fi
+if [[ ${TOOLS_DOWNLOAD:-1} != 0 ]]; then
+	if "$root/hack/fetch-release.sh" helm "$out"; then
+		exit 0
+	fi
+	echo "Building helm from the pinned Go module instead"
 fi
 
 pkg=helm.sh/helm/v4/internal/version

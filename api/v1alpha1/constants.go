@@ -25,6 +25,15 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+	// ReasonProviderNotFound: spec.providerRef names no ClusterOAuthProvider,
+	// or one that is not Ready.
+	ReasonProviderNotFound = "ProviderNotFound"
+	// ReasonProviderRefused: the ClusterOAuthProvider does not allow the
+	// namespace of the OAuthClient, or a scope it requests.
+	ReasonProviderRefused = "ProviderRefused"
+	// ReasonProviderReady is the reason of a ClusterOAuthProvider's Ready
+	// condition when OAuthClients can use it.
+	ReasonProviderReady = "ProviderReady"
 	// ReasonTokenExpiringSoon is the reason of the Warning Event emitted once
 	// per token when a refresh fails in the last sixth of the token's lifetime.
 	ReasonTokenExpiringSoon = "TokenExpiringSoon"
@@ -47,6 +56,23 @@ const (
 	// AnnotationRenderError on a derived Secret says which extraData templates
 	// failed with the token it holds (their keys are left out); it holds no value.
 	AnnotationRenderError = "tokenator.dev/render-error"
+	// AnnotationTokenAudiences on a ServiceAccount lists, comma-separated, the
+	// audiences tokenator may request its tokens for (serviceAccountToken).
+	AnnotationTokenAudiences = "tokenator.dev/token-audiences"
+	// LabelProvider on a shared token Secret names its ClusterOAuthProvider.
+	LabelProvider = "tokenator.dev/provider"
+	// AnnotationSharedKey on a shared token Secret identifies the token: the
+	// scopes and audience it was requested for (a hash).
+	AnnotationSharedKey = "tokenator.dev/shared-key"
+	// AnnotationRequestHash on a shared token Secret identifies the inputs of
+	// the request that obtained it (endpoint, central credentials' version).
+	AnnotationRequestHash = "tokenator.dev/request-hash"
+	// AnnotationIssuedAt, AnnotationExpiresAt and AnnotationRefreshAt on a
+	// shared token Secret are when its token was obtained, when it expires and
+	// when the next one is due (RFC 3339).
+	AnnotationIssuedAt  = "tokenator.dev/issued-at"
+	AnnotationExpiresAt = "tokenator.dev/expires-at"
+	AnnotationRefreshAt = "tokenator.dev/refresh-at"
 	// LabelManagedBy marks derived Secrets.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on derived Secrets.
@@ -62,6 +88,12 @@ const (
 	DefaultClientIDKey = "client_id"
 	// DefaultClientSecretKey is the default of credentialsSecretRef.clientSecretKey.
 	DefaultClientSecretKey = "client_secret"
+	// DefaultPrivateKeyKey is the default of credentialsSecretRef.privateKeyKey
+	// (applied by the controller, not the CRD: only some methods read it).
+	DefaultPrivateKeyKey = "tls.key"
+	// DefaultCertificateKey is the default of credentialsSecretRef.certificateKey
+	// (applied by the controller, not the CRD).
+	DefaultCertificateKey = "tls.crt"
 	// DefaultCAKey is the default of tls.caSecretRef.key and tls.caConfigMapRef.key.
 	DefaultCAKey = "ca.crt"
 )

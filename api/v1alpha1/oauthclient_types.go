@@ -39,27 +39,49 @@ const (
 	EncodingJSON      Encoding = "json"
 )
 
-// ClientAuthentication is how the client credentials are sent.
-// +kubebuilder:validation:Enum=post;basic
+// ClientAuthentication is how the client authenticates to the token endpoint.
+// +kubebuilder:validation:Enum=post;basic;secretJWT;privateKeyJWT;tls;serviceAccountToken
 type ClientAuthentication string
 
-// The client authentication methods of RFC 6749 section 2.3.1.
+// The client authentication methods.
 const (
 	// ClientAuthenticationPost sends client_id and client_secret in the body (client_secret_post).
 	ClientAuthenticationPost ClientAuthentication = "post"
 	// ClientAuthenticationBasic sends them in an HTTP Basic header (client_secret_basic).
 	ClientAuthenticationBasic ClientAuthentication = "basic"
+	// ClientAuthenticationSecretJWT sends a JWT assertion signed with the client
+	// secret (client_secret_jwt, OpenID Connect Core section 9).
+	ClientAuthenticationSecretJWT ClientAuthentication = "secretJWT"
+	// ClientAuthenticationPrivateKeyJWT sends a JWT assertion signed with a
+	// private key (private_key_jwt, RFC 7523 section 2.2).
+	ClientAuthenticationPrivateKeyJWT ClientAuthentication = "privateKeyJWT"
+	// ClientAuthenticationTLS presents a client certificate in the TLS handshake
+	// (tls_client_auth and self_signed_tls_client_auth, RFC 8705 section 2).
+	ClientAuthenticationTLS ClientAuthentication = "tls"
+	// ClientAuthenticationServiceAccountToken sends a Kubernetes ServiceAccount
+	// token, obtained through the TokenRequest API, as the JWT client assertion.
+	ClientAuthenticationServiceAccountToken ClientAuthentication = "serviceAccountToken"
 )
 
-// OAuthClientSpec is the desired state of an OAuthClient.
-// +kubebuilder:validation:XValidation:rule="self.provider != 'generic' || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
-// +kubebuilder:validation:XValidation:rule="!has(self.environment) || self.provider == 'luxclusif'",message="environment applies only to provider luxclusif",fieldPath=".environment"
-// +kubebuilder:validation:XValidation:rule="self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
-// +kubebuilder:validation:XValidation:rule="!has(self.secret) || !has(self.secret.name) || self.secret.name != self.credentialsSecretRef.name",message="secret.name must differ from credentialsSecretRef.name",fieldPath=".secret.name"
-type OAuthClientSpec struct {
+// JWSAlgorithm is the signing algorithm of a client assertion.
+// +kubebuilder:validation:Enum=RS256;PS256;ES256;ES384;ES512;EdDSA;HS256;HS384;HS512
+type JWSAlgorithm string
+
+// CertificateThumbprint names the certificate thumbprint header of a client assertion.
+// +kubebuilder:validation:Enum=x5t;x5t#S256
+type CertificateThumbprint string
+
+// The certificate thumbprint headers (RFC 7515 sections 4.1.7 and 4.1.8).
+const (
+	CertificateThumbprintSHA1   CertificateThumbprint = "x5t"
+	CertificateThumbprintSHA256 CertificateThumbprint = "x5t#S256"
+)
+
+// OAuthEndpoint is where and how a token is requested: the fields an
+// OAuthClient shares with a ClusterOAuthProvider.
+type OAuthEndpoint struct {
 	// provider selects a preset for the token endpoint: generic (any RFC 6749
-	// client-credentials endpoint), lucca or luxclusif.
-	// +kubebuilder:default=generic
+	// client-credentials endpoint), lucca or luxclusif. Unset means generic.
 	// +optional
 	Provider Provider `json:"provider,omitempty"`
 
@@ -81,36 +103,33 @@ type OAuthClientSpec struct {
 	// +optional
 	Encoding Encoding `json:"encoding,omitempty"`
 
-	// clientAuthentication is how the credentials are sent: post puts client_id and
-	// client_secret in the body, basic sends an HTTP Basic header (RFC 6749
-	// section 2.3.1).
-	// +kubebuilder:default=post
+	// clientAuthentication is how the client authenticates: post puts client_id
+	// and client_secret in the body, basic sends an HTTP Basic header (RFC 6749
+	// section 2.3.1), secretJWT and privateKeyJWT send a signed JWT assertion
+	// (OpenID Connect Core section 9, RFC 7523), tls presents a client
+	// certificate (RFC 8705), serviceAccountToken sends a Kubernetes
+	// ServiceAccount token as the assertion. Unset means post.
 	// +optional
 	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
 
-	// credentialsSecretRef names the Secret, in the namespace of the OAuthClient,
-	// that holds the client ID and client secret.
-	// +required
-	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
-
-	// scopes requested, sent as one space-separated scope parameter. Omitted when empty.
-	// +kubebuilder:validation:MaxItems=64
-	// +kubebuilder:validation:items:MinLength=1
-	// +kubebuilder:validation:items:MaxLength=256
-	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
-	// +listType=atomic
+	// clientID is the client identifier, inline (it is not a secret). When
+	// unset it is read from the credentials Secret (credentialsSecretRef.clientIDKey).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[\x20-\x7E]+$`
 	// +optional
-	Scopes []string `json:"scopes,omitempty"`
+	ClientID string `json:"clientID,omitempty"`
 
-	// audience is sent as the audience parameter when set.
-	// +kubebuilder:validation:MaxLength=2048
+	// clientAssertion configures the JWT client assertion of the secretJWT,
+	// privateKeyJWT and serviceAccountToken methods.
 	// +optional
-	Audience string `json:"audience,omitempty"`
+	ClientAssertion *ClientAssertion `json:"clientAssertion,omitempty"`
 
 	// extraParameters are added to the token request body. They may not set
-	// grant_type, client_id, client_secret or scope.
+	// grant_type, client_id, client_secret, client_assertion,
+	// client_assertion_type or scope.
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['grant_type', 'client_id', 'client_secret', 'scope'])",message="extraParameters may not set grant_type, client_id, client_secret or scope; use the dedicated fields"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'scope'])",message="extraParameters may not set grant_type, client_id, client_secret, client_assertion, client_assertion_type or scope; use the dedicated fields"
 	// +optional
 	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
 
@@ -142,6 +161,111 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="defaultLifetime must be at least 10s"
 	// +optional
 	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
+}
+
+// ClientAssertion configures the JWT client assertion (RFC 7523 section 2.2).
+type ClientAssertion struct {
+	// audience is the aud claim of the assertion; defaults to the tokenURL. For
+	// serviceAccountToken it is required: the audience of the ServiceAccount
+	// token (for example api://AzureADTokenExchange), which the ServiceAccount
+	// must list in its tokenator.dev/token-audiences annotation.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// lifetime of the assertion: 30s to 1h, default 5m; for serviceAccountToken
+	// 10m to 1h, default 10m (the shortest ServiceAccount token the API server issues).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('1h')",message="clientAssertion.lifetime must be between 30s and 1h"
+	// +optional
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+
+	// algorithm signs the assertion. Defaults from the key: RS256 (RSA),
+	// ES256/ES384/ES512 (by curve), EdDSA (Ed25519), HS256 (secretJWT). PS256
+	// (RSA) and HS384/HS512 (secretJWT) may be chosen.
+	// +optional
+	Algorithm JWSAlgorithm `json:"algorithm,omitempty"`
+
+	// keyID is the kid header; defaults to the RFC 7638 thumbprint of the public
+	// key (privateKeyJWT); no kid is sent for secretJWT unless set.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+
+	// certificateThumbprint adds the x5t (SHA-1) or x5t#S256 header computed
+	// from the certificate in credentialsSecretRef.certificateKey
+	// (privateKeyJWT; Entra ID certificate credentials need x5t).
+	// +optional
+	CertificateThumbprint CertificateThumbprint `json:"certificateThumbprint,omitempty"`
+
+	// serviceAccountName is the ServiceAccount, in the namespace of the
+	// OAuthClient, whose token is the assertion (serviceAccountToken only).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// OAuthClientSpec is the desired state of an OAuthClient.
+// +kubebuilder:validation:XValidation:rule="has(self.providerRef) || (has(self.provider) && self.provider != 'generic') || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.provider)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove provider",fieldPath=".provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.environment)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove environment",fieldPath=".environment"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.tokenURL)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove tokenURL",fieldPath=".tokenURL"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.encoding)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove encoding",fieldPath=".encoding"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientAuthentication)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientAuthentication",fieldPath=".clientAuthentication"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientID)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientID",fieldPath=".clientID"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.clientAssertion)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove clientAssertion",fieldPath=".clientAssertion"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.tls)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove tls",fieldPath=".tls"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.extraParameters)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove extraParameters",fieldPath=".extraParameters"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.extraHeaders)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove extraHeaders",fieldPath=".extraHeaders"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.refreshBefore)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove refreshBefore",fieldPath=".refreshBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.defaultLifetime)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove defaultLifetime",fieldPath=".defaultLifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.environment) || (has(self.provider) && self.provider == 'luxclusif')",message="environment applies only to provider luxclusif",fieldPath=".environment"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
+// +kubebuilder:validation:XValidation:rule="!has(self.secret) || !has(self.secret.name) || !has(self.credentialsSecretRef) || self.secret.name != self.credentialsSecretRef.name",message="secret.name must differ from credentialsSecretRef.name",fieldPath=".secret.name"
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) || has(self.providerRef) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken')",message="credentialsSecretRef is required unless clientAuthentication is serviceAccountToken or providerRef names a ClusterOAuthProvider",fieldPath=".credentialsSecretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT', 'serviceAccountToken'])",message="clientAssertion applies only to clientAuthentication secretJWT, privateKeyJWT and serviceAccountToken",fieldPath=".clientAssertion"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || (has(self.clientAssertion) && has(self.clientAssertion.serviceAccountName) && has(self.clientAssertion.audience))",message="clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience",fieldPath=".clientAssertion",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || has(self.clientID) || has(self.credentialsSecretRef)",message="clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)",fieldPath=".clientID",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.serviceAccountName) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken')",message="clientAssertion.serviceAccountName applies only to clientAuthentication serviceAccountToken",fieldPath=".clientAssertion.serviceAccountName"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.algorithm) || (has(self.clientAuthentication) && (self.clientAuthentication == 'secretJWT' ? self.clientAssertion.algorithm in ['HS256', 'HS384', 'HS512'] : (self.clientAuthentication == 'privateKeyJWT' && !(self.clientAssertion.algorithm in ['HS256', 'HS384', 'HS512']))))",message="clientAssertion.algorithm must be HS256, HS384 or HS512 for secretJWT, one of RS256, PS256, ES256, ES384, ES512, EdDSA for privateKeyJWT, and unset for serviceAccountToken",fieldPath=".clientAssertion.algorithm"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.certificateThumbprint) || (has(self.clientAuthentication) && self.clientAuthentication == 'privateKeyJWT')",message="clientAssertion.certificateThumbprint applies only to clientAuthentication privateKeyJWT",fieldPath=".clientAssertion.certificateThumbprint"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.keyID) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT'])",message="clientAssertion.keyID applies only to clientAuthentication secretJWT and privateKeyJWT",fieldPath=".clientAssertion.keyID"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || !has(self.clientAssertion.lifetime) || !has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || duration(self.clientAssertion.lifetime) >= duration('10m')",message="clientAssertion.lifetime must be at least 10m for serviceAccountToken",fieldPath=".clientAssertion.lifetime"
+type OAuthClientSpec struct {
+	// The endpoint: where and how the token is requested. None of its fields
+	// may be set with providerRef.
+	OAuthEndpoint `json:",inline"`
+
+	// providerRef names the ClusterOAuthProvider the endpoint is taken from.
+	// The provider decides which namespaces and scopes may use it; without
+	// credentialsSecretRef, its central credentials are used.
+	// +optional
+	ProviderRef *ProviderReference `json:"providerRef,omitempty"`
+
+	// credentialsSecretRef names the Secret, in the namespace of the OAuthClient,
+	// that holds the client credentials: the client ID (unless clientID is set)
+	// and the client secret, private key or certificate the method needs.
+	// Required for every clientAuthentication but serviceAccountToken, unless
+	// providerRef names a ClusterOAuthProvider with central credentials.
+	// +optional
+	CredentialsSecretRef *CredentialsSecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// scopes requested, sent as one space-separated scope parameter. Omitted when empty.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +listType=atomic
+	// +optional
+	Scopes []string `json:"scopes,omitempty"`
+
+	// audience is sent as the audience parameter when set.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Audience string `json:"audience,omitempty"`
 
 	// secret configures the derived Secret that holds the token.
 	// +optional
@@ -150,6 +274,15 @@ type OAuthClientSpec struct {
 	// suspend stops token requests; the existing Secret is left as it is.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// ProviderReference names a ClusterOAuthProvider.
+type ProviderReference struct {
+	// name of the ClusterOAuthProvider.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
 }
 
 // CredentialsSecretReference names the Secret holding the client credentials.
@@ -173,6 +306,22 @@ type CredentialsSecretReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ClientSecretKey string `json:"clientSecretKey,omitempty"`
+
+	// privateKeyKey is the key of the PEM private key (PKCS#8, PKCS#1 or SEC 1)
+	// in the Secret: privateKeyJWT and tls. Defaults to tls.key, so that a
+	// kubernetes.io/tls Secret works as it is.
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PrivateKeyKey string `json:"privateKeyKey,omitempty"`
+
+	// certificateKey is the key of the PEM certificate (chain) in the Secret:
+	// tls, and privateKeyJWT with clientAssertion.certificateThumbprint.
+	// Defaults to tls.crt.
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	CertificateKey string `json:"certificateKey,omitempty"`
 }
 
 // TLSConfig configures the trust of the token endpoint's certificate.
@@ -289,7 +438,20 @@ type OAuthClientStatus struct {
 	// and the versions of the referenced Secrets and ConfigMaps (never their values).
 	// +optional
 	TokenRequestHash string `json:"tokenRequestHash,omitempty"`
+
+	// tokenSource is shared when the token is the one a ClusterOAuthProvider
+	// holds for every OAuthClient that uses its central credentials with the
+	// same scopes and audience; empty when the OAuthClient requested its own.
+	// +optional
+	TokenSource TokenSource `json:"tokenSource,omitempty"`
 }
+
+// TokenSource says where the token of an OAuthClient comes from.
+// +kubebuilder:validation:Enum=shared
+type TokenSource string
+
+// TokenSourceShared: the token is a ClusterOAuthProvider's shared token.
+const TokenSourceShared TokenSource = "shared"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -299,6 +461,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`,priority=1
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`,priority=1
+// +kubebuilder:printcolumn:name="ProviderRef",type=string,JSONPath=`.spec.providerRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // OAuthClient requests OAuth 2.0 client-credentials access tokens and keeps a

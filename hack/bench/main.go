@@ -350,14 +350,17 @@ func run(ctx context.Context, o options, res *results) (err error) {
 	if err != nil {
 		return err
 	}
+	if res.Shared, err = b.sharedPhase(ctx, cold.clientID(0), cold.secretOf(0)); err != nil {
+		return err
+	}
 	if !res.earliestRefresh.IsZero() && time.Now().After(res.earliestRefresh) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the run outlasted the earliest planned refresh (%s): the restart figures may include due refreshes",
 			res.earliestRefresh.UTC().Format(time.RFC3339)))
 	}
 	if o.outage > 0 {
-		// Last: the cold phase's clients are deleted first, so that none of
-		// their refreshes falls in the outage.
-		if err := b.outagePhase(ctx, outage, cold); err != nil {
+		// Last: the cold and shared phases' clients are deleted first, so
+		// that none of their refreshes falls in the outage.
+		if err := b.outagePhase(ctx, outage, cold, sharedClients(o)); err != nil {
 			return err
 		}
 	}

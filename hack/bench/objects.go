@@ -92,9 +92,8 @@ func (cs clientSet) oauthClient(i int, tokenURL string) *tokenatorv1.OAuthClient
 	return &tokenatorv1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Name: cs.name(i), Namespace: cs.namespace(i), Labels: map[string]string{phaseLabel: cs.phase}},
 		Spec: tokenatorv1.OAuthClientSpec{
-			Provider:             tokenatorv1.ProviderLucca,
-			TokenURL:             tokenURL,
-			CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: cs.name(i) + "-credentials"},
+			OAuthEndpoint:        tokenatorv1.OAuthEndpoint{Provider: tokenatorv1.ProviderLucca, TokenURL: tokenURL},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: cs.name(i) + "-credentials"},
 			Scopes:               []string{"lucca.api.read"},
 		},
 	}

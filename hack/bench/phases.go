@@ -173,13 +173,15 @@ func (b *bench) refreshPhase(ctx context.Context, cs clientSet) error {
 // outagePhase: the token endpoint stops listening, cs.n OAuthClients are
 // created and fail, and after o.outage the endpoint is back. Measured from its
 // return: the time until every one is Ready, and the most requests the
-// endpoint handled at once. gone (the cold phase's clients) is deleted first
-// so that only cs needs tokens.
-func (b *bench) outagePhase(ctx context.Context, cs, gone clientSet) error {
+// endpoint handled at once. The OAuthClients of gone (the cold and shared
+// phases' clients) are deleted first so that only cs needs tokens.
+func (b *bench) outagePhase(ctx context.Context, cs clientSet, gone ...clientSet) error {
 	o := b.o
-	for _, ns := range gone.namespaces {
-		if err := b.c.DeleteAllOf(ctx, &tokenatorv1.OAuthClient{}, client.InNamespace(ns)); err != nil {
-			return err
+	for _, g := range gone {
+		for _, ns := range g.namespaces {
+			if err := b.c.DeleteAllOf(ctx, &tokenatorv1.OAuthClient{}, client.InNamespace(ns)); err != nil {
+				return err
+			}
 		}
 	}
 	say("outage: starting the manager; the token endpoint goes down for %s", o.outage)

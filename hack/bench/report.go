@@ -114,6 +114,8 @@ type results struct {
 	RestartWithLabelled  *restartResult `json:"restart_with_labelled_secrets"`
 	// LabelledDeltaMiB: peak RSS with the labelled Secrets minus without.
 	LabelledDeltaMiB float64 `json:"rss_delta_labelled_mib"`
+	// Shared: the shared-token phase (hack/bench/shared.go).
+	Shared *sharedResult `json:"shared,omitempty"`
 
 	RestartSeconds                  float64 `json:"restart_seconds"`
 	RestartTokenRequests            int     `json:"restart_token_requests"`
@@ -254,6 +256,7 @@ func (r *results) printTable(w io.Writer) {
 			r.Outage.ReadySeconds, r.Outage.Clients, r.Outage.OutageSeconds, r.Outage.RetryMaxDelay, r.Outage.TokenRequests)
 		p("outage: requests at once at the endpoint\t%d\t<= %d", r.Outage.PeakConcurrent, r.Outage.MaxPerHost)
 	}
+	r.Shared.row(p)
 	p("refresh_peak_share\t%.3f\t<= 0.05 (%d of %d in one second; %d distinct seconds over %.0fs)", r.RefreshPeakShare, r.RefreshPeak, r.RefreshPlanned, r.RefreshDistinctSeconds, r.RefreshSpanSeconds)
 	p("\t\t")
 	for _, g := range r.Goals {

@@ -1,7 +1,9 @@
 // Command demo shows tokenator at work on a machine with no cluster: it starts a
-// local kube-apiserver and etcd, installs the CRD, starts a local HTTPS token
-// endpoint that behaves like Lucca's, runs the manager, applies the Lucca sample
-// and shows the derived Secret, the status and each refresh until Ctrl-C.
+// local kube-apiserver, etcd and, when built, kube-controller-manager (garbage
+// collector and namespace controller), installs the CRD, starts a local HTTPS token endpoint
+// that behaves like Lucca's, runs the manager, applies the Lucca sample and
+// shows the derived Secret, the status and each refresh until Ctrl-C, or until
+// the OAuthClient is deleted: then the garbage collector deletes its Secret.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,20 +36,26 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil/kcm"
 )
 
 type options struct {
 	root     string        // the repository root
 	lifetime time.Duration // lifetime of the demo endpoint's tokens
-	once     bool          // stop once the first token is in the Secret
-	out      io.Writer
+	once     bool          // delete the OAuthClient once the first token is in the Secret, and stop
+	// gc starts kube-controller-manager, which deletes the Secret of a
+	// deleted OAuthClient.
+	gc  bool
+	out io.Writer
 }
 
 func main() {
-	opts := options{out: os.Stdout}
+	// kube-controller-manager is optional: `make demo` needs only what
+	// `make test` needs; `make controller-manager` builds it.
+	opts := options{out: os.Stdout, gc: kcm.Available()}
 	flag.StringVar(&opts.root, "root", ".", "The repository root (config/ is read from there).")
 	flag.DurationVar(&opts.lifetime, "token-lifetime", 90*time.Second, "Lifetime of the demo endpoint's tokens, short so that refreshes show.")
-	flag.BoolVar(&opts.once, "once", false, "Stop once the token is in the Secret instead of running until Ctrl-C.")
+	flag.BoolVar(&opts.once, "once", false, "Once the token is in the Secret, delete the OAuthClient and stop, instead of running until Ctrl-C.")
 	verbose := flag.Bool("v", false, "Show the manager's logs.")
 	flag.Parse()
 	logOut := io.Discard
@@ -66,7 +75,7 @@ func main() {
 func run(ctx context.Context, opts options) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(opts.out, format+"\n", args...) }
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which builds kube-apiserver and etcd into bin/k8s")
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which puts kube-apiserver and etcd into bin/k8s")
 	}
 
 	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient CRD")
@@ -88,6 +97,16 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	defer os.RemoveAll(filepath.Dir(kubeconfig))
 	say("    kubectl works against it meanwhile: export KUBECONFIG=%s", kubeconfig)
+	if !opts.gc {
+		say("    (no kube-controller-manager in KUBEBUILDER_ASSETS, so no garbage collector: `make controller-manager` builds it)")
+	} else {
+		say("==> Starting kube-controller-manager (garbage collector and namespace controller)")
+		kcmProc, err := kcm.Start(env, time.Minute)
+		if err != nil {
+			return err
+		}
+		defer kcmProc.Stop()
+	}
 
 	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
@@ -149,26 +168,60 @@ func run(ctx context.Context, opts options) (err error) {
 	say("==> Waiting for the OAuthClient to be Ready")
 	key := types.NamespacedName{Namespace: ns, Name: oc.Name}
 	var lastToken time.Time
+	var secretName string
 	for {
-		if err := c.Get(ctx, key, oc); err != nil {
+		if err := c.Get(ctx, key, oc); apierrors.IsNotFound(err) && opts.gc && secretName != "" {
+			say("\n==> The OAuthClient was deleted")
+			return waitSecretGone(ctx, c, ns, secretName, say)
+		} else if err != nil {
 			return err
 		}
 		if ready := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); ready != nil &&
 			oc.Status.LastRefreshTime != nil && oc.Status.LastRefreshTime.After(lastToken) {
 			lastToken = oc.Status.LastRefreshTime.Time
+			secretName = oc.Status.SecretName
 			if err := show(ctx, c, oc, say); err != nil {
 				return err
 			}
 			if opts.once {
-				return nil
+				if !opts.gc {
+					return nil
+				}
+				say("\n==> Deleting the OAuthClient")
+				if err := c.Delete(ctx, oc); err != nil {
+					return err
+				}
+				return waitSecretGone(ctx, c, ns, secretName, say)
 			}
 			say("    (next refresh at %s; Ctrl-C stops the demo)", oc.Status.RefreshAt.UTC().Format(time.RFC3339))
+			if opts.gc {
+				say("    (kubectl delete oauthclient -n %s %s: the garbage collector deletes its Secret)", ns, oc.Name)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			say("")
 			return nil
 		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// waitSecretGone waits until the garbage collector has deleted the Secret of a
+// deleted OAuthClient.
+func waitSecretGone(ctx context.Context, c client.Client, ns, name string, say func(string, ...any)) error {
+	for {
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})
+		if apierrors.IsNotFound(err) {
+			say("    the garbage collector deleted its Secret %s/%s", ns, name)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the Secret %s/%s of the deleted OAuthClient is still there: %w", ns, name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

@@ -28,6 +28,9 @@ type Metrics struct {
 	TokenRefresh         *prometheus.GaugeVec
 	ReadyStatus          *prometheus.GaugeVec
 	FailedAttempts       *prometheus.GaugeVec
+	ProviderRequests     *prometheus.CounterVec
+	ProviderClients      *prometheus.GaugeVec
+	ProviderSharedTokens *prometheus.GaugeVec
 
 	// reasons is the reason label each client's ReadyStatus series carry, so
 	// that replacing them deletes exactly those series: a partial-match delete
@@ -69,9 +72,22 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tokenator_oauthclient_failed_attempts",
 			Help: "Consecutive failed token requests of an OAuthClient; 0 after a success.",
 		}, clientLabels),
+		ProviderRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenator_clusteroauthprovider_token_requests_total",
+			Help: "Token requests sent through a ClusterOAuthProvider, by provider and result (success or failure).",
+		}, []string{"provider", "result"}),
+		ProviderClients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_clusteroauthprovider_clients",
+			Help: "OAuthClients that refer to a ClusterOAuthProvider and that it allows.",
+		}, []string{"provider"}),
+		ProviderSharedTokens: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_clusteroauthprovider_shared_tokens",
+			Help: "Tokens a ClusterOAuthProvider holds for the OAuthClients that use its central credentials.",
+		}, []string{"provider"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.TokenExpiration, m.TokenRefresh, m.ReadyStatus, m.FailedAttempts)
+		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.TokenExpiration, m.TokenRefresh, m.ReadyStatus, m.FailedAttempts,
+			m.ProviderRequests, m.ProviderClients, m.ProviderSharedTokens)
 	}
 	return m
 }
@@ -150,4 +166,31 @@ func setTime(g *prometheus.GaugeVec, namespace, name string, t *time.Time) {
 		return
 	}
 	g.WithLabelValues(namespace, name).Set(float64(t.Unix()))
+}
+
+// ObserveProviderRequest records one token request sent through a ClusterOAuthProvider.
+func (m *Metrics) ObserveProviderRequest(provider string, err error) {
+	result := ResultSuccess
+	if err != nil {
+		result = ResultFailure
+	}
+	m.ProviderRequests.WithLabelValues(provider, result).Inc()
+}
+
+// SetProvider exports the counts of one ClusterOAuthProvider.
+func (m *Metrics) SetProvider(provider string, clients, sharedTokens int) {
+	m.ProviderClients.WithLabelValues(provider).Set(float64(clients))
+	m.ProviderSharedTokens.WithLabelValues(provider).Set(float64(sharedTokens))
+}
+
+// DeleteProvider removes every series of a deleted ClusterOAuthProvider.
+func (m *Metrics) DeleteProvider(provider string) {
+	labels := prometheus.Labels{"provider": provider}
+	m.ProviderClients.Delete(labels)
+	m.ProviderSharedTokens.Delete(labels)
+	// Exactly its series: the results are known, and a partial-match delete
+	// would scan every series.
+	for _, result := range []string{ResultSuccess, ResultFailure} {
+		m.ProviderRequests.DeleteLabelValues(provider, result)
+	}
 }

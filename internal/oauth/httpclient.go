@@ -36,6 +36,10 @@ type HTTPOptions struct {
 	// bundle without any parsable certificate is an error wrapping
 	// ErrInvalidCABundle; unparsable blocks next to good ones are skipped.
 	CABundle []byte
+	// ClientCertificate, when set, is presented in every TLS handshake that
+	// asks for a client certificate (RFC 8705 client authentication), with
+	// its whole chain, whatever CAs the server names as acceptable.
+	ClientCertificate *tls.Certificate
 	// Timeout bounds the whole request, reading the body included; 0 (or
 	// less) means DefaultTimeout. It also bounds the wait for the response
 	// headers.
@@ -78,10 +82,16 @@ func NewHTTPClient(opts HTTPOptions) (*http.Client, error) {
 	if proxy == nil {
 		proxy = http.ProxyFromEnvironment
 	}
+	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if cert := opts.ClientCertificate; cert != nil {
+		tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return cert, nil
+		}
+	}
 	transport := &http.Transport{
 		Proxy:                  proxy,
 		DialContext:            dial,
-		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:        tlsConfig,
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ResponseHeaderTimeout:  timeout,

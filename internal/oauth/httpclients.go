@@ -3,6 +3,7 @@ package oauth
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"net/http"
 	"sync"
 
@@ -12,8 +13,8 @@ import (
 // MaxCachedHTTPClients is how many clients an HTTPClients keeps.
 const MaxCachedHTTPClients = 64
 
-// HTTPClients caches one *http.Client per CA bundle, keyed by the SHA-256 of
-// the bundle, so that connections are reused across token requests. It keeps
+// HTTPClients caches one *http.Client per CA bundle and client certificate,
+// keyed by the SHA-256 of the bundle and the certificate chain, so that connections are reused across token requests. It keeps
 // at most MaxCachedHTTPClients clients and evicts the least recently used one,
 // closing its idle connections. It is safe for concurrent use.
 type HTTPClients struct {
@@ -26,9 +27,11 @@ type HTTPClients struct {
 }
 
 // NewHTTPClients returns an empty cache whose clients are built with base;
-// base.CABundle is ignored, each Get supplies its own bundle.
+// base.CABundle and base.ClientCertificate are ignored, each Get supplies
+// its own.
 func NewHTTPClients(base HTTPOptions) *HTTPClients {
 	base.CABundle = nil
+	base.ClientCertificate = nil
 	return &HTTPClients{
 		base: base,
 		cache: lru.NewWithEvictionFunc(MaxCachedHTTPClients, func(_ lru.Key, v any) {
@@ -39,10 +42,30 @@ func NewHTTPClients(base HTTPOptions) *HTTPClients {
 }
 
 // Get returns the client that trusts the system roots plus caBundle (nil or
-// empty for the system roots only), building it on first use. An invalid
-// bundle returns an error wrapping ErrInvalidCABundle and is not cached.
+// empty for the system roots only) and presents no client certificate. See
+// GetWithCertificate.
 func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
-	key := sha256.Sum256(bytes.TrimSpace(caBundle))
+	return c.GetWithCertificate(caBundle, nil)
+}
+
+// GetWithCertificate returns the client that trusts the system roots plus
+// caBundle and presents cert (nil for none), building it on first use. A
+// renewed certificate is another key, so another client: it is used from
+// the next request on, and the client of the old one is evicted in time. An
+// invalid bundle returns an error wrapping ErrInvalidCABundle and is not
+// cached.
+func (c *HTTPClients) GetWithCertificate(caBundle []byte, cert *tls.Certificate) (*http.Client, error) {
+	h := sha256.New()
+	h.Write(bytes.TrimSpace(caBundle))
+	if cert != nil {
+		// The chain identifies the key too: it matches the leaf.
+		for _, der := range cert.Certificate {
+			h.Write([]byte{0})
+			h.Write(der)
+		}
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -51,6 +74,7 @@ func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
 	}
 	opts := c.base
 	opts.CABundle = caBundle
+	opts.ClientCertificate = cert
 	client, err := NewHTTPClient(opts)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -47,6 +48,18 @@ func (m *malicious) tokens() []string {
 func (m *malicious) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	secret := r.PostForm.Get("client_secret")
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		secret, _ = body["client_secret"].(string)
+		if a, ok := body["client_assertion"].(string); ok {
+			secret = a
+		}
+	}
+	// A client assertion is echoed like a secret.
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		secret = a
+	}
 	if _, password, ok := r.BasicAuth(); ok {
 		secret, _ = url.QueryUnescape(password)
 	}

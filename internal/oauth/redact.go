@@ -57,6 +57,17 @@ func newRedactor(r *Request) *redactor {
 			}
 		}
 	}
+	if r.ClientAssertion != "" {
+		// A JWT is base64url and dots: it has no other form in a body or an
+		// error, and each of its parts is redacted on its own too (a server
+		// may echo the signature or the payload alone).
+		red.add(r.ClientAssertion)
+		for _, part := range strings.Split(r.ClientAssertion, ".") {
+			if len(part) >= 16 {
+				red.add(part)
+			}
+		}
+	}
 	if r.ClientAuth == ClientAuthBasic {
 		red.add(strings.TrimPrefix(BasicCredentials(r.ClientID, r.ClientSecret), "Basic "))
 		red.add(base64.StdEncoding.EncodeToString([]byte(r.ClientID + ":" + r.ClientSecret)))

@@ -41,7 +41,20 @@ const (
 	// header, each form-url-encoded before joining (client_secret_basic). The
 	// body then carries neither client_id nor client_secret.
 	ClientAuthBasic ClientAuthentication = "basic"
+	// ClientAuthAssertion sends client_id with a JWT client assertion
+	// (client_assertion_type jwt-bearer and client_assertion, RFC 7523
+	// section 2.2): private_key_jwt, client_secret_jwt, or a ServiceAccount
+	// token. The caller makes the assertion (Request.ClientAssertion).
+	ClientAuthAssertion ClientAuthentication = "assertion"
+	// ClientAuthTLS sends client_id only: the client authenticates with the
+	// certificate of the TLS connection (RFC 8705 section 2), which the
+	// caller's HTTP client presents.
+	ClientAuthTLS ClientAuthentication = "tls"
 )
+
+// ClientAssertionTypeJWTBearer is the client_assertion_type of a JWT client
+// assertion (RFC 7523 section 2.2).
+const ClientAssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // UserAgent is the User-Agent header sent unless ExtraHeaders sets one.
 const UserAgent = "tokenator"
@@ -53,11 +66,13 @@ const (
 	paramClientSecret = "client_secret"
 	paramScope        = "scope"
 	paramAudience     = "audience"
+	paramAssertion    = "client_assertion"
+	paramAssertionTyp = "client_assertion_type"
 	grantType         = "client_credentials"
 )
 
 // reservedParameters may not be set through Request.ExtraParameters.
-var reservedParameters = []string{paramGrantType, paramClientID, paramClientSecret, paramScope}
+var reservedParameters = []string{paramGrantType, paramClientID, paramClientSecret, paramScope, paramAssertion, paramAssertionTyp}
 
 // forbiddenHeaders may not be set through Request.ExtraHeaders: they belong to
 // the HTTP framing or the connection, not to the application.
@@ -84,8 +99,11 @@ type Request struct {
 	ClientAuth ClientAuthentication
 	// ClientID is the client identifier; required.
 	ClientID string
-	// ClientSecret is the client secret.
+	// ClientSecret is the client secret (post and basic).
 	ClientSecret string
+	// ClientAssertion is the signed JWT sent as client_assertion (assertion
+	// method only); like the client secret, it never appears in an error.
+	ClientAssertion string
 	// Scopes are sent as one space-separated `scope` value; empty entries are
 	// skipped and the parameter is omitted when no scope remains.
 	Scopes []string
@@ -141,8 +159,16 @@ func (r *Request) params() ([]param, error) {
 	case "", ClientAuthPost:
 		ps = append(ps, param{paramClientID, r.ClientID}, param{paramClientSecret, r.ClientSecret})
 	case ClientAuthBasic:
+	case ClientAuthAssertion:
+		if r.ClientAssertion == "" {
+			return nil, fmt.Errorf("%w: client assertion is empty", ErrInvalidRequest)
+		}
+		ps = append(ps, param{paramClientID, r.ClientID},
+			param{paramAssertionTyp, ClientAssertionTypeJWTBearer}, param{paramAssertion, r.ClientAssertion})
+	case ClientAuthTLS:
+		ps = append(ps, param{paramClientID, r.ClientID})
 	default:
-		return nil, fmt.Errorf("%w: unknown client authentication %q (want post or basic)", ErrInvalidRequest, string(r.ClientAuth))
+		return nil, fmt.Errorf("%w: unknown client authentication %q (want post, basic, assertion or tls)", ErrInvalidRequest, string(r.ClientAuth))
 	}
 	if scope := joinScopes(r.Scopes); scope != "" {
 		ps = append(ps, param{paramScope, scope})

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -129,8 +131,15 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		TokenHosts: guard,
 		Options:    cfg.Reconciler,
 	}
+	if r.Options.ClusterResourceNamespace == "" {
+		r.Options.ClusterResourceNamespace = ManagerNamespace()
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the OAuthClient controller: %w", err)
+	}
+	providers := &controllers.ClusterOAuthProviderReconciler{Client: mgr.GetClient(), Clients: r}
+	if err := providers.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ClusterOAuthProvider controller: %w", err)
 	}
 	if cfg.HealthProbeBindAddress != "" && cfg.HealthProbeBindAddress != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -141,6 +150,24 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		}
 	}
 	return mgr, nil
+}
+
+// serviceAccountNamespaceFile holds the namespace of a pod's ServiceAccount.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// ManagerNamespace is the namespace the manager runs in: the POD_NAMESPACE
+// environment variable, else the namespace of the pod's ServiceAccount, else
+// tokenator-system. It is the default of --cluster-resource-namespace.
+func ManagerNamespace() string {
+	if ns := strings.TrimSpace(os.Getenv("POD_NAMESPACE")); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return controllers.ClusterResourceNamespaceDefault
 }
 
 func nonZero(d time.Duration) *time.Duration {

@@ -17,7 +17,11 @@ type Endpoint struct {
 	// per-host request bound); Hostname is the host without port.
 	Host, Hostname string
 	Encoding       oauth.Encoding
-	ClientAuth     oauth.ClientAuthentication
+	// ClientAuth is how the request carries the client authentication;
+	// Method is the API method it comes from (several methods send an
+	// assertion), which says what material the request needs.
+	ClientAuth oauth.ClientAuthentication
+	Method     tokenatorv1.ClientAuthentication
 }
 
 // The preset endpoints, from the providers' documentation.
@@ -27,9 +31,19 @@ const (
 	LuxclusifProductionTokenURL = "https://sts.luxclusif.com/connect/token"
 )
 
+// clientAuth is how each API method is carried by a token request.
+var clientAuth = map[tokenatorv1.ClientAuthentication]oauth.ClientAuthentication{
+	tokenatorv1.ClientAuthenticationPost:                oauth.ClientAuthPost,
+	tokenatorv1.ClientAuthenticationBasic:               oauth.ClientAuthBasic,
+	tokenatorv1.ClientAuthenticationSecretJWT:           oauth.ClientAuthAssertion,
+	tokenatorv1.ClientAuthenticationPrivateKeyJWT:       oauth.ClientAuthAssertion,
+	tokenatorv1.ClientAuthenticationServiceAccountToken: oauth.ClientAuthAssertion,
+	tokenatorv1.ClientAuthenticationTLS:                 oauth.ClientAuthTLS,
+}
+
 // Resolve returns the endpoint of spec: the preset of spec.provider, with every
 // field the spec sets explicitly taking precedence.
-func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
+func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	var preset Endpoint
 	switch spec.Provider {
 	case tokenatorv1.ProviderGeneric, "":
@@ -53,7 +67,7 @@ func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
 	}
 
 	ep := preset
-	ep.ClientAuth = oauth.ClientAuthPost
+	ep.Method = tokenatorv1.ClientAuthenticationPost
 	if spec.TokenURL != "" {
 		ep.TokenURL = spec.TokenURL
 	}
@@ -61,7 +75,7 @@ func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
 		ep.Encoding = oauth.Encoding(spec.Encoding)
 	}
 	if spec.ClientAuthentication != "" {
-		ep.ClientAuth = oauth.ClientAuthentication(spec.ClientAuthentication)
+		ep.Method = spec.ClientAuthentication
 	}
 	if ep.TokenURL == "" {
 		return Endpoint{}, fmt.Errorf("spec.tokenURL is required when provider is generic")
@@ -76,10 +90,9 @@ func Resolve(spec *tokenatorv1.OAuthClientSpec) (Endpoint, error) {
 	default:
 		return Endpoint{}, fmt.Errorf("spec.encoding: unknown encoding %q; use form, multipart or json", ep.Encoding)
 	}
-	switch ep.ClientAuth {
-	case oauth.ClientAuthPost, oauth.ClientAuthBasic:
-	default:
-		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post or basic", ep.ClientAuth)
+	var ok bool
+	if ep.ClientAuth, ok = clientAuth[ep.Method]; !ok {
+		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post, basic, secretJWT, privateKeyJWT, tls or serviceAccountToken", ep.Method)
 	}
 	return ep, nil
 }

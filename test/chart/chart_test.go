@@ -149,7 +149,7 @@ const (
 )
 
 var baseKinds = map[string]int{
-	"CustomResourceDefinition": 1, "ServiceAccount": 1, "ClusterRole": 5, "ClusterRoleBinding": 2,
+	"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 5, "ClusterRoleBinding": 2,
 	"Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1,
 	"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 }

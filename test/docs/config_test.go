@@ -35,7 +35,7 @@ func TestDefaultBundleIsAccepted(t *testing.T) {
 		}
 	}
 	g.Expect(kinds).To(Equal(map[string]int{
-		"Namespace": 1, "CustomResourceDefinition": 1, "ServiceAccount": 1, "Deployment": 1,
+		"Namespace": 1, "CustomResourceDefinition": 2, "ServiceAccount": 1, "Deployment": 1,
 		"ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
 		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 	}))
@@ -95,14 +95,17 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 	check(objs, "acme-tokenator-secret-writes")
 }
 
-// config/samples renders with kustomize too.
+// config/samples renders with kustomize too, every sample file of it.
 func TestSamplesKustomization(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
+	files, err := filepath.Glob(filepath.Join(repoRoot, "config", "samples", "tokenator_*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(len(files)).To(BeNumerically(">=", 6))
 	objs := testutil.KustomizeBuild(t, repoRoot, "config/samples")
 	counts := map[string]int{}
 	for _, u := range objs {
 		counts[u.GetKind()]++
 	}
-	g.Expect(counts).To(Equal(map[string]int{"Secret": 5, "OAuthClient": 5}))
+	g.Expect(counts).To(Equal(map[string]int{"Secret": len(files), "OAuthClient": len(files)}))
 }

@@ -80,7 +80,7 @@ func TestNamespacedBundle(t *testing.T) {
 	for _, name := range clusterBound {
 		g.Expect(clusterRoles).To(ContainElement(name), "a ClusterRoleBinding binds a ClusterRole of the bundle")
 	}
-	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 1), "the CRD is still installed")
+	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 2), "the CRDs are still installed")
 	g.Expect(serviceAccounts).To(Equal([]string{"tokenator-system/tokenator-controller-manager"}))
 	g.Expect(policies).To(ConsistOf(policyRefs), "every admission policy binding names a rendered policy")
 	g.Expect(deployment.Spec.Template.Spec.ServiceAccountName).To(Equal("tokenator-controller-manager"))

@@ -39,13 +39,15 @@ var notInConditions = map[string]string{
 	"label %q is longer than 63 characters":    "a flag error, within the one above",
 	"%q is not allowed in a host name":         "a flag error, within the one above",
 	`"*" may only be the whole leftmost label`: "a flag error, within the one above",
+	"making the assertion's jti: %w":           "crypto/rand failing: the reconcile is retried, the condition is left as it is",
+	"signing the client assertion: %w":         "a key that passed the checks and cannot sign: the reconcile is retried, the condition is left as it is",
 }
 
 // messageFormats returns the formats of the messages the code writes in Ready
 // conditions and Events, keyed by where they are: every constant of
 // controllers/messages.go, the template errors of controllers, and the errors
-// of internal/oauth and internal/netguard that a TokenRequestFailed or
-// InvalidSpec message carries.
+// of internal/oauth, internal/netguard and internal/assertion that a
+// TokenRequestFailed or InvalidSpec message carries.
 func messageFormats(t *testing.T) map[string]string {
 	t.Helper()
 	all := map[string]string{}
@@ -64,6 +66,10 @@ func messageFormats(t *testing.T) map[string]string {
 		add(errorFormats(t, filepath.Join(repoRoot, "internal", "oauth", f), "invalidResponse", "wrap", "WriteString"))
 	}
 	add(errorFormats(t, filepath.Join(repoRoot, "internal", "netguard", "guard.go")))
+	// The problems of key material and client assertions, after msgCredentialField.
+	for _, f := range []string{"keys.go", "signer.go"} {
+		add(errorFormats(t, filepath.Join(repoRoot, "internal", "assertion", f), "errorf"))
+	}
 	if len(all) < 40 {
 		t.Fatalf("found only %d message formats in the code", len(all))
 	}
@@ -82,7 +88,7 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 	doc := string(raw)
 	for _, reason := range []string{tokenatorv1.ReasonTokenIssued, tokenatorv1.ReasonCredentialsNotFound,
 		tokenatorv1.ReasonTokenRequestFailed, tokenatorv1.ReasonSecretConflict, tokenatorv1.ReasonInvalidSpec,
-		tokenatorv1.ReasonSuspended} {
+		tokenatorv1.ReasonSuspended, tokenatorv1.ReasonProviderNotFound, tokenatorv1.ReasonProviderRefused} {
 		if !strings.Contains(doc, "\n### "+reason+"\n") {
 			t.Errorf("no section ### %s", reason)
 		}
@@ -116,18 +122,20 @@ func TestTroubleshootingCoversMessages(t *testing.T) {
 		}
 	}
 
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	raw, err = os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", "tokenator.dev_oauthclients.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, crd); err != nil {
-		t.Fatal(err)
-	}
 	var messages []string
-	for _, v := range crd.Spec.Versions {
-		if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
-			messages = append(messages, celMessages(v.Schema.OpenAPIV3Schema)...)
+	for _, file := range []string{"tokenator.dev_oauthclients.yaml", "tokenator.dev_clusteroauthproviders.yaml"} {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		raw, err = os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, crd); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range crd.Spec.Versions {
+			if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+				messages = append(messages, celMessages(v.Schema.OpenAPIV3Schema)...)
+			}
 		}
 	}
 	if len(messages) < 10 {

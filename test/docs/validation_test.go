@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -25,8 +26,8 @@ func TestCRDValidation(t *testing.T) {
 		return &tokenatorv1.OAuthClient{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns.Name},
 			Spec: tokenatorv1.OAuthClientSpec{
-				TokenURL:             "https://idp.example.com/oauth2/token",
-				CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "creds"},
+				OAuthEndpoint:        tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/oauth2/token"},
+				CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
 			},
 		}
 	}
@@ -57,7 +58,10 @@ func TestCRDValidation(t *testing.T) {
 		}, []string{"spec.environment", `Unsupported value: "staging"`}},
 		{"extraParameters sets client_secret", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.ExtraParameters = map[string]string{"client_secret": "x"}
-		}, []string{"spec.extraParameters", "extraParameters may not set grant_type, client_id, client_secret or scope"}},
+		}, []string{"spec.extraParameters", "extraParameters may not set grant_type, client_id, client_secret, client_assertion, client_assertion_type or scope"}},
+		{"extraParameters sets client_assertion", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ExtraParameters = map[string]string{"client_assertion": "x"}
+		}, []string{"spec.extraParameters", "extraParameters may not set"}},
 		{"extraParameters sets grant_type", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.ExtraParameters = map[string]string{"grant_type": "password"}
 		}, []string{"extraParameters may not set grant_type"}},
@@ -86,6 +90,54 @@ func TestCRDValidation(t *testing.T) {
 		{"defaultLifetime too short", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.DefaultLifetime = &metav1.Duration{Duration: 1e9}
 		}, []string{"spec.defaultLifetime", "defaultLifetime must be at least 10s"}},
+		{"no credentials Secret", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef = nil },
+			[]string{"spec.credentialsSecretRef", "credentialsSecretRef is required unless clientAuthentication is serviceAccountToken or providerRef names a ClusterOAuthProvider"}},
+		{"clientAssertion with post", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "x"}
+		}, []string{"spec.clientAssertion", "clientAssertion applies only to clientAuthentication secretJWT, privateKeyJWT and serviceAccountToken"}},
+		{"serviceAccountToken without a ServiceAccount", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			o.Spec.CredentialsSecretRef = nil
+			o.Spec.ClientID = "c"
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "api://AzureADTokenExchange"}
+		}, []string{"spec.clientAssertion", "requires clientAssertion.serviceAccountName and clientAssertion.audience"}},
+		{"serviceAccountToken without a client id", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			o.Spec.CredentialsSecretRef = nil
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "a", ServiceAccountName: "sa"}
+		}, []string{"spec.clientID", "requires clientID"}},
+		{"serviceAccountName with privateKeyJWT", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationPrivateKeyJWT
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "sa"}
+		}, []string{"spec.clientAssertion.serviceAccountName", "applies only to clientAuthentication serviceAccountToken"}},
+		{"HS256 with privateKeyJWT", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationPrivateKeyJWT
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Algorithm: "HS256"}
+		}, []string{"spec.clientAssertion.algorithm", "clientAssertion.algorithm must be HS256, HS384 or HS512 for secretJWT"}},
+		{"RS256 with secretJWT", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationSecretJWT
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Algorithm: "RS256"}
+		}, []string{"spec.clientAssertion.algorithm"}},
+		{"thumbprint with secretJWT", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationSecretJWT
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{CertificateThumbprint: "x5t"}
+		}, []string{"spec.clientAssertion.certificateThumbprint", "applies only to clientAuthentication privateKeyJWT"}},
+		{"keyID with serviceAccountToken", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			o.Spec.ClientID = "c"
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "a", ServiceAccountName: "sa", KeyID: "k"}
+		}, []string{"spec.clientAssertion.keyID", "applies only to clientAuthentication secretJWT and privateKeyJWT"}},
+		{"assertion lifetime too long", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationPrivateKeyJWT
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Lifetime: &metav1.Duration{Duration: 2 * time.Hour}}
+		}, []string{"spec.clientAssertion.lifetime", "clientAssertion.lifetime must be between 30s and 1h"}},
+		{"ServiceAccount token lifetime too short", func(o *tokenatorv1.OAuthClient) {
+			o.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationServiceAccountToken
+			o.Spec.ClientID = "c"
+			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "a", ServiceAccountName: "sa", Lifetime: &metav1.Duration{Duration: 5 * time.Minute}}
+		}, []string{"spec.clientAssertion.lifetime", "clientAssertion.lifetime must be at least 10m for serviceAccountToken"}},
+		{"clientID with a control character", func(o *tokenatorv1.OAuthClient) { o.Spec.ClientID = "a\nb" },
+			[]string{"spec.clientID", "should match"}},
 		{"credentials Secret without a name", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef.Name = "" },
 			[]string{"spec.credentialsSecretRef.name"}},
 		{"bad credentials key", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef.ClientSecretKey = "a/b" },
@@ -123,8 +175,11 @@ func TestCRDValidation(t *testing.T) {
 		g := NewWithT(t)
 		oc := valid()
 		g.Expect(k8s.Create(ctx, oc)).To(Succeed())
-		g.Expect(oc.Spec.Provider).To(Equal(tokenatorv1.ProviderGeneric))
-		g.Expect(oc.Spec.ClientAuthentication).To(Equal(tokenatorv1.ClientAuthenticationPost))
+		// provider and clientAuthentication have no CRD default: generic and
+		// post are applied when the request is resolved, so that "unset" can be
+		// told from a value (a ClusterOAuthProvider's endpoint is not overridden).
+		g.Expect(oc.Spec.Provider).To(BeEmpty())
+		g.Expect(oc.Spec.ClientAuthentication).To(BeEmpty())
 		g.Expect(oc.Spec.CredentialsSecretRef.ClientIDKey).To(Equal("client_id"))
 		g.Expect(oc.Spec.CredentialsSecretRef.ClientSecretKey).To(Equal("client_secret"))
 	})

@@ -42,6 +42,7 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
+	"github.com/tokenator-dev/tokenator/internal/testutil/kcm"
 )
 
 const repoRoot = "../.."
@@ -52,6 +53,9 @@ var (
 	managerBinary string
 	workDir       string
 	apiServerAddr string
+	// controllerManager runs the garbage collector and the namespace
+	// controller, as on a real cluster.
+	controllerManager *kcm.Process
 )
 
 func TestMain(m *testing.M) {
@@ -112,6 +116,14 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "installing config/default: %v\n", err)
 		return 1
 	}
+	// Started once the CRD is established, so that the garbage collector
+	// watches OAuthClients from the start.
+	controllerManager, err = kcm.Start(env, time.Minute)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting kube-controller-manager: %v\n", err)
+		return 1
+	}
+	defer controllerManager.Stop()
 
 	code := m.Run()
 	if code == 0 {
@@ -183,7 +195,7 @@ func scanForLeaks() []string {
 		needles = append(needles, e.Issued()...)
 	}
 	ctx := context.Background()
-	haystacks := map[string]string{"manager output": allOutputs.text()}
+	haystacks := map[string]string{"manager output": allOutputs.text(), "kube-controller-manager output": controllerManager.Output()}
 	var evs eventsv1.EventList
 	if err := admin.List(ctx, &evs); err == nil {
 		for _, e := range evs.Items {
@@ -242,9 +254,11 @@ func (w *world) oauthClient(name string) *tokenatorv1.OAuthClient {
 	return &tokenatorv1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: tokenatorv1.OAuthClientSpec{
-			TokenURL:             w.idp.URL(),
-			CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "creds"},
-			TLS:                  &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: w.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
 		},
 	}
 }
@@ -330,6 +344,12 @@ func TestOperator(t *testing.T) {
 		var evs eventsv1.EventList
 		w.g.Expect(admin.List(w.ctx, &evs, client.InNamespace(w.ns))).To(Succeed())
 		w.g.Expect(evs.Items).NotTo(BeEmpty(), "Events are written with the shipped RBAC")
+	})
+
+	t.Run("deletion with the garbage collector and the namespace controller", func(t *testing.T) { testDeletion(t, w) })
+
+	t.Run("a ClusterOAuthProvider with central credentials, with the shipped RBAC", func(t *testing.T) {
+		providerScenario(t, w)
 	})
 
 	t.Run("metrics over HTTPS with the shipped RBAC", func(t *testing.T) {
@@ -457,7 +477,7 @@ func TestLeastPrivilege(t *testing.T) {
 
 	// Nothing else it does not need.
 	oc := &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name},
-		Spec: tokenatorv1.OAuthClientSpec{TokenURL: "https://idp.example.com/token", CredentialsSecretRef: tokenatorv1.CredentialsSecretReference{Name: "c"}}}
+		Spec: tokenatorv1.OAuthClientSpec{OAuthEndpoint: tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/token"}, CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "c"}}}
 	denied("creating an OAuthClient", sa.Create(ctx, oc.DeepCopy()), "")
 	g.Expect(admin.Create(ctx, oc)).To(Succeed())
 	oc.Spec.Audience = "changed"

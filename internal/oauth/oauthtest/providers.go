@@ -153,35 +153,56 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// authenticate checks the client credentials and answers invalid_client (or
-// invalid_request) itself when they are wrong.
+// authenticate checks the client authentication (client_secret_basic,
+// client_secret_post, a JWT client assertion or a TLS client certificate)
+// and answers invalid_client (or invalid_request) itself when it fails.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec RecordedRequest) (clientID string, ok bool) {
 	p := s.provider
 	_, hasBodySecret := rec.Params["client_secret"]
+	_, hasAssertion := rec.Params["client_assertion"]
 	user, password, present, valid := decodeBasic(r)
-	if present && hasBodySecret {
+	if (present && hasBodySecret) || (hasAssertion && (present || hasBodySecret)) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "more than one client authentication method was used", p.errorMessage)
 		return "", false
 	}
+	hasCertificate := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 	method := "post"
-	if present {
+	switch {
+	case present:
 		method = "basic"
+	case hasAssertion:
+		method = "assertion"
+	case !hasBodySecret && hasCertificate:
+		method = "tls"
 	}
-	allowed := (method == "basic" && p.basic) || (method == "post" && p.post)
+	allowed := (method == "basic" && p.basic) || (method == "post" && p.post) || (method == "assertion" && p.post) || method == "tls"
 	if s.cfg.ClientAuth != "" && s.cfg.ClientAuth != method {
 		allowed = false
 	}
-	var id, secret string
-	if present {
-		id, secret = user, password
-	} else {
-		id, secret = rec.Params["client_id"], rec.Params["client_secret"]
+	now := time.Now()
+	var id string
+	var authenticated bool
+	switch method {
+	case "assertion":
+		id = s.verifyAssertion(rec, now)
+		authenticated = id != ""
+	case "tls":
+		id = rec.Params["client_id"]
+		authenticated = s.verifyCertificate(r, id, now)
+	default:
+		var secret string
+		if present {
+			id, secret = user, password
+		} else {
+			id, secret = rec.Params["client_id"], rec.Params["client_secret"]
+		}
+		s.mu.Lock()
+		want, known := s.clients[id]
+		s.mu.Unlock()
+		authenticated = (!present || valid) && id != "" && known &&
+			subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
 	}
-	s.mu.Lock()
-	want, known := s.clients[id]
-	s.mu.Unlock()
-	if !allowed || (present && !valid) || id == "" || !known ||
-		subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+	if !allowed || !authenticated {
 		status := p.invalidClientStatus
 		if present && status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="oauthtest"`)

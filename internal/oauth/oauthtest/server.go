@@ -1,7 +1,9 @@
 // Package oauthtest runs local HTTPS token endpoints that behave like the
 // providers tokenator supports (Lucca, Luxclusif, a JSON-body partner API and
-// a plain RFC 6749 server), including rejecting the wrong body encoding, so
-// that the token request can be tested end to end without the internet.
+// a plain RFC 6749 server), including rejecting the wrong body encoding, and
+// verifying JWT client assertions (RFC 7523) and TLS client certificates
+// (RFC 8705) besides client secrets, so that the token request can be tested
+// end to end without the internet.
 //
 // Servers listen on the loopback interface only, with their own self-signed
 // certificate: trust it with CAPEM. They are safe for concurrent use. The
@@ -10,7 +12,9 @@ package oauthtest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log"
 	"maps"
@@ -53,10 +57,23 @@ type Config struct {
 	// Lifetime is the expires_in of issued tokens (whole seconds); 0 means
 	// 30 minutes for Lucca and one hour for the others.
 	Lifetime time.Duration
-	// ClientAuth restricts client authentication to "basic" or "post"; ""
-	// accepts both. It applies to Lucca, Luxclusif and RFC6749 (which all
-	// accept both by default); JSONBody only ever accepts body credentials.
+	// ClientAuth restricts client authentication to "basic", "post",
+	// "assertion" (a JWT client assertion, RFC 7523) or "tls" (a client
+	// certificate, RFC 8705); "" accepts all of them. Lucca, Luxclusif and
+	// RFC6749 accept basic and post by default; JSONBody only ever accepts
+	// body credentials (post, assertion) or a certificate.
 	ClientAuth string
+	// ClientKeys maps a client_id to the public key that verifies its
+	// private_key_jwt assertions; client_secret_jwt assertions (HS256,
+	// HS384, HS512) are verified with the client's secret in Clients.
+	ClientKeys map[string]crypto.PublicKey
+	// ClientCertificates maps a client_id to the PEM certificates its TLS
+	// client certificate must be or be issued by (SetClientCertificates).
+	// The server asks every client for a certificate, and accepts none.
+	ClientCertificates map[string][]byte
+	// AssertionAudience is the aud a client assertion must name; "" means
+	// the token URL.
+	AssertionAudience string
 	// AllowedScopes, when not nil, is the set of scopes a client may request:
 	// every requested scope must be in it (else invalid_scope). Luxclusif
 	// additionally requires one of its two exact scope values.
@@ -113,6 +130,9 @@ type RecordedRequest struct {
 	BasicAuth     bool
 	BasicUser     string
 	BasicPassword string
+	// ClientCertificates is the TLS client certificate chain presented, DER,
+	// the leaf first; nil when none was.
+	ClientCertificates [][]byte
 }
 
 // Server is a local HTTPS token endpoint.
@@ -126,17 +146,21 @@ type Server struct {
 	closing  chan struct{}
 	once     sync.Once
 
-	mu        sync.Mutex
-	clients   map[string]string
-	issued    []string
-	requests  int
-	active    int
-	peak      int // the most requests handled at once since PeakActive
-	fault     *Fault
-	faultLeft int // with fault set: remaining requests, or -1 for all
-	faultSeen int // requests the current fault affected, for Statuses
-	last      RecordedRequest
-	cert      *tls.Certificate // the certificate presented in handshakes
+	mu         sync.Mutex
+	clients    map[string]string
+	keys       map[string]crypto.PublicKey
+	certs      map[string][]*x509.Certificate
+	jtis       map[string]bool
+	assertions []string
+	issued     []string
+	requests   int
+	active     int
+	peak       int // the most requests handled at once since PeakActive
+	fault      *Fault
+	faultLeft  int // with fault set: remaining requests, or -1 for all
+	faultSeen  int // requests the current fault affected, for Statuses
+	last       RecordedRequest
+	cert       *tls.Certificate // the certificate presented in handshakes
 }
 
 // maxRequestBody bounds the request bodies a Server reads.
@@ -160,6 +184,13 @@ func NewServer(cfg Config) *Server {
 	if s.clients == nil {
 		s.clients = map[string]string{}
 	}
+	s.keys, s.certs, s.jtis = maps.Clone(cfg.ClientKeys), map[string][]*x509.Certificate{}, map[string]bool{}
+	if s.keys == nil {
+		s.keys = map[string]crypto.PublicKey{}
+	}
+	for id, certPEM := range cfg.ClientCertificates {
+		s.certs[id] = parseCertificates(certPEM)
+	}
 	s.cert = &ca.cert
 	if !cfg.CertNotAfter.IsZero() {
 		if s.cert, err = ca.issue(cfg.CertNotAfter); err != nil {
@@ -178,7 +209,10 @@ func NewServer(cfg Config) *Server {
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+			// Every client is asked for a certificate (tls client
+			// authentication); the handler checks it, so none is verified here.
+			return &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"},
+				ClientAuth: tls.RequestClientCert}, nil
 		},
 	}
 	// Handshake failures (a client that does not trust us) are expected.
@@ -318,6 +352,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.active++
 	s.peak = max(s.peak, s.active)
 	s.last = copyRecorded(rec)
+	if a := rec.Params["client_assertion"]; a != "" {
+		s.assertions = append(s.assertions, a)
+	}
 	fault := s.takeFault()
 	s.mu.Unlock()
 	defer func() {
@@ -396,6 +433,11 @@ func record(r *http.Request, body []byte) (rec RecordedRequest, parsed bool) {
 		Params:      map[string]string{},
 	}
 	rec.BasicUser, rec.BasicPassword, rec.BasicAuth = basicCredentials(r)
+	if r.TLS != nil {
+		for _, c := range r.TLS.PeerCertificates {
+			rec.ClientCertificates = append(rec.ClientCertificates, c.Raw)
+		}
+	}
 	mediaType, params, _ := mime.ParseMediaType(rec.ContentType)
 	switch mediaType {
 	case "application/x-www-form-urlencoded":
@@ -430,5 +472,6 @@ func copyRecorded(r RecordedRequest) RecordedRequest {
 		params[k] = v
 	}
 	r.Params = params
+	r.ClientCertificates = slices.Clone(r.ClientCertificates)
 	return r
 }

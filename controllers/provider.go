@@ -1,0 +1,183 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+// requestSource is where the inputs of an OAuthClient's token request come
+// from: the endpoint (the OAuthClient's own, or its ClusterOAuthProvider's) and
+// the namespaces its references resolve in. Everything after gather reads the
+// endpoint from here, so that every client authentication method works the
+// same through a provider as inline.
+type requestSource struct {
+	// endpoint is spec's OAuthEndpoint, or the provider's.
+	endpoint *tokenatorv1.OAuthEndpoint
+	// endpointNamespace is where endpoint's references (tls) resolve.
+	endpointNamespace string
+	// credentials names the credentials Secret, nil when none is used.
+	credentials *tokenatorv1.CredentialsSecretReference
+	// credentialsNamespace is where credentials resolves.
+	credentialsNamespace string
+	// provider is the ClusterOAuthProvider, nil for an inline endpoint.
+	provider *tokenatorv1.ClusterOAuthProvider
+	// shared says the central credentials are used: the token is the
+	// provider's shared token of the OAuthClient's scopes and audience.
+	shared bool
+}
+
+// ownSource is the source of an OAuthClient with an inline endpoint.
+func ownSource(oc *tokenatorv1.OAuthClient) *requestSource {
+	return &requestSource{endpoint: &oc.Spec.OAuthEndpoint, endpointNamespace: oc.Namespace,
+		credentials: oc.Spec.CredentialsSecretRef, credentialsNamespace: oc.Namespace}
+}
+
+// endpointField names a field of the endpoint in messages: the OAuthClient's
+// own spec field, or the provider's.
+func (s *requestSource) endpointField(field string) string {
+	if s.provider == nil {
+		return field
+	}
+	return fmt.Sprintf(msgProviderField, s.provider.Name, field)
+}
+
+// credentialsField names the credentials reference in messages.
+func (s *requestSource) credentialsField(field string) string {
+	if !s.shared {
+		return field
+	}
+	return s.endpointField(field)
+}
+
+// ClusterResourceNamespaceDefault is the cluster resource namespace when
+// neither --cluster-resource-namespace nor the manager's own namespace is known.
+const ClusterResourceNamespaceDefault = "tokenator-system"
+
+// servesProviders reports whether this manager serves ClusterOAuthProviders:
+// it watches every namespace, or the cluster resource namespace is among the
+// ones it watches (it must read the providers' Secrets there).
+func servesProviders(o *Options) bool {
+	return len(o.Namespaces) == 0 || slices.Contains(o.Namespaces, o.ClusterResourceNamespace)
+}
+
+// resolveSource returns the request source of oc: its inline endpoint, or
+// its ClusterOAuthProvider's once the provider is found usable and allows
+// oc's namespace and scopes. A provider that is missing or unusable is
+// ProviderNotFound, one that refuses is ProviderRefused; no request is sent.
+func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenatorv1.OAuthClient) (*requestSource, error) {
+	ref := oc.Spec.ProviderRef
+	if ref == nil {
+		if r.Options.RequireProviderRef {
+			return nil, invalidSpec(errors.New(msgProviderRefRequired))
+		}
+		return ownSource(oc), nil
+	}
+	notFound := func(format string, args ...any) error {
+		return &referenceError{reason: tokenatorv1.ReasonProviderNotFound, message: fmt.Sprintf(format, args...)}
+	}
+	crn := r.Options.ClusterResourceNamespace
+	if !servesProviders(&r.Options) {
+		return nil, notFound(msgProvidersNotServed, crn)
+	}
+	p := &tokenatorv1.ClusterOAuthProvider{}
+	if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(msgProviderNotFound, ref.Name)
+		}
+		return nil, fmt.Errorf("reading ClusterOAuthProvider %q: %w", ref.Name, err)
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		return nil, notFound(msgProviderNotFound, ref.Name)
+	}
+	_, sel, err := checkProvider(p, r.TokenHosts)
+	if err != nil {
+		return nil, notFound(msgProviderNotReady, p.Name, err)
+	}
+	if c := p.Spec.CredentialsSecretRef; c != nil {
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: c.Name}, metadataOnly("Secret"))
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(msgProviderNotReady, p.Name, fmt.Sprintf(msgProviderCredsNotFound, c.Name, crn))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading Secret %q: %w", c.Name, err)
+		}
+	}
+	nsMeta := &metav1.PartialObjectMetadata{}
+	nsMeta.SetGroupVersionKind(namespaceGVK)
+	if err := r.NamespaceReader.Get(ctx, types.NamespacedName{Name: oc.Namespace}, nsMeta); err != nil {
+		return nil, fmt.Errorf("reading Namespace %q: %w", oc.Namespace, err)
+	}
+	if why := allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes); why != "" {
+		return nil, &referenceError{reason: tokenatorv1.ReasonProviderRefused, message: why}
+	}
+	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p}
+	switch {
+	case oc.Spec.CredentialsSecretRef != nil:
+		src.credentials, src.credentialsNamespace = oc.Spec.CredentialsSecretRef, oc.Namespace
+	case p.Spec.CredentialsSecretRef != nil:
+		src.credentials, src.credentialsNamespace, src.shared = p.Spec.CredentialsSecretRef, crn, true
+	default:
+		return nil, invalidSpec(fmt.Errorf(msgNoCentralCredentials, p.Name))
+	}
+	return src, nil
+}
+
+// providerRefusal reports whether err says oc's provider no longer serves it.
+func providerRefusal(err error) (*referenceError, bool) {
+	var refErr *referenceError
+	if errors.As(err, &refErr) && (refErr.reason == tokenatorv1.ReasonProviderRefused || refErr.reason == tokenatorv1.ReasonProviderNotFound) {
+		return refErr, true
+	}
+	return nil, false
+}
+
+// withhold handles an OAuthClient its provider no longer serves (missing,
+// not Ready, or refusing its namespace or scopes): no request is sent, and
+// the derived Secret keeps its token until the token expires; then the token
+// is removed from it, so that a tenant the provider refuses holds no valid
+// token of it for longer than that token's lifetime.
+func (r *OAuthClientReconciler) withhold(ctx context.Context, oc *tokenatorv1.OAuthClient, refErr *referenceError, now time.Time) (ctrl.Result, error) {
+	st := &oc.Status
+	if st.ExpiresAt == nil || now.Before(st.ExpiresAt.Time) {
+		if _, err := r.report(oc, refErr, now); err != nil {
+			return ctrl.Result{}, err
+		}
+		if st.ExpiresAt == nil {
+			return ctrl.Result{}, nil
+		}
+		return requeueAt(st.ExpiresAt.Time, now), nil
+	}
+	existing, err := r.getDerivedSecret(ctx, oc)
+	if err != nil {
+		if errors.As(err, new(*errSecretConflict)) {
+			return r.report(oc, err, now)
+		}
+		return ctrl.Result{}, err
+	}
+	if existing != nil {
+		if err := r.applySecret(ctx, oc, desiredSecret(oc, map[string][]byte{}, "", nil), true); err != nil {
+			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
+		}
+		r.held.forget(types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name})
+	}
+	r.setReady(oc, metav1.ConditionFalse, refErr.reason,
+		fmt.Sprintf("%s; %s", refErr.message, fmt.Sprintf(msgTokenRemoved, st.ExpiresAt.UTC().Format(time.RFC3339))), now)
+	return ctrl.Result{}, nil
+}
+
+// observeProviderRequest counts a token request sent through a provider.
+func (r *OAuthClientReconciler) observeProviderRequest(src *requestSource, err error) {
+	if src.provider != nil {
+		r.Metrics.ObserveProviderRequest(src.provider.Name, err)
+	}
+}

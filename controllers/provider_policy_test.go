@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+)
+
+func TestScopeMatches(t *testing.T) {
+	for _, tt := range []struct {
+		glob, scope string
+		want        bool
+	}{
+		{"payroll", "payroll", true},
+		{"payroll", "payroll2", false},
+		{"payroll", "payrol", false},
+		{"api.read*", "api.read", true},
+		{"api.read*", "api.read.all", true},
+		{"api.read*", "api.write", false},
+		{"*", "anything", true},
+		{"*", "", true},
+		{"*.read", "api.read", true},
+		{"*.read", "api.read.all", false},
+		{"a*b*c", "abc", true},
+		{"a*b*c", "aXbYc", true},
+		{"a*b*c", "acb", false},
+		{"a*bc*bc", "abcbc", true},
+		{"a*bc*bc", "abc", false},
+		{"ab*ba", "aba", false},
+		{"**", "x", true},
+		{"a.b", "aXb", false},
+	} {
+		if got := scopeMatches(tt.glob, tt.scope); got != tt.want {
+			t.Errorf("scopeMatches(%q, %q) = %v, want %v", tt.glob, tt.scope, got, tt.want)
+		}
+	}
+}
+
+func TestRefusedScope(t *testing.T) {
+	if s := refusedScope(nil, []string{"x"}); s != "" {
+		t.Errorf("no allowedScopes allows any scope; refused %q", s)
+	}
+	if s := refusedScope([]string{"api.*"}, []string{"api.read", "admin", "other"}); s != "admin" {
+		t.Errorf("refused %q, want admin", s)
+	}
+	if s := refusedScope([]string{"api.*"}, nil); s != "" {
+		t.Errorf("no scope requested; refused %q", s)
+	}
+}
+
+func TestSharedKey(t *testing.T) {
+	a := sharedKey([]string{"b", "a", "a"}, "aud")
+	if b := sharedKey([]string{"a", "b"}, "aud"); a != b {
+		t.Error("the scopes are a set: order and repeats do not change the key")
+	}
+	for _, other := range []string{sharedKey([]string{"a"}, "aud"), sharedKey([]string{"a", "b"}, ""), sharedKey([]string{"a b"}, "aud"),
+		sharedKey([]string{"a", "b"}, "aud2")} {
+		if other == a {
+			t.Error("different scopes or audience share a key")
+		}
+	}
+	long := strings.Repeat("p", 253)
+	if n := sharedSecretName(long, a); len(n) > 253 || !strings.HasSuffix(n, "-shared-"+a) {
+		t.Errorf("sharedSecretName of a long provider name: %q", n)
+	}
+}
+
+// The metadata cache keeps a shared token's controller and annotations in the
+// cluster resource namespace only: a tenant's Secret that names a
+// ClusterOAuthProvider as its controller is stripped like any other.
+func TestStripKeepsSharedTokensInTheClusterResourceNamespaceOnly(t *testing.T) {
+	secret := func(ns string) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: ns,
+			Annotations: map[string]string{tokenatorv1.AnnotationRequestHash: "h", "other": strings.Repeat("x", 1000)},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "tokenator.dev/v1alpha1", Kind: "ClusterOAuthProvider",
+				Name: "p", UID: "u", Controller: ptr.To(true)}}}}
+	}
+	strip := stripToIdentity("tokenator-system")
+	kept, _ := strip(secret("tokenator-system"))
+	if m := kept.(*metav1.PartialObjectMetadata); len(m.OwnerReferences) != 1 || m.Annotations[tokenatorv1.AnnotationRequestHash] != "h" || len(m.Annotations) != 1 {
+		t.Errorf("shared token in the cluster resource namespace: %+v", m.ObjectMeta)
+	}
+	stripped, _ := strip(secret("tenant"))
+	if m := stripped.(*metav1.PartialObjectMetadata); len(m.OwnerReferences) != 0 || len(m.Annotations) != 0 {
+		t.Errorf("a tenant's Secret kept %+v", m.ObjectMeta)
+	}
+}
+
+// One request of a shared token in flight: the others wait in line and are
+// woken when it ends, unless it ended without a request.
+func TestSharedTokensInFlight(t *testing.T) {
+	var s sharedTokens
+	if !s.begin("k", "a") {
+		t.Fatal("the first client does not begin")
+	}
+	if s.begin("k", "b") || s.begin("k", "c") || s.begin("k", "b") {
+		t.Fatal("a second request of the same shared token began")
+	}
+	if !s.begin("other", "d") {
+		t.Fatal("another shared token waits for this one")
+	}
+	if w := s.end("k", false); len(w) != 0 {
+		t.Errorf("woken without a request: %v", w)
+	}
+	if !s.begin("k", "b") {
+		t.Fatal("the next client does not begin once the first ended")
+	}
+	if w := s.end("k", true); len(w) != 1 || w[0] != "c" {
+		t.Errorf("woken %v, want [c] (b requested)", w)
+	}
+	if w := s.end("k", true); len(w) != 0 {
+		t.Errorf("woken twice: %v", w)
+	}
+}

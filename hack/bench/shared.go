@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/operator"
+)
+
+// sharedProviders is the number of ClusterOAuthProviders of the shared phase.
+const sharedProviders = 10
+
+// sharedResult is what the shared-token phase measures: N OAuthClients over
+// sharedProviders ClusterOAuthProviders with central credentials, the same
+// scopes for all, so that each provider's clients share one token.
+type sharedResult struct {
+	Clients       int     `json:"clients"`
+	Providers     int     `json:"providers"`
+	TokenRequests int     `json:"token_requests"`
+	Seconds       float64 `json:"seconds"`
+	Writes        int     `json:"api_writes"`
+}
+
+// sharedClients are the OAuthClients of the shared phase.
+func sharedClients(o options) clientSet { return newClientSet("shared", o.n, o.namespaces) }
+
+// sharedPhase starts a manager, creates sharedProviders ClusterOAuthProviders
+// whose central credentials are in the manager's cluster resource namespace
+// (tokenator-system: the bench's manager has no namespace of its own), then N
+// OAuthClients that refer to them, spread over the bench's namespaces, and
+// waits until all are Ready. Token requests: one per provider.
+func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string) (*sharedResult, error) {
+	o := b.o
+	cs := sharedClients(o)
+	r := &sharedResult{Clients: o.n, Providers: sharedProviders}
+	crn := operator.ManagerNamespace()
+	say("shared: %d OAuthClients over %d ClusterOAuthProviders with central credentials in %s", o.n, sharedProviders, crn)
+	if err := createNamespaces(ctx, b.c, append([]string{crn}, cs.namespaces...)); err != nil {
+		return r, err
+	}
+	for _, ns := range cs.namespaces {
+		n := &corev1.Namespace{}
+		if err := b.c.Get(ctx, client.ObjectKey{Name: ns}, n); err != nil {
+			return r, err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[phaseLabel] = cs.phase
+		if err := b.c.Update(ctx, n); err != nil {
+			return r, fmt.Errorf("shared: labelling namespace %s: %w", ns, err)
+		}
+	}
+	central := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-central", Namespace: crn},
+		Data: map[string][]byte{"client_id": []byte(centralID), "client_secret": []byte(centralSecret)}}
+	if err := b.c.Create(ctx, central); err != nil {
+		return r, fmt.Errorf("shared: creating the central credentials: %w", err)
+	}
+	for i := range sharedProviders {
+		p := &tokenatorv1.ClusterOAuthProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-shared-%d", i)},
+			Spec: tokenatorv1.ClusterOAuthProviderSpec{
+				OAuthEndpoint:        tokenatorv1.OAuthEndpoint{Provider: tokenatorv1.ProviderLucca, TokenURL: b.idp.URL()},
+				CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: central.Name},
+				AllowedNamespaces:    &metav1.LabelSelector{MatchLabels: map[string]string{phaseLabel: cs.phase}},
+			},
+		}
+		if err := b.c.Create(ctx, p); err != nil {
+			return r, fmt.Errorf("shared: creating ClusterOAuthProvider %s: %w", p.Name, err)
+		}
+	}
+
+	informers, err := cache.New(b.admin, cache.Options{
+		Scheme:   operator.NewScheme(),
+		ByObject: map[client.Object]cache.ByObject{&tokenatorv1.OAuthClient{}: {Label: phaseSelector(cs.phase)}},
+	})
+	if err != nil {
+		return r, err
+	}
+	go func() { _ = informers.Start(ctx) }()
+	tracker, err := trackReady(ctx, informers, o.n)
+	if err != nil {
+		return r, err
+	}
+	m, err := startManager(b.managerOptions("shared", false))
+	if err != nil {
+		return r, err
+	}
+	b.mgr = m
+	defer func() {
+		m.stop(syscall.SIGTERM)
+		b.mgr = nil
+	}()
+	if _, err := m.waitWorkers(ctx, 2*time.Minute); err != nil {
+		return r, fmt.Errorf("shared: %w", err)
+	}
+
+	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
+	t0 := time.Now()
+	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
+		oc := &tokenatorv1.OAuthClient{
+			ObjectMeta: metav1.ObjectMeta{Name: cs.name(i), Namespace: cs.namespace(i), Labels: map[string]string{phaseLabel: cs.phase}},
+			Spec: tokenatorv1.OAuthClientSpec{
+				ProviderRef: &tokenatorv1.ProviderReference{Name: fmt.Sprintf("bench-shared-%d", i%sharedProviders)},
+				Scopes:      []string{"lucca.api.read"},
+			},
+		}
+		return b.c.Create(ctx, oc)
+	}); err != nil {
+		return r, fmt.Errorf("shared: creating OAuthClients: %w", err)
+	}
+	allAt, err := tracker.wait(ctx, time.Minute+time.Duration(o.n)*150*time.Millisecond)
+	r.TokenRequests = b.idp.Requests() - tokensBefore
+	if err != nil {
+		return r, fmt.Errorf("shared: %w", err)
+	}
+	r.Seconds = round3(allAt.Sub(t0).Seconds())
+	if err := b.settle(ctx, 3*time.Second, 2*time.Minute+time.Duration(o.n)*60*time.Millisecond); err != nil {
+		return r, err
+	}
+	r.TokenRequests = b.idp.Requests() - tokensBefore
+	r.Writes = b.proxy.snapshot().sub(before).writes(managerAgent)
+	say("shared: all %d Ready after %.2fs with %d token requests (%d providers)", o.n, r.Seconds, r.TokenRequests, sharedProviders)
+	if r.TokenRequests != sharedProviders {
+		b.res.Failures = append(b.res.Failures, fmt.Sprintf("shared token_requests %d != providers %d", r.TokenRequests, sharedProviders))
+	}
+	return r, nil
+}
+
+// row prints the phase's line of the table, when the phase ran.
+func (s *sharedResult) row(p func(format string, args ...any)) {
+	if s == nil {
+		return
+	}
+	p("shared token_requests (%d OAuthClients)\t%d\t= %d providers (all Ready after %.2fs; writes %d)",
+		s.Clients, s.TokenRequests, s.Providers, s.Seconds, s.Writes)
+}
