@@ -24,8 +24,8 @@ func (e *testEnv) eventCounts() map[string]int {
 }
 
 // Events tell what changed: one Warning for a failure however often it is
-// retried, one Normal TokenIssued when a token is issued, recovered or asked
-// for, and none for a routine refresh.
+// retried, one Normal TokenIssued when a token is recovered or asked for,
+// and none for a routine refresh.
 func TestEventsWithoutRepeats(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 4 * time.Second})
@@ -55,4 +55,21 @@ func TestEventsWithoutRepeats(t *testing.T) {
 	e.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.CredentialsSecretRef.Name = "missing" })
 	e.waitReason("api", tokenatorv1.ReasonCredentialsNotFound)
 	e.g.Eventually(e.eventCounts).WithTimeout(timeout).Should(HaveKeyWithValue("Warning/CredentialsNotFound", 1))
+}
+
+// A client's first token, with no failure reported before it, emits no Event:
+// Ready=True tells it, and a cold start of many clients writes no Event each.
+// The next one asked for does.
+func TestNoEventForFirstToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
+	e.create(e.oauthClient("api"))
+	e.waitReady("api")
+	e.update("api", func(oc *tokenatorv1.OAuthClient) {
+		oc.Annotations = map[string]string{tokenatorv1.AnnotationRefreshRequestedAt: "now"}
+	})
+	// Events are sent in order: once the second token's is there, a first
+	// token's would be too.
+	e.g.Eventually(e.eventCounts).WithTimeout(timeout).Should(HaveKey("Normal/TokenIssued"))
+	e.g.Expect(e.eventCounts()).To(Equal(map[string]int{"Normal/TokenIssued": 1}))
 }

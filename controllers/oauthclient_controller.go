@@ -143,6 +143,10 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	before := oc.DeepCopy()
 	result, err := r.reconcile(ctx, oc)
+	if errors.Is(err, errDeferred) {
+		// In line for a request slot: nothing was done, nothing is written.
+		return result, nil
+	}
 	r.exportMetrics(oc)
 	if !equality.Semantic.DeepEqual(before.Status, oc.Status) {
 		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
@@ -160,6 +164,12 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.writes.forget(key)
 	r.held.forget(key)
 }
+
+// errDeferred is returned by requestToken for a client that found no free
+// request slot, and by reconcileShared for a client that waits for its
+// shared token's request: the reconcile did nothing, and writes no status (a
+// new client's status is written once, with its token).
+var errDeferred = errors.New("token request deferred")
 
 // cacheLagRetry is when a reconcile that read a status older than this
 // process's last write comes back.
@@ -199,21 +209,35 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 	return r.requestToken(ctx, oc, g, d, now)
 }
 
-// requestToken requests a new token and writes it. A slot is taken before
-// anything is read for the request: a client whose endpoint host, or
-// namespace, has its share of requests in flight comes back shortly without
-// holding a worker and without costing an API request.
+// requestToken requests a new token and writes it. The credentials and the
+// CA bundle are read first (each version once: a client that then finds no
+// free slot reads them from memory when it comes back); a slot is then taken
+// for the token request alone: a client whose endpoint host, or namespace,
+// has its share of requests in flight comes back shortly without holding a
+// worker.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
+	in, err := r.readRequestInputs(ctx, g)
+	if err != nil && g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken && !errors.As(err, new(*referenceError)) {
+		// The TokenRequest failed: shown and retried with backoff, like a
+		// token request.
+		oc.Status.TokenRequestHash = g.hash
+		oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
+		return r.requestFailed(ctx, oc, err, now)
+	}
+	if err != nil {
+		return r.report(oc, err, now)
+	}
+
 	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
 	if busy != nil {
 		// In line for the bound: woken when one of its slots is freed, and
 		// back in any case after a few seconds.
 		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
 	defer release()
 
-	tok, err := r.sendTokenRequest(ctx, g, oc.Spec.Scopes)
+	tok, err := r.sendTokenRequest(ctx, g, in, oc.Spec.Scopes)
 	release()
 	var refErr *referenceError
 	if errors.As(err, &refErr) {
@@ -231,29 +255,48 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
 }
 
-// sendTokenRequest reads the credentials and CA bundle of g's source and
-// sends one token request for scopes, with g's audience. A problem of the
-// references is returned as a *referenceError (nothing was sent).
-func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, scopes []string) (*oauth.Token, error) {
+// requestInputs are what a token request reads from the API server: the
+// credentials and the CA bundle of its source.
+type requestInputs struct {
+	creds    credentials
+	caBundle []byte
+}
+
+// readRequestInputs reads the credentials and CA bundle of g's source, each
+// version once (refValues). It is called before a request slot is taken, so
+// that a slot is never held through an API read. A problem of the references
+// is returned as a *referenceError.
+func (r *OAuthClientReconciler) readRequestInputs(ctx context.Context, g *gathered) (requestInputs, error) {
 	var creds credentials
 	var err error
 	if g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken {
+		// A TokenRequest, or the ServiceAccount token kept from one.
 		creds, err = r.serviceAccountCredentials(ctx, g.source)
 	} else {
 		creds, err = r.readCredentials(ctx, g.source, g.endpoint.Method)
 	}
 	if err != nil {
-		return nil, err
+		return requestInputs{}, err
 	}
 	caBundle, err := r.readCABundle(ctx, g.source)
 	if err != nil {
-		return nil, err
+		return requestInputs{}, err
 	}
-	auth, err := r.clientAuthMaterial(g.source, g.endpoint, creds, r.Clock.Now())
+	return requestInputs{creds: creds, caBundle: caBundle}, nil
+}
+
+// sendTokenRequest sends one token request for scopes, with g's audience,
+// from the inputs read by readRequestInputs; the caller holds a request slot.
+// The client authentication material (a new assertion, or the client
+// certificate) is made here, just before the request, so that a client in
+// line for a slot signs nothing. A problem of that material or of the CA
+// bundle is returned as a *referenceError (nothing was sent).
+func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathered, in requestInputs, scopes []string) (*oauth.Token, error) {
+	auth, err := r.clientAuthMaterial(g.source, g.endpoint, in.creds, r.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	httpClient, err := r.HTTPClients.GetWithCertificate(caBundle, auth.certificate)
+	httpClient, err := r.HTTPClients.GetWithCertificate(in.caBundle, auth.certificate)
 	if err != nil {
 		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
 	}
@@ -264,8 +307,8 @@ func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathere
 		TokenURL:        g.endpoint.TokenURL,
 		Encoding:        g.endpoint.Encoding,
 		ClientAuth:      g.endpoint.ClientAuth,
-		ClientID:        creds.clientID,
-		ClientSecret:    creds.clientSecret,
+		ClientID:        in.creds.clientID,
+		ClientSecret:    in.creds.clientSecret,
 		ClientAssertion: auth.assertion,
 		Scopes:          scopes,
 		Audience:        g.audience,
@@ -322,7 +365,8 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	}
 
 	if issued {
-		wasReady := meta.IsStatusConditionTrue(st.Conditions, tokenatorv1.ConditionReady)
+		prev := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
+		wasReady := prev != nil && prev.Status == metav1.ConditionTrue
 		issuedAt := tok.IssuedAt.Truncate(time.Second)
 		expires := tok.ExpiresAt.Truncate(time.Second)
 		st.TokenType = tok.TokenType
@@ -332,7 +376,10 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		st.FailedAttempts = 0
 		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
 			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
-		if renderErr == nil && (!wasReady || inputsChanged) {
+		// A client's first token, with nothing reported before it, is told by
+		// its Ready condition alone: an Event each would double the writes of
+		// a cold start.
+		if renderErr == nil && prev != nil && (!wasReady || inputsChanged) {
 			r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
 				eventTokenWritten, st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
 		}

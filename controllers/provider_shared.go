@@ -247,8 +247,8 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 	waiter := client.ObjectKeyFromObject(oc).String()
 	if !r.shared.begin(key, waiter) {
 		// Another client of the same shared token is requesting it: this one
-		// is woken when the request ends.
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
+		// is woken when the request ends, and writes nothing meanwhile.
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
 	wakeWaiters := true
 	defer func() {
@@ -268,6 +268,12 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		return r.deliverShared(ctx, oc, g, key, name, cur, now)
 	}
 
+	// The central credentials and the CA bundle are read before the slot is
+	// taken (each version once), as for a client's own request.
+	in, err := r.readRequestInputs(ctx, g)
+	if err != nil {
+		return r.report(oc, err, now)
+	}
 	// The request belongs to the provider, not to the namespace of the client
 	// that came first: it counts against a bound of the provider's own.
 	release, busy := r.Slots.TryAcquire(g.endpoint.Host, "ClusterOAuthProvider/"+p.Name, waiter)
@@ -276,10 +282,10 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		// it rather than be woken to find the same bound reached.
 		wakeWaiters = false
 		log.FromContext(ctx).V(1).Info("Shared token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, nil
+		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
 	scopes := sharedSpec(oc, g.source).Scopes
-	tok, err := r.sendTokenRequest(ctx, g, scopes)
+	tok, err := r.sendTokenRequest(ctx, g, in, scopes)
 	release()
 	var refErr *referenceError
 	if errors.As(err, &refErr) {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,14 +11,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Bounds of the memory of referenced values: at most maxRefValues objects of
-// at most maxRefValueBytes each (32 MiB in all), room for a private key with
-// a certificate chain and its CA (a cert-manager Secret of an RSA 4096 key
-// and three certificates is about 12 KiB); a larger object is read from the
-// API server every time it is needed.
+// Bounds of the memory of referenced values: objects of at most
+// maxRefValueBytes each, maxRefBytes in all, each counted with
+// refValueOverhead for its metadata and the bookkeeping; a larger object is
+// read from the API server every time it is needed. maxRefValueBytes is room
+// for a private key with a certificate chain and its CA (a cert-manager
+// Secret of an RSA 4096 key and three certificates is about 12 KiB, one with
+// a trust bundle in ca.crt more). 64 MiB holds the credentials of some 50,000
+// OAuthClients (about 1.2 KiB each, counted), or some 2,000 key Secrets at
+// the largest, so that a routine refresh reads nothing at that scale either.
 const (
-	maxRefValues     = 1024
 	maxRefValueBytes = 32 << 10
+	maxRefBytes      = 64 << 20
+	refValueOverhead = 1 << 10
 )
 
 // refValues reads the credentials Secrets and CA bundles of token requests,
@@ -26,11 +32,11 @@ const (
 // memory. A routine refresh thus costs no read at all; a changed Secret or
 // ConfigMap (a rotated client secret, a renewed CA) is read again at its next
 // use. Only small objects are kept (their data and labels, no annotations),
-// and at most maxRefValues of them.
+// the least recently used going first past maxRefBytes.
 type refValues struct {
 	api  client.Reader
 	meta client.Reader
-	lru  *lru.Cache
+	kept *sizedLRU
 }
 
 type refKey struct {
@@ -39,7 +45,64 @@ type refKey struct {
 }
 
 func newRefValues(api, meta client.Reader) *refValues {
-	return &refValues{api: api, meta: meta, lru: lru.New(maxRefValues)}
+	return &refValues{api: api, meta: meta, kept: newSizedLRU(maxRefBytes)}
+}
+
+// sizedLRU is a least-recently-used map bounded by the sum of its values'
+// sizes.
+type sizedLRU struct {
+	mu    sync.Mutex
+	lru   *lru.Cache
+	bytes int // the sum of the sizes kept
+	limit int
+}
+
+type sized struct {
+	value any
+	size  int
+}
+
+func newSizedLRU(limit int) *sizedLRU {
+	c := &sizedLRU{limit: limit}
+	// Called by lru with c.mu held (every change of c.lru is made under it).
+	c.lru = lru.NewWithEvictionFunc(0, func(_ lru.Key, v any) { c.bytes -= v.(sized).size })
+	return c
+}
+
+func (c *sizedLRU) get(k any) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.lru.Get(k)
+	if !ok {
+		return nil, false
+	}
+	return v.(sized).value, true
+}
+
+// add keeps v, of the given size, under k, then drops the least recently
+// used values until the sizes fit the limit.
+func (c *sizedLRU) add(k, v any, size int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Remove(k)
+	c.lru.Add(k, sized{v, size})
+	c.bytes += size
+	for c.bytes > c.limit && c.lru.Len() > 0 {
+		c.lru.RemoveOldest()
+	}
+}
+
+func (c *sizedLRU) remove(k any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Remove(k)
+}
+
+// size is the sum of the sizes kept.
+func (c *sizedLRU) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // Get reads a Secret or ConfigMap into obj, from memory when the metadata
@@ -56,20 +119,24 @@ func (v *refValues) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 	}
 	k := refKey{kind, key}
 	meta := metadataOnly(kind)
+	var opts []client.GetOption
 	if err := v.meta.Get(ctx, key, meta); err == nil {
-		if kept, ok := v.lru.Get(k); ok && sameVersion(kept.(client.Object), meta) {
+		if kept, ok := v.kept.get(k); ok && sameVersion(kept.(client.Object), meta) {
 			copyInto(kept.(client.Object), obj)
 			return nil
 		}
+		// A version at least as new as the one the metadata cache shows: the
+		// API server answers from its watch cache, without a read of etcd.
+		opts = append(opts, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: meta.ResourceVersion}})
 	}
-	if err := v.api.Get(ctx, key, obj); err != nil {
-		v.lru.Remove(k)
+	if err := v.api.Get(ctx, key, obj, opts...); err != nil {
+		v.kept.remove(k)
 		return err
 	}
-	if kept := trimmed(obj); kept != nil {
-		v.lru.Add(k, kept)
+	if kept, size := trimmed(obj); kept != nil {
+		v.kept.add(k, kept, size+refValueOverhead)
 	} else {
-		v.lru.Remove(k)
+		v.kept.remove(k)
 	}
 	return nil
 }
@@ -79,8 +146,9 @@ func sameVersion(a client.Object, b *metav1.PartialObjectMetadata) bool {
 }
 
 // trimmed is a copy of obj with only what a token request reads (identity,
-// labels, data), or nil when that is over maxRefValueBytes.
-func trimmed(obj client.Object) client.Object {
+// labels, data) and the size of its labels and data, or nil when that is over
+// maxRefValueBytes.
+func trimmed(obj client.Object) (client.Object, int) {
 	size := 0
 	for k, v := range obj.GetLabels() {
 		size += len(k) + len(v)
@@ -93,9 +161,9 @@ func trimmed(obj client.Object) client.Object {
 			size += len(k) + len(v)
 		}
 		if size > maxRefValueBytes {
-			return nil
+			return nil, 0
 		}
-		return (&corev1.Secret{ObjectMeta: meta, Type: o.Type, Data: o.Data}).DeepCopy()
+		return (&corev1.Secret{ObjectMeta: meta, Type: o.Type, Data: o.Data}).DeepCopy(), size
 	case *corev1.ConfigMap:
 		for k, v := range o.Data {
 			size += len(k) + len(v)
@@ -104,11 +172,11 @@ func trimmed(obj client.Object) client.Object {
 			size += len(k) + len(v)
 		}
 		if size > maxRefValueBytes {
-			return nil
+			return nil, 0
 		}
-		return (&corev1.ConfigMap{ObjectMeta: meta, Data: o.Data, BinaryData: o.BinaryData}).DeepCopy()
+		return (&corev1.ConfigMap{ObjectMeta: meta, Data: o.Data, BinaryData: o.BinaryData}).DeepCopy(), size
 	}
-	return nil
+	return nil, 0
 }
 
 // copyInto deep-copies kept into obj, of the same type.

@@ -153,17 +153,22 @@ func TestBusyNamespaceDoesNotDelayOthers(t *testing.T) {
 }
 
 // A routine refresh reads nothing from the API server: the credentials Secret
-// and the CA bundle are read once per version. A rotated client secret is read
-// again, at once.
+// and the CA bundle are read once per version, and at the version the
+// metadata cache shows (answered from the API server's watch cache, not
+// etcd). A rotated client secret is read again, at once.
 func TestRefreshReadsCredentialsOncePerVersion(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	reads := map[string]int{}
+	unversioned := 0
 	e := newEnvWrapped(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: 6 * time.Second}, nil, func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/secrets/") && req.URL.Query().Get("watch") == "" {
 				mu.Lock()
 				reads[path.Base(req.URL.Path)]++
+				if req.URL.Query().Get("resourceVersion") == "" {
+					unversioned++
+				}
 				mu.Unlock()
 			}
 			return rt.RoundTrip(req)
@@ -187,6 +192,9 @@ func TestRefreshReadsCredentialsOncePerVersion(t *testing.T) {
 	e.waitNewToken("api-token", tok)
 	e.g.Expect(e.idp.LastRequest().Params).To(HaveKeyWithValue("client_secret", rotated))
 	e.g.Expect(count("creds")).To(Equal(2))
+	mu.Lock()
+	defer mu.Unlock()
+	e.g.Expect(unversioned).To(BeZero(), "reads without a resourceVersion")
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

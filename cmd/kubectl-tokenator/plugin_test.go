@@ -90,7 +90,12 @@ func TestStatusOneClient(t *testing.T) {
 	e.waitReason("alpha", tokenatorv1.ReasonTokenIssued)
 	e.waitReason("broken", tokenatorv1.ReasonCredentialsNotFound)
 
-	var r result
+	// A first token comes with no Event; a renew writes one.
+	r := kt(t, "status", "-n", e.ns, "alpha")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.out).To(ContainSubstring("\nEvents: <none>\n"))
+	r = kt(t, "renew", "-n", e.ns, "alpha")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
 	e.g.Eventually(func(g Gomega) {
 		r = kt(t, "status", "-n", e.ns, "alpha")
 		g.Expect(r.err).NotTo(HaveOccurred())

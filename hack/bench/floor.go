@@ -21,15 +21,17 @@ import (
 // floorAgent is the User-Agent of the floor loop's API requests.
 const floorAgent = "tokenator-bench-floor"
 
-// runFloor does, for every OAuthClient of ocs (created beforehand), the least an
+// runFloor does, for every OAuthClient received from created (as the bench
+// creates them, the way the manager sees them through its watch), the least an
 // operator must do to issue its token: one token request, one Secret create and
-// one status update, with concurrency workers. Like the manager, it talks to the
+// one status update, with concurrency workers; it returns when created is
+// closed and drained. Like the manager, it talks to the
 // API server through the counting proxy, and its clients have the manager's QPS
 // and burst: one rate limiter for Secrets (a client-go clientset) and one for
 // OAuthClients (a REST client), as controller-runtime gives the manager one
 // limiter per resource type.
-func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthClient, creds map[string][2]string,
-	caPEM []byte, tokenURL string, concurrency int, qps float64, burst int) (time.Duration, error) {
+func runFloor(ctx context.Context, base *rest.Config, created <-chan *tokenatorv1.OAuthClient, creds map[string][2]string,
+	caPEM []byte, tokenURL string, concurrency int, qps float64, burst int) error {
 	cfg := rest.CopyConfig(base)
 	cfg.UserAgent = floorAgent
 	cfg.QPS, cfg.Burst = float32(qps), burst
@@ -38,7 +40,7 @@ func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthCl
 	}
 	secrets, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	ocCfg := rest.CopyConfig(cfg)
 	ocCfg.GroupVersion = &tokenatorv1.GroupVersion
@@ -47,18 +49,43 @@ func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthCl
 	ocCfg.NegotiatedSerializer = serializer.NewCodecFactory(operator.NewScheme()).WithoutConversion()
 	ocREST, err := rest.RESTClientFor(ocCfg)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	httpClient, err := oauth.NewHTTPClient(oauth.HTTPOptions{CABundle: caPEM})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	tc := &oauth.Client{HTTPClient: httpClient}
 
-	start := time.Now()
-	err = parallel(ctx, len(ocs), concurrency, func(ctx context.Context, i int) error {
-		oc := ocs[i]
-		cred := creds[oc.Namespace+"/"+oc.Name]
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, concurrency)
+	for range concurrency {
+		go func() {
+			var err error
+			for oc := range created {
+				if err == nil {
+					if err = floorIssue(ctx, secrets, ocREST, tc, tokenURL, oc, creds[oc.Namespace+"/"+oc.Name]); err != nil {
+						cancel()
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range concurrency {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// floorIssue issues oc's token: a token request, a Secret create, a status update.
+func floorIssue(ctx context.Context, secrets kubernetes.Interface, ocREST rest.Interface, tc *oauth.Client, tokenURL string,
+	oc *tokenatorv1.OAuthClient, cred [2]string) error {
+	{
 		tok, err := tc.RequestToken(ctx, oauth.Request{
 			TokenURL:        tokenURL,
 			Encoding:        oauth.EncodingForm,
@@ -112,6 +139,5 @@ func runFloor(ctx context.Context, base *rest.Config, ocs []*tokenatorv1.OAuthCl
 			return fmt.Errorf("floor: updating status: %w", err)
 		}
 		return nil
-	})
-	return time.Since(start), err
+	}
 }

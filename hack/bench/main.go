@@ -72,6 +72,10 @@ type options struct {
 	out         string
 	verbose     bool
 	keep        bool
+	profile     string
+	refresh     int
+	outage      time.Duration
+	outageN     int
 }
 
 func parseFlags() options {
@@ -93,7 +97,14 @@ func parseFlags() options {
 	flag.StringVar(&o.out, "out", "", "Write the JSON results to this file (default: stdout, after the table).")
 	flag.BoolVar(&o.verbose, "v", false, "Copy the manager's logs to stderr.")
 	flag.BoolVar(&o.keep, "keep", false, "Keep the work directory (manager logs, kubeconfig).")
+	flag.StringVar(&o.profile, "profile", "", "Write CPU profiles of the manager and kube-apiserver during the floor and cold phases, the manager's block, mutex and goroutine profiles after the cold phase, and its heap after each restart, to this directory (the manager is built with -tags benchprofile).")
+	flag.IntVar(&o.refresh, "refresh-clients", -1, "OAuthClients of the refresh phase, which counts the API requests of a routine refresh; -1 means min(N, 1000), 0 skips the phase.")
+	flag.DurationVar(&o.outage, "outage", 0, "Run the outage phase: the token endpoint stops listening for this long while -outage-clients new OAuthClients need tokens (the issue's figure: 10m); 0 skips it.")
+	flag.IntVar(&o.outageN, "outage-clients", 1000, "OAuthClients of the outage phase.")
 	flag.Parse()
+	if o.refresh < 0 {
+		o.refresh = min(o.n, 1000)
+	}
 	if o.smoke {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -109,9 +120,12 @@ func parseFlags() options {
 		if !set["steady"] {
 			o.steady = 20 * time.Second
 		}
+		if !set["refresh-clients"] {
+			o.refresh = 20
+		}
 	}
 	if o.timeout <= 0 {
-		o.timeout = 10*time.Minute + o.steady + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond + time.Duration(o.labelled*o.labelledMiB)*200*time.Millisecond
+		o.timeout = 10*time.Minute + o.steady + o.outage + retryMaxDelay + time.Duration(o.refresh+o.outageN)*50*time.Millisecond + time.Duration(o.n)*250*time.Millisecond + time.Duration(o.secrets)*10*time.Millisecond + time.Duration(o.labelled*o.labelledMiB)*200*time.Millisecond
 	}
 	return o
 }
@@ -199,7 +213,15 @@ func run(ctx context.Context, o options, res *results) (err error) {
 
 	say("building the manager (go build ./cmd)")
 	b.binary = filepath.Join(b.tmp, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.binary, "./cmd")
+	buildArgs := []string{"build", "-o", b.binary}
+	if o.profile != "" {
+		if o.profile, err = filepath.Abs(o.profile); err != nil {
+			return err
+		}
+		b.o.profile = o.profile
+		buildArgs = append(buildArgs, "-tags", "benchprofile")
+	}
+	build := exec.CommandContext(ctx, "go", append(buildArgs, "./cmd")...)
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the manager: %w", err)
@@ -207,9 +229,13 @@ func run(ctx context.Context, o options, res *results) (err error) {
 
 	cold := newClientSet("bench", o.n, o.namespaces)
 	floor := newClientSet("floor", o.n, o.namespaces)
+	refresh := newClientSet("refresh", o.refresh, o.namespaces)
+	outage := newClientSet("outage", o.outageN, o.namespaces)
 	clients := cold.credentials()
-	for id, secret := range floor.credentials() {
-		clients[id] = secret
+	for _, cs := range []clientSet{floor, refresh, outage} {
+		for id, secret := range cs.credentials() {
+			clients[id] = secret
+		}
 	}
 	b.idp = oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.Lucca, Clients: clients, Lifetime: tokenLifetime})
 	defer b.idp.Close()
@@ -286,6 +312,11 @@ func run(ctx context.Context, o options, res *results) (err error) {
 	if err := b.steadyPhase(ctx); err != nil {
 		return err
 	}
+	if refresh.n > 0 {
+		if err := b.refreshPhase(ctx, refresh); err != nil {
+			return err
+		}
+	}
 	// A crash: no graceful shutdown.
 	b.mgr.stop(syscall.SIGKILL)
 	b.mgr = nil
@@ -326,41 +357,78 @@ func run(ctx context.Context, o options, res *results) (err error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the run outlasted the earliest planned refresh (%s): the restart figures may include due refreshes",
 			res.earliestRefresh.UTC().Format(time.RFC3339)))
 	}
+	if o.outage > 0 {
+		// Last: the cold and shared phases' clients are deleted first, so
+		// that none of their refreshes falls in the outage.
+		if err := b.outagePhase(ctx, outage, cold, sharedClients(o)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // floorPhase: the same work as the cold phase, done by a bare client-go loop.
 func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
 	o := b.o
-	say("floor: creating %d OAuthClients in %d namespaces (no manager running)", o.n, o.namespaces)
+	say("floor: creating %d namespaces (no manager running)", o.namespaces)
 	if err := createNamespaces(ctx, b.c, floor.namespaces); err != nil {
 		return err
 	}
-	ocs := make([]*tokenatorv1.OAuthClient, o.n)
 	creds := make(map[string][2]string, o.n)
 	for i := range o.n {
 		creds[floor.namespace(i)+"/"+floor.name(i)] = [2]string{floor.clientID(i), floor.secretOf(i)}
 	}
-	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
-		oc := floor.oauthClient(i, b.idp.URL())
-		ocs[i] = oc
-		return b.c.Create(ctx, oc)
-	}); err != nil {
-		return fmt.Errorf("floor: creating OAuthClients: %w", err)
-	}
 
-	say("floor: token request + Secret create + status update for each, %d workers, QPS %g burst %d", o.concurrency, o.qps, o.burst)
+	say("floor: creating %d OAuthClients; for each, as it is created: token request + Secret create + status update, %d workers, QPS %g burst %d",
+		o.n, o.concurrency, o.qps, o.burst)
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
+	var prof *profiler
+	if o.profile != "" {
+		var err error
+		if prof, err = startProfiles(ctx, o.profile, "floor", "", b.admin); err != nil {
+			return err
+		}
+	}
+	// The OAuthClients are created by the bench as in the cold phase, and
+	// handed to the floor's workers as they are created: the same load on
+	// the API server, in the same clock.
+	created := make(chan *tokenatorv1.OAuthClient, o.n)
 	floorStart := time.Now()
-	d, err := runFloor(ctx, b.viaProxy, ocs, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
+	createErr := make(chan error, 1)
+	go func() {
+		err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
+			oc := floor.oauthClient(i, b.idp.URL())
+			if err := b.c.Create(ctx, oc); err != nil {
+				return err
+			}
+			created <- oc
+			return nil
+		})
+		b.res.FloorCreateSeconds = round3(time.Since(floorStart).Seconds())
+		close(created)
+		createErr <- err
+	}()
+	err := runFloor(ctx, b.viaProxy, created, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
+	d := time.Since(floorStart)
+	if cerr := <-createErr; cerr != nil {
+		return fmt.Errorf("floor: creating OAuthClients: %w", cerr)
+	}
 	if err != nil {
 		return err
+	}
+	if prof != nil {
+		if err := prof.stop(""); err != nil {
+			return err
+		}
 	}
 	b.res.FloorRates = b.proxy.rates(floorAgent, floorStart, time.Now())
 	diff := b.proxy.snapshot().sub(before)
 	b.res.FloorSeconds = round3(d.Seconds())
 	b.res.FloorTokenRequests = b.idp.Requests() - tokensBefore
 	b.res.FloorAPIRequests = diff.byVerbResource(floorAgent)
+	if b.res.FloorTokenRequests > 0 {
+		b.res.FloorRequestsPerToken = round3(float64(diff.requests(floorAgent)) / float64(b.res.FloorTokenRequests))
+	}
 	say("floor: %.2fs", d.Seconds())
 
 	// The manager must never see the floor's objects.
@@ -413,6 +481,12 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 	res.ManagerStartSeconds = round3(workersAt.Sub(b.mgr.started).Seconds())
 
 	say("cold: creating %d OAuthClients", o.n)
+	var prof *profiler
+	if o.profile != "" {
+		if prof, err = startProfiles(ctx, o.profile, "cold", b.mgr.profileAddr, b.admin); err != nil {
+			return err
+		}
+	}
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
 	t0 := time.Now()
 	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
@@ -427,6 +501,11 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 		return fmt.Errorf("cold: %w", err)
 	}
 	res.ColdSeconds = round3(allAt.Sub(t0).Seconds())
+	if prof != nil {
+		if err := prof.stop(b.mgr.profileAddr); err != nil {
+			return err
+		}
+	}
 	res.ColdRates = b.proxy.rates(managerAgent, t0, allAt)
 	q := tracker.quantiles(t0, 0.1, 0.5, 0.9, 1)
 	res.ColdReadyAt = map[string]float64{"p10": q[0], "p50": q[1], "p90": q[2], "p100": q[3]}
@@ -448,6 +527,9 @@ func (b *bench) coldPhase(ctx context.Context, cold clientSet) error {
 	res.ColdAPIRequests = diff.byVerbResource(managerAgent)
 	res.ColdWrites = diff.writes(managerAgent)
 	res.ColdReads = diff.reads(managerAgent)
+	if res.TokenRequests > 0 {
+		res.RequestsPerNewToken = round3(float64(diff.requests(managerAgent)) / float64(res.TokenRequests))
+	}
 
 	var list tokenatorv1.OAuthClientList
 	if err := b.c.List(ctx, &list, client.MatchingLabels{phaseLabel: cold.phase}); err != nil {
@@ -572,6 +654,11 @@ func (b *bench) restartPhase(ctx context.Context, name string) (*restartResult, 
 		r.HeapInuseMiB = round3(s.sum("go_memstats_heap_inuse_bytes") / (1 << 20))
 		r.GoSysMiB = round3(s.sum("go_memstats_sys_bytes") / (1 << 20))
 	}
+	if o.profile != "" {
+		if err := saveHeap(ctx, o.profile, name, m.profileAddr); err != nil {
+			return r, err
+		}
+	}
 	mem, err := m.memory()
 	if err != nil {
 		return r, err
@@ -614,6 +701,7 @@ func (b *bench) managerOptions(name string, metrics bool) managerOptions {
 		qps:         b.o.qps,
 		burst:       b.o.burst,
 		metrics:     metrics,
+		profile:     b.o.profile != "",
 		echoLogs:    b.o.verbose,
 	}
 }

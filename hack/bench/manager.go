@@ -25,6 +25,7 @@ type managerProc struct {
 	cmd         *exec.Cmd
 	started     time.Time
 	metricsAddr string // host:port, or "" when the metrics endpoint is off
+	profileAddr string // host:port of the profiling endpoint, or "" when off
 	logs        *logWatcher
 	done        chan struct{} // closed when the process has exited
 	exitErr     error
@@ -40,6 +41,7 @@ type managerOptions struct {
 	qps         float64
 	burst       int
 	metrics     bool // serve metrics on a loopback port
+	profile     bool // serve net/http/pprof on a loopback port (a -tags benchprofile build)
 	echoLogs    bool
 }
 
@@ -79,6 +81,14 @@ func startManager(o managerOptions) (*managerProc, error) {
 	cmd.Stdout, cmd.Stderr = lw, lw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	m := &managerProc{cmd: cmd, logs: lw, done: make(chan struct{})}
+	if o.profile {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		m.profileAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		cmd.Env = append(cmd.Env, profileEnv+"="+m.profileAddr)
+	}
 	if o.metrics {
 		m.metricsAddr = metricsAddr
 	}
@@ -103,7 +113,7 @@ func managerEnv(kubeconfig, caFile string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(name) {
-		case "KUBECONFIG", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", childEnv:
+		case "KUBECONFIG", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", childEnv, profileEnv:
 			continue
 		}
 		env = append(env, kv)

@@ -67,6 +67,12 @@ func (c counts) total(agent string, match func(verb string) bool) int {
 
 func (c counts) writes(agent string) int { return c.total(agent, isWrite) }
 
+// requests counts the requests of agent but watches and discovery: what one
+// reconcile costs the API server.
+func (c counts) requests(agent string) int {
+	return c.total(agent, func(v string) bool { return v != "watch" && v != "discovery" })
+}
+
 func (c counts) reads(agent string) int {
 	return c.total(agent, func(v string) bool { return v == "get" || v == "list" })
 }

@@ -68,6 +68,7 @@ type results struct {
 	Machine       machine   `json:"machine"`
 
 	FloorSeconds       float64        `json:"floor_seconds"`
+	FloorCreateSeconds float64        `json:"floor_create_seconds"`
 	FloorTokenRequests int            `json:"floor_token_requests"`
 	FloorAPIRequests   map[string]int `json:"floor_api_requests"`
 	// FloorRates and ColdRates: median requests per second of each kind, over
@@ -87,6 +88,10 @@ type results struct {
 	ColdAPIRequests     map[string]int     `json:"cold_api_requests"`
 	ColdRates           map[string]float64 `json:"cold_rates_per_second"`
 	RSSMiBCold          float64            `json:"rss_mib_cold_run"`
+	// RequestsPerNewToken: the manager's API requests of the cold phase
+	// (watches aside) per token issued; FloorRequestsPerToken likewise.
+	RequestsPerNewToken   float64 `json:"api_requests_per_new_token"`
+	FloorRequestsPerToken float64 `json:"floor_api_requests_per_token"`
 
 	SteadyWrites        int            `json:"steady_writes"`
 	SteadyReads         int            `json:"steady_reads"`
@@ -101,6 +106,8 @@ type results struct {
 	RefreshEarliestAfterIssueSeconds float64 `json:"refresh_earliest_after_first_issue_seconds"`
 	earliestRefresh                  time.Time
 
+	Refresh              *refreshResult `json:"refresh,omitempty"`
+	Outage               *outageResult  `json:"outage,omitempty"`
 	Restart              *restartResult `json:"restart"`
 	SecretsCreateSeconds float64        `json:"secrets_create_seconds"`
 	RestartWithSecrets   *restartResult `json:"restart_with_secrets"`
@@ -167,7 +174,8 @@ func (r *results) finish(o options, runErr error) {
 	}
 	complete := runErr == nil
 	r.Goals = []goal{
-		{"cold_ratio", fmt.Sprintf("%.2f", r.ColdRatio), "<= 1.5", complete && r.ColdRatio <= 1.5},
+		{"cold_ratio", fmt.Sprintf("%.2f", r.ColdRatio), "<= 1.3", complete && r.ColdRatio <= 1.3},
+		{"api_requests_per_new_token", fmt.Sprintf("%.2f", r.RequestsPerNewToken), "<= 3", complete && r.RequestsPerNewToken <= 3},
 		{"rss_mib_with_10k_secrets - rss_mib", fmt.Sprintf("%.1f", r.RSSDeltaMiB), "<= 15", complete && r.RSSDeltaMiB <= 15},
 		{fmt.Sprintf("rss_mib_with_%d_labelled_secrets - rss_mib_with_secrets", r.Labelled), fmt.Sprintf("%.1f", r.LabelledDeltaMiB), "< 16", complete && r.LabelledDeltaMiB < 16},
 		{"steady_writes", strconv.Itoa(r.SteadyWrites), "0", complete && r.SteadyWrites == 0},
@@ -175,6 +183,24 @@ func (r *results) finish(o options, runErr error) {
 			complete && r.RestartTokenRequests == 0 && r.RestartTokenRequestsWithSecrets == 0},
 		{"refresh_peak_share", fmt.Sprintf("%.3f", r.RefreshPeakShare), "<= 0.05", complete && r.RefreshPeakShare <= 0.05},
 		{"token_requests", strconv.Itoa(r.TokenRequests), "= N = " + strconv.Itoa(r.N), complete && r.TokenRequests == r.N},
+	}
+	if r.Refresh != nil {
+		r.Goals = append(r.Goals, goal{"api_requests_per_routine_refresh", fmt.Sprintf("%.2f", r.Refresh.PerRefresh), "<= 2",
+			complete && r.Refresh.PerRefresh <= 2})
+		if r.Refresh.PerRefresh > 2 {
+			r.Failures = append(r.Failures, fmt.Sprintf("api_requests_per_routine_refresh %.2f > 2", r.Refresh.PerRefresh))
+		}
+		if r.Refresh.TokenRequests != r.Refresh.Clients {
+			r.Failures = append(r.Failures, fmt.Sprintf("refresh token_requests %d != %d clients", r.Refresh.TokenRequests, r.Refresh.Clients))
+		}
+	}
+	if r.Outage != nil {
+		limit := retryMaxDelay + time.Minute
+		r.Goals = append(r.Goals,
+			goal{"outage: all Ready after the endpoint's return", fmt.Sprintf("%.1fs", r.Outage.ReadySeconds), "<= retry cap + 1m = " + limit.String(),
+				complete && r.Outage.ReadySeconds > 0 && r.Outage.ReadySeconds <= limit.Seconds()},
+			goal{"outage: requests at once at the endpoint", strconv.Itoa(r.Outage.PeakConcurrent), "<= --max-requests-per-host = " + strconv.Itoa(r.Outage.MaxPerHost),
+				complete && r.Outage.PeakConcurrent <= r.Outage.MaxPerHost})
 	}
 	// The smoke check fails on correctness, never on timings.
 	if r.TokenRequests != r.N {
@@ -201,7 +227,8 @@ func (r *results) printTable(w io.Writer) {
 	p("figure\tvalue\tgoal")
 	p("floor_seconds\t%.2f\t", r.FloorSeconds)
 	p("cold_seconds\t%.2f\t(create %.2fs; 10/50/90%% Ready at %v s)", r.ColdSeconds, r.ColdCreateSeconds, []float64{r.ColdReadyAt["p10"], r.ColdReadyAt["p50"], r.ColdReadyAt["p90"]})
-	p("cold_ratio\t%.2f\t<= 1.5", r.ColdRatio)
+	p("cold_ratio\t%.2f\t<= 1.3 (floor: OAuthClients created in %.2fs, in the clock as in the cold phase)", r.ColdRatio, r.FloorCreateSeconds)
+	p("api_requests_per_new_token\t%.2f\t<= 3 (floor %.2f)", r.RequestsPerNewToken, r.FloorRequestsPerToken)
 	p("token_requests\t%d\t= %d", r.TokenRequests, r.N)
 	p("cold_api_writes / reads\t%d / %d\t(%.1f / %.1f per OAuthClient)", r.ColdWrites, r.ColdReads, perN(r.ColdWrites, r.N), perN(r.ColdReads, r.N))
 	p("steady_writes\t%d\t0 (reads %d, token requests %d over %s)", r.SteadyWrites, r.SteadyReads, r.SteadyTokenRequests, r.Steady)
@@ -220,6 +247,14 @@ func (r *results) printTable(w io.Writer) {
 	if r.RestartWithLabelled != nil {
 		p("restart_token_requests with labelled secrets\t%d\t0 (writes %d)", r.RestartWithLabelled.TokenRequests, r.RestartWithLabelled.Writes)
 		p("rss delta, %d labelled %d MiB Secrets\t%.1f\t< 16", r.Labelled, r.LabelledMiB, r.LabelledDeltaMiB)
+	}
+	if r.Refresh != nil {
+		p("api_requests_per_routine_refresh\t%.2f\t<= 2 (%d refreshes of %d clients)", r.Refresh.PerRefresh, r.Refresh.TokenRequests, r.Refresh.Clients)
+	}
+	if r.Outage != nil {
+		p("outage: all Ready after the return\t%.1fs\t(%d clients, endpoint down %.0fs, retry cap %s; %d token requests)",
+			r.Outage.ReadySeconds, r.Outage.Clients, r.Outage.OutageSeconds, r.Outage.RetryMaxDelay, r.Outage.TokenRequests)
+		p("outage: requests at once at the endpoint\t%d\t<= %d", r.Outage.PeakConcurrent, r.Outage.MaxPerHost)
 	}
 	r.Shared.row(p)
 	p("refresh_peak_share\t%.3f\t<= 0.05 (%d of %d in one second; %d distinct seconds over %.0fs)", r.RefreshPeakShare, r.RefreshPeak, r.RefreshPlanned, r.RefreshDistinctSeconds, r.RefreshSpanSeconds)
@@ -242,6 +277,9 @@ func (r *results) printTable(w io.Writer) {
 	printRequests(w, "floor API requests", r.FloorAPIRequests)
 	printRates(w, "floor requests per second (median over its whole seconds)", r.FloorRates)
 	printRequests(w, "manager API requests, steady", r.SteadyAPIRequests)
+	if r.Refresh != nil {
+		printRequests(w, "manager API requests, routine refreshes", r.Refresh.APIRequests)
+	}
 	if r.Restart != nil {
 		printRequests(w, "manager API requests, restart", r.Restart.APIRequests)
 	}

@@ -29,6 +29,9 @@ type sharedResult struct {
 	Writes        int     `json:"api_writes"`
 }
 
+// sharedClients are the OAuthClients of the shared phase.
+func sharedClients(o options) clientSet { return newClientSet("shared", o.n, o.namespaces) }
+
 // sharedPhase starts a manager, creates sharedProviders ClusterOAuthProviders
 // whose central credentials are in the manager's cluster resource namespace
 // (tokenator-system: the bench's manager has no namespace of its own), then N
@@ -36,7 +39,7 @@ type sharedResult struct {
 // waits until all are Ready. Token requests: one per provider.
 func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string) (*sharedResult, error) {
 	o := b.o
-	cs := newClientSet("shared", o.n, o.namespaces)
+	cs := sharedClients(o)
 	r := &sharedResult{Clients: o.n, Providers: sharedProviders}
 	crn := operator.ManagerNamespace()
 	say("shared: %d OAuthClients over %d ClusterOAuthProviders with central credentials in %s", o.n, sharedProviders, crn)

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,12 +31,22 @@ type Metrics struct {
 	ProviderRequests     *prometheus.CounterVec
 	ProviderClients      *prometheus.GaugeVec
 	ProviderSharedTokens *prometheus.GaugeVec
+
+	// reasons is the reason label each client's ReadyStatus series carry, so
+	// that replacing them deletes exactly those series: a partial-match delete
+	// scans every series, and one per reconcile made a cold start quadratic in
+	// the number of OAuthClients.
+	mu      sync.Mutex
+	reasons map[clientKey]string
 }
+
+type clientKey struct{ namespace, name string }
 
 // New creates the collectors and registers them with reg when it is not nil.
 func New(reg prometheus.Registerer) *Metrics {
 	clientLabels := []string{"namespace", "name"}
 	m := &Metrics{
+		reasons: map[clientKey]string{},
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenator_token_requests_total",
 			Help: "Token requests sent, by token endpoint host and result (success or failure).",
@@ -108,8 +119,14 @@ type ClientState struct {
 func (m *Metrics) SetClient(s ClientState) {
 	setTime(m.TokenExpiration, s.Namespace, s.Name, s.ExpiresAt)
 	setTime(m.TokenRefresh, s.Namespace, s.Name, s.RefreshAt)
-	m.ReadyStatus.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
-	for _, status := range []string{"True", "False", "Unknown"} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := clientKey{s.Namespace, s.Name}
+	if old, ok := m.reasons[k]; ok && old != s.ReadyReason {
+		m.deleteReady(k, old)
+	}
+	m.reasons[k] = s.ReadyReason
+	for _, status := range readyStatuses {
 		v := 0.0
 		if status == s.ReadyStatus {
 			v = 1
@@ -125,7 +142,22 @@ func (m *Metrics) DeleteClient(namespace, name string) {
 	m.TokenExpiration.Delete(labels)
 	m.TokenRefresh.Delete(labels)
 	m.FailedAttempts.Delete(labels)
-	m.ReadyStatus.DeletePartialMatch(labels)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := clientKey{namespace, name}
+	if old, ok := m.reasons[k]; ok {
+		m.deleteReady(k, old)
+		delete(m.reasons, k)
+	}
+}
+
+var readyStatuses = []string{"True", "False", "Unknown"}
+
+// deleteReady deletes the ReadyStatus series of k with reason; m.mu is held.
+func (m *Metrics) deleteReady(k clientKey, reason string) {
+	for _, status := range readyStatuses {
+		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, status, reason)
+	}
 }
 
 func setTime(g *prometheus.GaugeVec, namespace, name string, t *time.Time) {
@@ -156,5 +188,9 @@ func (m *Metrics) DeleteProvider(provider string) {
 	labels := prometheus.Labels{"provider": provider}
 	m.ProviderClients.Delete(labels)
 	m.ProviderSharedTokens.Delete(labels)
-	m.ProviderRequests.DeletePartialMatch(labels)
+	// Exactly its series: the results are known, and a partial-match delete
+	// would scan every series.
+	for _, result := range []string{ResultSuccess, ResultFailure} {
+		m.ProviderRequests.DeleteLabelValues(provider, result)
+	}
 }

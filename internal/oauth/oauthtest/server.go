@@ -158,6 +158,7 @@ type Server struct {
 	issued     []string
 	requests   int
 	active     int
+	peak       int // the most requests handled at once since PeakActive
 	fault      *Fault
 	faultLeft  int // with fault set: remaining requests, or -1 for all
 	faultSeen  int // requests the current fault affected, for Statuses
@@ -260,6 +261,17 @@ func (s *Server) Active() int {
 	return s.active
 }
 
+// PeakActive is the most requests handled at once since the previous call
+// (or since the server started); the count then starts again from the
+// requests being handled now.
+func (s *Server) PeakActive() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peak
+	s.peak = s.active
+	return p
+}
+
 // SetClientSecret makes the server accept secret, and only it, for clientID:
 // a credentials rotation.
 func (s *Server) SetClientSecret(clientID, secret string) {
@@ -341,6 +353,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	s.active++
+	s.peak = max(s.peak, s.active)
 	s.last = copyRecorded(rec)
 	if a := rec.Params["client_assertion"]; a != "" {
 		s.assertions = append(s.assertions, a)

@@ -451,3 +451,38 @@ func TestServersHaveDistinctCertificates(t *testing.T) {
 		t.Error("a client trusting server a reached server b")
 	}
 }
+
+// PeakActive is the most requests held at once, then starts again from those
+// still held.
+func TestPeakActive(t *testing.T) {
+	s := NewServer(Config{Kind: RFC6749, Clients: map[string]string{"id": "pw"}})
+	defer s.Close()
+	c := client(t, s)
+	s.SetFault(Fault{Delay: time.Hour})
+	done := make(chan struct{}, 3)
+	for range 3 {
+		go func() {
+			if resp, err := c.Post(s.URL(), formType, bytes.NewReader(form(goodPost))); err == nil {
+				resp.Body.Close()
+			}
+			done <- struct{}{}
+		}()
+	}
+	for s.Active() < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p := s.PeakActive(); p != 3 {
+		t.Errorf("PeakActive = %d with 3 requests held, want 3", p)
+	}
+	if p := s.PeakActive(); p != 3 {
+		t.Errorf("PeakActive = %d again, want the 3 still held", p)
+	}
+	s.Close()
+	for range 3 {
+		<-done
+	}
+	s.PeakActive()
+	if p := s.PeakActive(); p != 0 {
+		t.Errorf("PeakActive = %d once none is held, want 0", p)
+	}
+}
