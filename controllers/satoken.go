@@ -230,6 +230,8 @@ func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, s
 type serviceAccountTokens struct {
 	mu      sync.Mutex
 	entries map[saTokenKey]saTokenEntry
+	// inFlight are the keys whose token is being obtained (lock).
+	inFlight map[saTokenKey]chan struct{}
 }
 
 // maxServiceAccountTokens bounds the tokens kept; at the bound, expired
@@ -255,6 +257,13 @@ func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk c
 	v *objectVersion, ca *tokenatorv1.ClientAssertion) (string, error) {
 	name, audience, lifetime := serviceAccountAssertion(ca)
 	key := saTokenKey{namespace: namespace, name: name, audience: audience, lifetime: lifetime}
+	// One TokenRequest per key at a time: OAuthClients of the same
+	// ServiceAccount and audience reconciled at once share its token.
+	unlock, err := t.lock(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	now := clk.Now()
 	t.mu.Lock()
 	e, ok := t.entries[key]
@@ -292,6 +301,35 @@ func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk c
 	}
 	t.entries[key] = saTokenEntry{token: tr.Status.Token, uid: v.UID, optIn: v.OptIn, reuseUntil: reuseUntil}
 	return tr.Status.Token, nil
+}
+
+// lock waits until no other caller obtains a token of key, then holds it
+// until unlock; the table holds only the keys being obtained.
+func (t *serviceAccountTokens) lock(ctx context.Context, key saTokenKey) (unlock func(), err error) {
+	for {
+		t.mu.Lock()
+		busy, ok := t.inFlight[key]
+		if !ok {
+			if t.inFlight == nil {
+				t.inFlight = map[saTokenKey]chan struct{}{}
+			}
+			done := make(chan struct{})
+			t.inFlight[key] = done
+			t.mu.Unlock()
+			return func() {
+				t.mu.Lock()
+				delete(t.inFlight, key)
+				t.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		t.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // evict makes room: entries no longer reusable go, and if none was, one
