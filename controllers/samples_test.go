@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -23,11 +24,16 @@ func TestSamplesReachReady(t *testing.T) {
 		t.Fatalf("want at least 5 samples, found %d (%v)", len(files), err)
 	}
 	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "\nkind: ClusterOAuthProvider\n") {
+			continue // TestProviderSampleReachesReady
+		}
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			raw, err := os.ReadFile(file)
-			g.Expect(err).NotTo(HaveOccurred())
 			var secret corev1.Secret
 			var oc tokenatorv1.OAuthClient
 			for _, doc := range strings.Split(string(raw), "\n---\n") {
@@ -93,4 +99,66 @@ func defaultKey(k, def string) string {
 		return def
 	}
 	return k
+}
+
+// The ClusterOAuthProvider sample (central credentials in the cluster
+// resource namespace, a provider, a tenant's OAuthClient with providerRef)
+// reaches Ready against a local Lucca endpoint once the tenant's namespace
+// has the label the provider selects; only the provider's tokenURL and CA and
+// the credentials' namespace are swapped in. The token is requested with the
+// central credentials, and the tenant's namespace holds no credentials.
+func TestProviderSampleReachesReady(t *testing.T) {
+	file := filepath.Join("..", "config", "samples", "tokenator_v1alpha1_clusteroauthprovider_lucca.yaml")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret corev1.Secret
+	var p tokenatorv1.ClusterOAuthProvider
+	var oc tokenatorv1.OAuthClient
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var probe struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &probe); err != nil {
+			t.Fatal(err)
+		}
+		var into any
+		switch probe.Kind {
+		case "Secret":
+			into = &secret
+		case "ClusterOAuthProvider":
+			into = &p
+		case "OAuthClient":
+			into = &oc
+		default:
+			t.Fatalf("unexpected kind %q in %s", probe.Kind, file)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if secret.Namespace != "tokenator-system" || p.Spec.CredentialsSecretRef == nil || p.Spec.CredentialsSecretRef.Name != secret.Name {
+		t.Fatalf("the provider's central credentials are not the sample's Secret in tokenator-system")
+	}
+	id, pw := secret.StringData["client_id"], secret.StringData["client_secret"]
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.Lucca, Clients: map[string]string{id: pw}}, 1, nil)
+	e.create(&secret) // into the cluster resource namespace of the test's manager
+	p.Spec.TokenURL = e.idp.URL()
+	p.Spec.TLS = &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}}
+	e.createProvider(&p)
+	for key, value := range p.Spec.AllowedNamespaces.MatchLabels {
+		e.label(e.tenants[0], key, value)
+	}
+	tenant := e.tenant(0)
+	tenant.create(&oc)
+	got := tenant.waitReady(oc.Name)
+	e.g.Expect(got.Status.SecretName).To(Equal(oc.Spec.Secret.Name))
+	e.g.Expect(e.issuedToken(tenant.token(got.Status.SecretName))).To(BeTrue())
+	req := e.idp.LastRequest()
+	e.g.Expect(req.Params).To(HaveKeyWithValue("client_id", id))
+	e.g.Expect(req.Params).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
+	var inTenant corev1.SecretList
+	e.g.Expect(k8s.List(e.ctx, &inTenant, client.InNamespace(e.tenants[0]))).To(Succeed())
+	for _, s := range inTenant.Items {
+		e.g.Expect(s.Data).NotTo(HaveKey("client_secret"), "Secret %s", s.Name)
+	}
 }

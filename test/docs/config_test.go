@@ -107,5 +107,7 @@ func TestSamplesKustomization(t *testing.T) {
 	for _, u := range objs {
 		counts[u.GetKind()]++
 	}
-	g.Expect(counts).To(Equal(map[string]int{"Secret": len(files), "OAuthClient": len(files)}))
+	// Each sample is a Secret and an OAuthClient; the provider sample adds its
+	// ClusterOAuthProvider.
+	g.Expect(counts).To(Equal(map[string]int{"Secret": len(files), "OAuthClient": len(files), "ClusterOAuthProvider": 1}))
 }
