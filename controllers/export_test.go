@@ -38,3 +38,7 @@ var TokenAudiences = tokenAudiences
 
 // StripServiceAccount exposes the transform of the ServiceAccount cache.
 var StripServiceAccount = stripServiceAccount
+
+// SharedKey is what picks a shared token among a provider's: the scopes, as
+// a set, and the audience.
+var SharedKey = sharedKey
