@@ -130,7 +130,8 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 
 // checkReferences checks that the objects p refers to exist in the cluster
 // resource namespace: the central credentials, Secret or ServiceAccount
-// (CredentialsNotFound), and the CA bundle (InvalidSpec).
+// (CredentialsNotFound), and the CA bundle (InvalidSpec); and that the
+// ServiceAccount opted in to its audience (InvalidSpec).
 func (r *ClusterOAuthProviderReconciler) checkReferences(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (string, error) {
 	crn := r.Clients.Options.ClusterResourceNamespace
 	type ref struct{ kind, name, field, reason string }
@@ -156,6 +157,18 @@ func (r *ClusterOAuthProviderReconciler) checkReferences(ctx context.Context, p 
 		}
 		if err != nil {
 			return "", fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
+		}
+	}
+	if providerServiceAccount(p) != "" {
+		// The ServiceAccount must also have opted in to the audience, as for
+		// any request of its token.
+		src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, shared: true}
+		if _, err := r.Clients.serviceAccountVersion(ctx, src); err != nil {
+			var refErr *referenceError
+			if errors.As(err, &refErr) {
+				return refErr.reason, err
+			}
+			return "", err
 		}
 	}
 	return tokenatorv1.ReasonProviderReady, nil

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -180,6 +181,14 @@ func TestProviderServiceAccountTokenLifecycle(t *testing.T) {
 		tenant.waitReason("api", tokenatorv1.ReasonInvalidSpec)
 		e.g.Expect(tenant.readyMessage("api")).To(ContainSubstring(`ClusterOAuthProvider "` + name + `" spec.clientAssertion.serviceAccountName: ServiceAccount "platform" has no tokenator.dev/token-audiences annotation`))
 	}
+	// The provider's own status says so, for the cluster admin.
+	e.g.Eventually(func(g Gomega) {
+		c := meta.FindStatusCondition(e.providerCondition(g, name).Status.Conditions, tokenatorv1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(tokenatorv1.ReasonInvalidSpec))
+		g.Expect(c.Message).To(ContainSubstring(`ServiceAccount "platform" has no tokenator.dev/token-audiences annotation`))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 	sent := e.idp.Requests()
 	e.g.Consistently(e.idp.Requests).WithTimeout(4 * time.Second).WithPolling(poll).Should(Equal(sent))
 	e.g.Expect(e.requests.count()).To(Equal(2))
