@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -11,10 +12,13 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
 
@@ -414,4 +418,62 @@ func TestHintsMatchTroubleshooting(t *testing.T) {
 		code = append(code, []string{"`" + h.Reason + "`", h.Operator, h.You})
 	}
 	g.Expect(code).To(Equal(doc[2:]))
+}
+
+// A client of a ClusterOAuthProvider's shared token: status -o wide and the
+// summary say where its token comes from, and renew writes its Secret again
+// from the shared token without counting it as failed (a tenant does not
+// renew a token other namespaces share).
+func TestProviderSharedClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: time.Hour})
+	// The manager's cluster resource namespace, with the central credentials
+	// and CA, copied from the test's namespace.
+	crn := controllers.ClusterResourceNamespaceDefault
+	if err := k8s.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: crn}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	name := randomString("coap-")
+	for _, n := range []string{"creds", "idp-ca"} {
+		s := &corev1.Secret{}
+		e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: n}, s)).To(Succeed())
+		copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: crn, Name: name + "-" + n}, Data: s.Data}
+		e.g.Expect(k8s.Create(e.ctx, copied)).To(Succeed())
+		t.Cleanup(func() { _ = k8s.Delete(context.Background(), copied) })
+	}
+	p := &tokenatorv1.ClusterOAuthProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: tokenatorv1.ClusterOAuthProviderSpec{
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: e.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: name + "-idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: name + "-creds"},
+			AllowedNamespaces:    &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.ns}},
+		},
+	}
+	e.g.Expect(k8s.Create(e.ctx, p)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+	e.create(&tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "shared"},
+		Spec: tokenatorv1.OAuthClientSpec{ProviderRef: &tokenatorv1.ProviderReference{Name: name}, Scopes: []string{"api"}}})
+	e.oauthClient("inline", "", nil)
+	e.waitReason("shared", tokenatorv1.ReasonTokenIssued)
+	e.waitReason("inline", tokenatorv1.ReasonTokenIssued)
+	tok := e.token("shared-token")
+
+	r := kt(t, "status", "-n", e.ns, "-o", "wide")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.out).To(ContainSubstring("SOURCE"))
+	e.g.Expect(r.out).To(MatchRegexp(`shared .* coap/` + name + ` \(shared\) +token valid until`))
+	e.g.Expect(r.out).To(MatchRegexp(`inline .* inline +token valid until`))
+	r = kt(t, "status", "-n", e.ns, "shared")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.out).To(MatchRegexp(`Token from: +ClusterOAuthProvider ` + name + ` \(shared\)`))
+
+	requests := e.idp.Requests()
+	r = kt(t, "renew", "-n", e.ns, "shared")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.out).To(ContainSubstring("oauthclient " + e.ns + "/shared: Secret shared-token written again from the shared token of ClusterOAuthProvider " + name + ", valid until 20"))
+	e.g.Expect(e.token("shared-token")).To(Equal(tok))
+	e.g.Expect(e.idp.Requests()).To(Equal(requests), "a tenant's renew requests no shared token")
 }

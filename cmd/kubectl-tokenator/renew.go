@@ -57,6 +57,9 @@ type renewal struct {
 	previous *metav1.Time
 	done     bool
 	err      error
+	// shared says the Secret was written again from a ClusterOAuthProvider's
+	// shared token, which no one of its clients renews.
+	shared bool
 }
 
 func (r *renewOptions) run(ctx context.Context, names []string) error {
@@ -106,6 +109,10 @@ func (r *renewOptions) run(ctx context.Context, names []string) error {
 		case rn.err != nil:
 			failed++
 			fmt.Fprintf(r.streams.ErrOut, "oauthclient %s: %v\n", name, rn.err)
+		case rn.done && rn.shared:
+			fmt.Fprintf(r.streams.Out, "oauthclient %s: Secret %s written again from the shared token of ClusterOAuthProvider %s, valid until %s "+
+				"(a shared token is renewed by its provider, not by one of its clients)\n",
+				name, secretName(rn.c.oc), providerName(rn.c.oc), timeOrNone(rn.c.oc.Status.ExpiresAt))
 		case rn.done:
 			fmt.Fprintf(r.streams.Out, "oauthclient %s: new token in Secret %s, valid until %s\n",
 				name, secretName(rn.c.oc), timeOrNone(rn.c.oc.Status.ExpiresAt))
@@ -187,6 +194,10 @@ func (r *renewOptions) check(rn *renewal) {
 	cond := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
 	moved := st.LastRefreshTime != nil && (rn.previous == nil || !st.LastRefreshTime.Equal(rn.previous))
 	if cond != nil && cond.Status == metav1.ConditionTrue && moved {
+		return
+	}
+	if cond != nil && cond.Status == metav1.ConditionTrue && st.TokenSource == tokenatorv1.TokenSourceShared {
+		rn.shared = true
 		return
 	}
 	rn.err = failure(c.oc)

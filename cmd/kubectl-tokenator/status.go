@@ -116,6 +116,7 @@ func statusTable(clients []found, now time.Time) *metav1.Table {
 		{Name: "Failed Attempts", Type: "integer"},
 		{Name: "Secret", Type: "string"},
 		{Name: "Last Refresh", Type: "string", Priority: 1},
+		{Name: "Source", Type: "string", Priority: 1},
 		{Name: "Message", Type: "string", Priority: 1},
 	}}
 	for _, c := range clients {
@@ -130,11 +131,34 @@ func statusTable(clients []found, now time.Time) *metav1.Table {
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{
 			Cells: []any{oc.Name, ready, reason, expiresIn(oc, now), nextRefresh(oc, now),
-				int64(oc.Status.FailedAttempts), secretName(oc), lastRefresh, message},
+				int64(oc.Status.FailedAttempts), secretName(oc), lastRefresh, tokenSource(oc), message},
 			Object: runtime.RawExtension{Object: c.raw},
 		})
 	}
 	return t
+}
+
+// tokenSource says where the token comes from: the OAuthClient's own
+// endpoint (inline), or a ClusterOAuthProvider's endpoint with the client's
+// own credentials, or its shared token.
+func tokenSource(oc *tokenatorv1.OAuthClient) string {
+	switch {
+	case oc.Spec.ProviderRef == nil:
+		return "inline"
+	case oc.Status.TokenSource == tokenatorv1.TokenSourceShared:
+		return "coap/" + oc.Spec.ProviderRef.Name + " (shared)"
+	case oc.Spec.CredentialsSecretRef != nil:
+		return "coap/" + oc.Spec.ProviderRef.Name + " (own credentials)"
+	}
+	return "coap/" + oc.Spec.ProviderRef.Name
+}
+
+// providerName is the ClusterOAuthProvider oc refers to, or "".
+func providerName(oc *tokenatorv1.OAuthClient) string {
+	if oc.Spec.ProviderRef == nil {
+		return ""
+	}
+	return oc.Spec.ProviderRef.Name
 }
 
 // expiresIn is how long the token held is valid, or how long ago it expired.
@@ -198,6 +222,9 @@ func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
 		}
 	} else {
 		fmt.Fprintf(w, "Message:\tno Ready condition yet: is the manager running, and does it watch namespace %s?\n", oc.Namespace)
+	}
+	if oc.Spec.ProviderRef != nil {
+		fmt.Fprintf(w, "Token from:\tClusterOAuthProvider %s\n", tokenSource(oc)[len("coap/"):])
 	}
 	fmt.Fprintf(w, "Expires at:\t%s\n", timeOrNone(oc.Status.ExpiresAt))
 	fmt.Fprintf(w, "Next refresh at:\t%s\n", timeOrNone(oc.Status.RefreshAt))
