@@ -27,12 +27,16 @@ import (
 )
 
 // CacheOptions are the manager's cache options: managed fields are dropped
-// from every cached object. The manager's cache holds no Secret: derived and
-// referenced Secrets alike are watched as metadata in the reconciler's own
+// from every cached object, and of an OAuthClient the metadata no reconcile
+// reads (see stripOAuthClient). The manager's cache holds no Secret: derived
+// and referenced Secrets alike are watched as metadata in the reconciler's own
 // cache (see stripToIdentity), and ClientOptions makes every Secret read go to
 // the API server.
 func CacheOptions(namespaces []string) cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	opts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&tokenatorv1.OAuthClient{}: {Transform: stripOAuthClient}},
+	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -40,6 +44,36 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// stripOAuthClient is the transform of the cache of OAuthClients: it keeps
+// the spec, the status and the metadata a reconcile reads (identity,
+// generation, resourceVersion, deletionTimestamp and the tokenator.dev/
+// annotations), and drops labels, the other annotations (kubectl's
+// last-applied annotation holds a copy of the spec), owner references,
+// finalizers and managed fields. The status is kept whole: it is the base of
+// the status merge patch. Update events compare transformed objects, so a
+// change of a dropped annotation does not wake the OAuthClient either.
+func stripOAuthClient(in any) (any, error) {
+	oc, ok := in.(*tokenatorv1.OAuthClient)
+	if !ok {
+		return in, nil
+	}
+	var keep map[string]string
+	for k, v := range oc.Annotations {
+		if strings.HasPrefix(k, tokenatorv1.GroupVersion.Group+"/") {
+			if keep == nil {
+				keep = map[string]string{}
+			}
+			keep[k] = v
+		}
+	}
+	oc.Annotations = keep
+	oc.Labels = nil
+	oc.OwnerReferences = nil
+	oc.Finalizers = nil
+	oc.ManagedFields = nil
+	return oc, nil
 }
 
 // ClientOptions are the manager's client options: Secrets are never read
