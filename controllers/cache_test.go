@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,9 +9,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/internal/operator"
 )
 
 // The manager's cache keeps of an OAuthClient its spec, its status and the
@@ -49,4 +52,36 @@ func TestCacheStripsOAuthClients(t *testing.T) {
 	out, err = transform(in)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.(client.Object).GetAnnotations()).To(BeNil())
+}
+
+// The status is written with an update at the resourceVersion read; when the
+// OAuthClient changed since, the same status is written with a merge patch,
+// and the change stays.
+func TestWriteStatusAfterAConcurrentChange(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	oc := &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"},
+		Spec: tokenatorv1.OAuthClientSpec{Scopes: []string{"read"}}}
+	c := fake.NewClientBuilder().WithScheme(operator.NewScheme()).WithObjects(oc).WithStatusSubresource(oc).Build()
+	read := &tokenatorv1.OAuthClient{}
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(oc), read)).To(Succeed())
+
+	// Unchanged since it was read: the update is enough.
+	before := read.DeepCopy()
+	read.Status.SecretName = "api-token"
+	g.Expect(controllers.WriteStatus(ctx, c, read, before)).To(Succeed())
+
+	// Changed since it was read: the update conflicts, the merge patch writes.
+	before = read.DeepCopy()
+	edited := read.DeepCopy()
+	edited.Spec.Scopes = []string{"write"}
+	g.Expect(c.Update(ctx, edited)).To(Succeed())
+	read.Status.TokenType = "Bearer"
+	g.Expect(controllers.WriteStatus(ctx, c, read, before)).To(Succeed())
+
+	got := &tokenatorv1.OAuthClient{}
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(oc), got)).To(Succeed())
+	g.Expect(got.Status.SecretName).To(Equal("api-token"))
+	g.Expect(got.Status.TokenType).To(Equal("Bearer"))
+	g.Expect(got.Spec.Scopes).To(Equal([]string{"write"}))
 }

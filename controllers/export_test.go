@@ -38,3 +38,9 @@ var TokenAudiences = tokenAudiences
 
 // StripServiceAccount exposes the transform of the ServiceAccount cache.
 var StripServiceAccount = stripServiceAccount
+
+// WriteStatus exposes the status write of a reconcile: oc's status, before
+// being the OAuthClient as the reconcile read it.
+func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.OAuthClient) error {
+	return (&OAuthClientReconciler{Client: c}).writeStatus(ctx, oc, before)
+}
