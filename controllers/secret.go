@@ -197,8 +197,9 @@ func (e *errSecretConflict) Error() string {
 // does not exist, or an *errSecretConflict when a Secret of that name exists
 // that is not ours. It reads the metadata cache of Secrets. A Secret created in
 // the moment the cache has not seen yet is not taken over either: the first
-// write is a server-side apply without force, as this OAuthClient's own field
-// manager, which fails on fields owned by someone else, and the shipped
+// write is a create, which fails on an existing Secret, or a server-side apply
+// without force, as this OAuthClient's own field manager, which fails on
+// fields owned by someone else (a failed create falls back to it), and the shipped
 // admission policy refuses the manager any change to a Secret that is not
 // tokenator's.
 func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
