@@ -149,12 +149,30 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	r.exportMetrics(oc)
 	if !equality.Semantic.DeepEqual(before.Status, oc.Status) {
-		if perr := r.Status().Patch(ctx, oc, client.MergeFrom(before)); perr != nil {
+		if perr := r.writeStatus(ctx, oc, before); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("updating status: %w", perr))
 		}
 		r.writes.wrote(req.NamespacedName, before.ResourceVersion)
 	}
 	return result, err
+}
+
+// writeStatus writes oc's status, before being the OAuthClient as read. It is
+// an update of the status at the resourceVersion read, which the API server
+// applies at about two thirds of a merge patch's cost; when the OAuthClient
+// changed in the meantime (a spec edit, an annotation), the update conflicts
+// and the same status is written with a merge patch of what this reconcile
+// changed, which does not conflict: a status that records a token just
+// written is never lost to a concurrent change, or the next reconcile would
+// request another token. Only the status subresource is written either way;
+// the metadata the cache dropped (see stripOAuthClient) is not sent as a
+// change.
+func (r *OAuthClientReconciler) writeStatus(ctx context.Context, oc, before *tokenatorv1.OAuthClient) error {
+	err := r.Status().Update(ctx, oc)
+	if apierrors.IsConflict(err) {
+		err = r.Status().Patch(ctx, oc, client.MergeFrom(before))
+	}
+	return err
 }
 
 // forget drops what this process keeps of a deleted OAuthClient: its metrics

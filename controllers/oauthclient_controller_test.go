@@ -22,8 +22,13 @@ func TestTokenIssuedForEachProvider(t *testing.T) {
 			e := newEnv(t, oauthtest.Config{Kind: kind})
 			oc := e.oauthClient("api")
 			oc.Spec.Secret.ExtraData = map[string]string{"x-api-auth": "{{ .TokenType }} {{ .AccessToken }}"}
+			oc.Labels = map[string]string{"team": "payments"}
+			oc.Annotations = map[string]string{"example.com/note": "kept"}
 			e.create(oc)
 			got := e.waitReady("api")
+			// The manager's cache drops them; its status writes leave them.
+			e.g.Expect(got.Labels).To(HaveKeyWithValue("team", "payments"))
+			e.g.Expect(got.Annotations).To(HaveKeyWithValue("example.com/note", "kept"))
 
 			s := e.secret("api-token")
 			tok := string(s.Data["access_token"])

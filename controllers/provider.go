@@ -186,7 +186,11 @@ func (r *OAuthClientReconciler) withhold(ctx context.Context, oc *tokenatorv1.OA
 		return ctrl.Result{}, err
 	}
 	if existing != nil {
-		if err := r.applySecret(ctx, oc, desiredSecret(oc, map[string][]byte{}, "", nil), true); err != nil {
+		ac := desiredSecret(oc, map[string][]byte{}, "", nil)
+		if err := r.applySecret(ctx, oc, ac, true); err != nil {
+			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
+		}
+		if err := r.dropTokenKeys(ctx, oc, ac); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
 		}
 		r.held.forget(types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name})

@@ -23,9 +23,12 @@ func TestSecretLayoutChangeKeepsToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
 	e.create(e.oauthClient("api"))
-	e.waitReady("api")
+	got := e.waitReady("api")
 	tok := e.token("api-token")
 	requests := e.idp.Requests()
+	// A Secret with nothing of spec.secret is created, not applied.
+	e.g.Expect(e.secret("api-token").ManagedFields).To(ConsistOf(And(
+		HaveField("Manager", "tokenator-"+string(got.UID)), HaveField("Operation", metav1.ManagedFieldsOperationUpdate))))
 
 	e.update("api", func(oc *tokenatorv1.OAuthClient) {
 		oc.Spec.Secret.Labels = map[string]string{"team": "payments"}
@@ -45,6 +48,19 @@ func TestSecretLayoutChangeKeepsToken(t *testing.T) {
 	e.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Secret.Labels = nil })
 	e.g.Eventually(func() map[string]string { return e.secret("api-token").Labels }).
 		WithTimeout(timeout).ShouldNot(HaveKey("team"))
+	// So do annotations and extraData keys; what every write sets stays.
+	e.update("api", func(oc *tokenatorv1.OAuthClient) {
+		oc.Spec.Secret.Annotations = nil
+		oc.Spec.Secret.ExtraData = nil
+	})
+	e.g.Eventually(func(g Gomega) {
+		s := e.secret("api-token")
+		g.Expect(s.Annotations).NotTo(HaveKey("example.com/owner"))
+		g.Expect(s.Data).NotTo(HaveKey("header"))
+		g.Expect(s.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "tokenator"))
+		g.Expect(string(s.Data["access_token"])).To(Equal(tok))
+		g.Expect(metav1.IsControlledBy(s, got)).To(BeTrue())
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
 	// Renamed: the same token under the new name, the old Secret deleted.
 	e.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Secret.Name = "api-credentials-v2" })

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,12 +28,16 @@ import (
 )
 
 // CacheOptions are the manager's cache options: managed fields are dropped
-// from every cached object. The manager's cache holds no Secret: derived and
-// referenced Secrets alike are watched as metadata in the reconciler's own
+// from every cached object, and of an OAuthClient the metadata no reconcile
+// reads (see stripOAuthClient). The manager's cache holds no Secret: derived
+// and referenced Secrets alike are watched as metadata in the reconciler's own
 // cache (see stripToIdentity), and ClientOptions makes every Secret read go to
 // the API server.
 func CacheOptions(namespaces []string) cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	opts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&tokenatorv1.OAuthClient{}: {Transform: stripOAuthClient}},
+	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -40,6 +45,36 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// stripOAuthClient is the transform of the cache of OAuthClients: it keeps
+// the spec, the status and the metadata a reconcile reads (identity,
+// generation, resourceVersion, deletionTimestamp and the tokenator.dev/
+// annotations), and drops labels, the other annotations (kubectl's
+// last-applied annotation holds a copy of the spec), owner references,
+// finalizers and managed fields. The status is kept whole: it is the base of
+// the status merge patch. Update events compare transformed objects, so a
+// change of a dropped annotation does not wake the OAuthClient either.
+func stripOAuthClient(in any) (any, error) {
+	oc, ok := in.(*tokenatorv1.OAuthClient)
+	if !ok {
+		return in, nil
+	}
+	var keep map[string]string
+	for k, v := range oc.Annotations {
+		if strings.HasPrefix(k, tokenatorv1.GroupVersion.Group+"/") {
+			if keep == nil {
+				keep = map[string]string{}
+			}
+			keep[k] = v
+		}
+	}
+	oc.Annotations = keep
+	oc.Labels = nil
+	oc.OwnerReferences = nil
+	oc.Finalizers = nil
+	oc.ManagedFields = nil
+	return oc, nil
 }
 
 // ClientOptions are the manager's client options: Secrets are never read
@@ -105,6 +140,35 @@ var keptAnnotations = map[string][]string{
 		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationExpiresAt, tokenatorv1.AnnotationRefreshAt},
 }
 
+// indexNamespaced adds to the informer of obj in c a field index that a List
+// of the cache with client.InNamespace and client.MatchingFields{field: value}
+// reads: the index controller-runtime's IndexField names "field:<field>",
+// keyed "<namespace>/<value>". IndexField also keys every value of a
+// namespaced object under all namespaces, for queries that span them; no
+// query of these indexes does, and that second key doubles the index of every
+// object (a set of one key per value). Tests that map a changed Secret,
+// ConfigMap or ServiceAccount to its OAuthClients, and a derived Secret to the
+// OAuthClient that controls it, show that the name and the keys are those the
+// cache reads.
+func indexNamespaced(ctx context.Context, c cache.Informers, obj client.Object, field string, extract client.IndexerFunc) error {
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	return inf.AddIndexers(toolscache.Indexers{"field:" + field: func(raw any) ([]string, error) {
+		o, ok := raw.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("object of type %T is not an Object", raw)
+		}
+		vals := extract(o)
+		keys := make([]string, len(vals))
+		for i, v := range vals {
+			keys[i] = o.GetNamespace() + "/" + v
+		}
+		return keys, nil
+	}})
+}
+
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
 // the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
 // hardened clusters), that needs update on the owner's finalizers.
@@ -148,18 +212,17 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		r.Recorder = mgr.GetEventRecorder("tokenator")
 	}
 
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(ctx, &tokenatorv1.OAuthClient{}, indexSecretRefs, func(o client.Object) []string {
+	if err := indexNamespaced(ctx, mgr.GetCache(), &tokenatorv1.OAuthClient{}, indexSecretRefs, func(o client.Object) []string {
 		return referencedSecrets(o.(*tokenatorv1.OAuthClient))
 	}); err != nil {
 		return fmt.Errorf("indexing Secret references: %w", err)
 	}
-	if err := indexer.IndexField(ctx, &tokenatorv1.OAuthClient{}, indexConfigMapRefs, func(o client.Object) []string {
+	if err := indexNamespaced(ctx, mgr.GetCache(), &tokenatorv1.OAuthClient{}, indexConfigMapRefs, func(o client.Object) []string {
 		return referencedConfigMaps(o.(*tokenatorv1.OAuthClient))
 	}); err != nil {
 		return fmt.Errorf("indexing ConfigMap references: %w", err)
 	}
-	if err := indexer.IndexField(ctx, &tokenatorv1.OAuthClient{}, indexServiceAccountRefs, func(o client.Object) []string {
+	if err := indexNamespaced(ctx, mgr.GetCache(), &tokenatorv1.OAuthClient{}, indexServiceAccountRefs, func(o client.Object) []string {
 		return referencedServiceAccounts(o.(*tokenatorv1.OAuthClient))
 	}); err != nil {
 		return fmt.Errorf("indexing ServiceAccount references: %w", err)
@@ -190,7 +253,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if err != nil {
 		return fmt.Errorf("creating the reference cache: %w", err)
 	}
-	if err := refCache.IndexField(ctx, metadataOnly("Secret"), indexController, func(o client.Object) []string {
+	if err := indexNamespaced(ctx, refCache, metadataOnly("Secret"), indexController, func(o client.Object) []string {
 		if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
 			return []string{string(ref.UID)}
 		}

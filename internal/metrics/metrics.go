@@ -32,21 +32,23 @@ type Metrics struct {
 	ProviderClients      *prometheus.GaugeVec
 	ProviderSharedTokens *prometheus.GaugeVec
 
-	// reasons is the reason label each client's ReadyStatus series carry, so
-	// that replacing them deletes exactly those series: a partial-match delete
-	// scans every series, and one per reconcile made a cold start quadratic in
-	// the number of OAuthClients.
-	mu      sync.Mutex
-	reasons map[clientKey]string
+	// ready is the condition and reason labels of each client's one
+	// ReadyStatus series, so that replacing it deletes exactly that series: a
+	// partial-match delete scans every series, and one per reconcile made a
+	// cold start quadratic in the number of OAuthClients.
+	mu    sync.Mutex
+	ready map[clientKey]readyLabels
 }
 
 type clientKey struct{ namespace, name string }
+
+type readyLabels struct{ status, reason string }
 
 // New creates the collectors and registers them with reg when it is not nil.
 func New(reg prometheus.Registerer) *Metrics {
 	clientLabels := []string{"namespace", "name"}
 	m := &Metrics{
-		reasons: map[clientKey]string{},
+		ready: map[clientKey]readyLabels{},
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenator_token_requests_total",
 			Help: "Token requests sent, by token endpoint host and result (success or failure).",
@@ -66,7 +68,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, clientLabels),
 		ReadyStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokenator_oauthclient_ready_status",
-			Help: "The Ready condition of an OAuthClient: 1 for the current status (True, False or Unknown) and reason, 0 for the others.",
+			Help: "The Ready condition of an OAuthClient: one series, of value 1, for its current status (True, False or Unknown) and reason.",
 		}, []string{"namespace", "name", "condition", "reason"}),
 		FailedAttempts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokenator_oauthclient_failed_attempts",
@@ -122,17 +124,12 @@ func (m *Metrics) SetClient(s ClientState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := clientKey{s.Namespace, s.Name}
-	if old, ok := m.reasons[k]; ok && old != s.ReadyReason {
-		m.deleteReady(k, old)
+	now := readyLabels{s.ReadyStatus, s.ReadyReason}
+	if old, ok := m.ready[k]; ok && old != now {
+		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, old.status, old.reason)
 	}
-	m.reasons[k] = s.ReadyReason
-	for _, status := range readyStatuses {
-		v := 0.0
-		if status == s.ReadyStatus {
-			v = 1
-		}
-		m.ReadyStatus.WithLabelValues(s.Namespace, s.Name, status, s.ReadyReason).Set(v)
-	}
+	m.ready[k] = now
+	m.ReadyStatus.WithLabelValues(s.Namespace, s.Name, s.ReadyStatus, s.ReadyReason).Set(1)
 	m.FailedAttempts.WithLabelValues(s.Namespace, s.Name).Set(float64(s.FailedAttempts))
 }
 
@@ -145,18 +142,9 @@ func (m *Metrics) DeleteClient(namespace, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := clientKey{namespace, name}
-	if old, ok := m.reasons[k]; ok {
-		m.deleteReady(k, old)
-		delete(m.reasons, k)
-	}
-}
-
-var readyStatuses = []string{"True", "False", "Unknown"}
-
-// deleteReady deletes the ReadyStatus series of k with reason; m.mu is held.
-func (m *Metrics) deleteReady(k clientKey, reason string) {
-	for _, status := range readyStatuses {
-		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, status, reason)
+	if old, ok := m.ready[k]; ok {
+		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, old.status, old.reason)
+		delete(m.ready, k)
 	}
 }
 
