@@ -158,9 +158,6 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 // and answers invalid_client (or invalid_request) itself when it fails.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec RecordedRequest) (clientID string, ok bool) {
 	p := s.provider
-	if _, ok := rec.Params["client_assertion_type"]; ok && s.cfg.VerifyAssertion != nil {
-		return s.authenticateAssertion(w, r, rec)
-	}
 	_, hasBodySecret := rec.Params["client_secret"]
 	_, hasAssertion := rec.Params["client_assertion"]
 	user, password, present, valid := decodeBasic(r)
@@ -187,8 +184,20 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec Record
 	var authenticated bool
 	switch method {
 	case "assertion":
-		id = s.verifyAssertion(rec, now)
-		authenticated = id != ""
+		if s.cfg.VerifyAssertion == nil {
+			id = s.verifyAssertion(rec, now)
+			authenticated = id != ""
+			break
+		}
+		// The server's verifier decides: the assertion may be a token of
+		// another issuer (a Kubernetes ServiceAccount token), whose iss is
+		// not the client.
+		if rec.Params["client_assertion_type"] != ClientAssertionType {
+			writeError(w, http.StatusBadRequest, "invalid_request", "unsupported client_assertion_type", p.errorMessage)
+			return "", false
+		}
+		id = rec.Params["client_id"]
+		authenticated = id != "" && s.cfg.VerifyAssertion(id, rec.Params["client_assertion"]) == nil
 	case "tls":
 		id = rec.Params["client_id"]
 		authenticated = s.verifyCertificate(r, id, now)
