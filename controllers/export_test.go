@@ -39,10 +39,6 @@ var TokenAudiences = tokenAudiences
 // StripServiceAccount exposes the transform of the ServiceAccount cache.
 var StripServiceAccount = stripServiceAccount
 
-// SharedKey is what picks a shared token among a provider's: the scopes, as
-// a set, and the audience.
-var SharedKey = sharedKey
-
 // WriteStatus exposes the status write of a reconcile: oc's status, before
 // being the OAuthClient as the reconcile read it.
 func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.OAuthClient) error {
