@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -56,6 +57,11 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.DeleteProvider(req.Name)
+			// Its shared token Secrets go with it (garbage collector); what
+			// this process remembers of them goes now.
+			if err := r.forgetDeletedProviders(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -87,7 +93,7 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 		}
 		st.Clients = int32(n)
 	}
-	shared, err := r.sharedTokens(ctx, p)
+	shared, err := r.pruneSharedTokens(ctx, p)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -194,21 +200,70 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 	return n, nil
 }
 
-// sharedTokens counts the shared token Secrets p controls.
-func (r *ClusterOAuthProviderReconciler) sharedTokens(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (int, error) {
+// pruneSharedTokens deletes the shared token Secrets of p that no
+// OAuthClient uses any more (every client that used its scopes and audience
+// changed them, went to credentials of its own, or was deleted), forgets
+// them in memory, and counts those left. A tenant who edits its scopes over
+// and over therefore leaves no token behind: there are never more shared
+// tokens than OAuthClients using p's central credentials.
+func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (int, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.Clients.References.List(ctx, list, client.InNamespace(r.Clients.Options.ClusterResourceNamespace),
 		client.MatchingFields{indexController: string(p.UID)}); err != nil {
 		return 0, err
 	}
+	items, err := clientsOfProvider(ctx, r, p.Name)
+	if err != nil {
+		return 0, err
+	}
+	inUse := map[string]bool{}
+	for i := range items {
+		if oc := &items[i]; oc.Spec.CredentialsSecretRef == nil && oc.DeletionTimestamp == nil {
+			inUse[sharedKey(oc.Spec.Scopes, oc.Spec.Audience)] = true
+		}
+	}
 	n := 0
 	for i := range list.Items {
-		if metav1.IsControlledBy(&list.Items[i], p) {
+		s := &list.Items[i]
+		if !metav1.IsControlledBy(s, p) {
+			continue
+		}
+		sk, ok := s.Annotations[tokenatorv1.AnnotationSharedKey]
+		if !ok || inUse[sk] {
 			n++
+			continue
+		}
+		// Deleted only at the version seen: a Secret written again since
+		// (a client of that key came back) stays.
+		err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name}},
+			client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})
+		switch {
+		case err == nil || apierrors.IsNotFound(err):
+			r.Clients.shared.forget(string(p.UID) + "/" + sk)
+			log.FromContext(ctx).V(1).Info("Shared token no longer used: deleted", "secret", s.Name)
+		case apierrors.IsConflict(err):
+			n++
+		default:
+			return 0, fmt.Errorf("deleting shared token Secret %q: %w", s.Name, err)
 		}
 	}
 	return n, nil
+}
+
+// forgetDeletedProviders drops what this process remembers of the shared
+// tokens of providers that no longer exist.
+func (r *ClusterOAuthProviderReconciler) forgetDeletedProviders(ctx context.Context) error {
+	var list tokenatorv1.ClusterOAuthProviderList
+	if err := r.List(ctx, &list); err != nil {
+		return err
+	}
+	live := make(map[types.UID]bool, len(list.Items))
+	for i := range list.Items {
+		live[list.Items[i].UID] = true
+	}
+	r.Clients.shared.forgetProvidersExcept(live)
+	return nil
 }
 
 // SetupWithManager registers the reconciler and its watches; the OAuthClient

@@ -44,3 +44,7 @@ var StripServiceAccount = stripServiceAccount
 func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.OAuthClient) error {
 	return (&OAuthClientReconciler{Client: c}).writeStatus(ctx, oc, before)
 }
+
+// SharedKey is what picks a shared token among a provider's: the scopes, as
+// a set, and the audience.
+var SharedKey = sharedKey

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,6 +139,35 @@ func (s *sharedTokens) end(key string, wake bool) []string {
 	w := e.waiters
 	e.waiters = nil
 	return w
+}
+
+// forget drops key, unless a request of it is in flight.
+func (s *sharedTokens) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[key]; e != nil && !e.inFlight {
+		delete(s.m, key)
+	}
+}
+
+// forgetProvidersExcept drops the keys of every provider not in live (by
+// UID), unless a request of the key is in flight.
+func (s *sharedTokens) forgetProvidersExcept(live map[types.UID]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, e := range s.m {
+		uid, _, _ := strings.Cut(key, "/")
+		if !live[types.UID(uid)] && !e.inFlight {
+			delete(s.m, key)
+		}
+	}
+}
+
+// len is the number of keys remembered.
+func (s *sharedTokens) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
 
 // sharedSpec is what identifies a shared token's request: the provider's

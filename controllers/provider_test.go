@@ -22,6 +22,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
@@ -419,6 +420,63 @@ func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
 		WithTimeout(2*time.Second).Should(Equal(before.ResourceVersion), "the other tenant's Secret")
 	e.g.Expect(b.token("api-token")).To(Equal(tok))
 	e.g.Expect(e.idp.Requests()).To(Equal(2))
+}
+
+// A tenant who edits its scopes over and over leaves no shared token
+// behind: the shared token Secret of scopes no OAuthClient uses any more is
+// deleted (and forgotten in memory), the one another tenant still uses
+// stays, and deleting the last client of a shared token deletes it.
+func TestSharedTokensOfUnusedScopesAreDeleted(t *testing.T) {
+	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 2, nil)
+	name := randomString("p-")
+	p := e.provider(name)
+	p.Spec.AllowedScopes = []string{"api.*"}
+	e.createProvider(p)
+	a, b := e.tenant(0), e.tenant(1)
+	for _, tenant := range []*testEnv{a, b} {
+		e.label(tenant.ns, allowLabel(name), "allowed")
+		tenant.create(providerClient("api", name, "api.read"))
+		tenant.waitReady("api")
+	}
+	sharedKeys := func(g Gomega) []string {
+		var list corev1.SecretList
+		g.Expect(k8s.List(e.ctx, &list, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: name})).To(Succeed())
+		var keys []string
+		for _, s := range list.Items {
+			keys = append(keys, s.Annotations[tokenatorv1.AnnotationSharedKey])
+		}
+		return keys
+	}
+	waitShared := func(scopes ...[]string) {
+		t.Helper()
+		want := make([]string, 0, len(scopes))
+		for _, sc := range scopes {
+			want = append(want, controllers.SharedKey(sc, ""))
+		}
+		e.g.Eventually(func(g Gomega) {
+			g.Expect(sharedKeys(g)).To(ConsistOf(want))
+			cur := &tokenatorv1.ClusterOAuthProvider{}
+			g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+			g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(len(want)))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	}
+	waitShared([]string{"api.read"})
+
+	tok := a.token("api-token")
+	for i, scope := range []string{"api.write", "api.list", "api.delete"} {
+		a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Scopes = []string{scope} })
+		tok = a.waitNewToken("api-token", tok)
+		e.g.Expect(e.idp.Requests()).To(Equal(2 + i))
+		// b still uses api.read: kept; a's previous scopes: deleted.
+		waitShared([]string{"api.read"}, []string{scope})
+	}
+	e.g.Expect(b.token("api-token")).NotTo(BeEmpty())
+
+	e.g.Expect(k8s.Delete(e.ctx, a.get("api"))).To(Succeed())
+	waitShared([]string{"api.read"})
+	e.g.Expect(k8s.Delete(e.ctx, b.get("api"))).To(Succeed())
+	waitShared()
+	e.g.Expect(e.idp.Requests()).To(Equal(4), "no token requested by the clean-up")
 }
 
 // providerHealth is what kstatus and the Argo CD health check of
