@@ -223,6 +223,7 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 			inUse[sharedKey(oc.Spec.Scopes, oc.Spec.Audience)] = true
 		}
 	}
+	r.Clients.shared.forgetUnused(p.UID, inUse)
 	n := 0
 	for i := range list.Items {
 		s := &list.Items[i]
@@ -240,7 +241,6 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 			client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})
 		switch {
 		case err == nil || apierrors.IsNotFound(err):
-			r.Clients.shared.forget(string(p.UID) + "/" + sk)
 			log.FromContext(ctx).V(1).Info("Shared token no longer used: deleted", "secret", s.Name)
 		case apierrors.IsConflict(err):
 			n++

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -114,5 +115,32 @@ func TestSharedTokensInFlight(t *testing.T) {
 	}
 	if w := s.end("k", true); len(w) != 0 {
 		t.Errorf("woken twice: %v", w)
+	}
+}
+
+// What is remembered of shared tokens goes with the scopes no client uses
+// and with deleted providers; a key with a request in flight stays.
+func TestSharedTokensForget(t *testing.T) {
+	var s sharedTokens
+	s.put("p1/a", &sharedToken{})
+	s.put("p1/b", &sharedToken{})
+	s.fail("p1/c", &sharedFailure{})
+	s.begin("p1/d", "ns/x")
+	s.put("p2/a", &sharedToken{})
+	s.forgetUnused("p1", map[string]bool{"a": true})
+	if got := s.len(); got != 3 {
+		t.Fatalf("%d keys after forgetUnused, want p1/a, p1/d (in flight) and p2/a", got)
+	}
+	if held, _ := s.get("p1/a"); held == nil {
+		t.Error("p1/a, in use, was forgotten")
+	}
+	s.forgetProvidersExcept(map[types.UID]bool{"p1": true})
+	if got := s.len(); got != 2 {
+		t.Fatalf("%d keys after forgetProvidersExcept, want p1/a and p1/d", got)
+	}
+	s.end("p1/d", false)
+	s.forgetProvidersExcept(nil)
+	if got := s.len(); got != 0 {
+		t.Fatalf("%d keys left once no provider is live", got)
 	}
 }

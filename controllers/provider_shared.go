@@ -141,12 +141,17 @@ func (s *sharedTokens) end(key string, wake bool) []string {
 	return w
 }
 
-// forget drops key, unless a request of it is in flight.
-func (s *sharedTokens) forget(key string) {
+// forgetUnused drops the keys of the provider uid whose shared key is not
+// in inUse, unless a request of the key is in flight: failures remembered
+// of scopes no client asks for any more go too.
+func (s *sharedTokens) forgetUnused(uid types.UID, inUse map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.m[key]; e != nil && !e.inFlight {
-		delete(s.m, key)
+	for key, e := range s.m {
+		u, sk, _ := strings.Cut(key, "/")
+		if types.UID(u) == uid && !inUse[sk] && !e.inFlight {
+			delete(s.m, key)
+		}
 	}
 }
 
