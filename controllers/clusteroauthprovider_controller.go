@@ -315,7 +315,12 @@ func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) erro
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("clusteroauthprovider").
-		For(&tokenatorv1.ClusterOAuthProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Every change of a provider, its status included: a reconcile that
+		// read a provider whose last status write had not reached the cache
+		// yet may have found nothing to write; the event of that write brings
+		// it back with the cache up to date. Providers are few and a
+		// reconcile that finds nothing changed writes nothing.
+		For(&tokenatorv1.ClusterOAuthProvider{}).
 		Watches(&tokenatorv1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			if ref := o.(*tokenatorv1.OAuthClient).Spec.ProviderRef; ref != nil {
 				return byName(ref.Name)
