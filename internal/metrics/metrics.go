@@ -3,7 +3,6 @@
 package metrics
 
 import (
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,31 +23,19 @@ const (
 type Metrics struct {
 	TokenRequests        *prometheus.CounterVec
 	TokenRequestDuration *prometheus.HistogramVec
-	TokenExpiration      *prometheus.GaugeVec
-	TokenRefresh         *prometheus.GaugeVec
-	ReadyStatus          *prometheus.GaugeVec
-	FailedAttempts       *prometheus.GaugeVec
 	ProviderRequests     *prometheus.CounterVec
 	ProviderClients      *prometheus.GaugeVec
 	ProviderSharedTokens *prometheus.GaugeVec
 
-	// ready is the condition and reason labels of each client's one
-	// ReadyStatus series, so that replacing it deletes exactly that series: a
-	// partial-match delete scans every series, and one per reconcile made a
-	// cold start quadratic in the number of OAuthClients.
-	mu    sync.Mutex
-	ready map[clientKey]readyLabels
+	// clients holds the series of each OAuthClient (expiry, next request,
+	// Ready and failed attempts), built when the metrics are scraped.
+	clients *clientCollector
 }
-
-type clientKey struct{ namespace, name string }
-
-type readyLabels struct{ status, reason string }
 
 // New creates the collectors and registers them with reg when it is not nil.
 func New(reg prometheus.Registerer) *Metrics {
-	clientLabels := []string{"namespace", "name"}
 	m := &Metrics{
-		ready: map[clientKey]readyLabels{},
+		clients: newClientCollector(),
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenator_token_requests_total",
 			Help: "Token requests sent, by token endpoint host and result (success or failure).",
@@ -58,22 +45,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of token requests, by token endpoint host.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"host"}),
-		TokenExpiration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tokenator_token_expiration_timestamp_seconds",
-			Help: "When the token in an OAuthClient's Secret expires, as a Unix timestamp.",
-		}, clientLabels),
-		TokenRefresh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tokenator_token_refresh_timestamp_seconds",
-			Help: "When the next token request of an OAuthClient is due (planned refresh or retry), as a Unix timestamp.",
-		}, clientLabels),
-		ReadyStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tokenator_oauthclient_ready_status",
-			Help: "The Ready condition of an OAuthClient: one series, of value 1, for its current status (True, False or Unknown) and reason.",
-		}, []string{"namespace", "name", "condition", "reason"}),
-		FailedAttempts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tokenator_oauthclient_failed_attempts",
-			Help: "Consecutive failed token requests of an OAuthClient; 0 after a success.",
-		}, clientLabels),
 		ProviderRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenator_clusteroauthprovider_token_requests_total",
 			Help: "Token requests sent through a ClusterOAuthProvider, by provider and result (success or failure).",
@@ -88,7 +59,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"provider"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.TokenExpiration, m.TokenRefresh, m.ReadyStatus, m.FailedAttempts,
+		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.clients,
 			m.ProviderRequests, m.ProviderClients, m.ProviderSharedTokens)
 	}
 	return m
@@ -118,43 +89,10 @@ type ClientState struct {
 }
 
 // SetClient exports the state of one OAuthClient, replacing what was exported before.
-func (m *Metrics) SetClient(s ClientState) {
-	setTime(m.TokenExpiration, s.Namespace, s.Name, s.ExpiresAt)
-	setTime(m.TokenRefresh, s.Namespace, s.Name, s.RefreshAt)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := clientKey{s.Namespace, s.Name}
-	now := readyLabels{s.ReadyStatus, s.ReadyReason}
-	if old, ok := m.ready[k]; ok && old != now {
-		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, old.status, old.reason)
-	}
-	m.ready[k] = now
-	m.ReadyStatus.WithLabelValues(s.Namespace, s.Name, s.ReadyStatus, s.ReadyReason).Set(1)
-	m.FailedAttempts.WithLabelValues(s.Namespace, s.Name).Set(float64(s.FailedAttempts))
-}
+func (m *Metrics) SetClient(s ClientState) { m.clients.set(s) }
 
 // DeleteClient removes every series of a deleted OAuthClient.
-func (m *Metrics) DeleteClient(namespace, name string) {
-	labels := prometheus.Labels{"namespace": namespace, "name": name}
-	m.TokenExpiration.Delete(labels)
-	m.TokenRefresh.Delete(labels)
-	m.FailedAttempts.Delete(labels)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := clientKey{namespace, name}
-	if old, ok := m.ready[k]; ok {
-		m.ReadyStatus.DeleteLabelValues(k.namespace, k.name, old.status, old.reason)
-		delete(m.ready, k)
-	}
-}
-
-func setTime(g *prometheus.GaugeVec, namespace, name string, t *time.Time) {
-	if t == nil {
-		g.DeleteLabelValues(namespace, name)
-		return
-	}
-	g.WithLabelValues(namespace, name).Set(float64(t.Unix()))
-}
+func (m *Metrics) DeleteClient(namespace, name string) { m.clients.delete(namespace, name) }
 
 // ObserveProviderRequest records one token request sent through a ClusterOAuthProvider.
 func (m *Metrics) ObserveProviderRequest(provider string, err error) {

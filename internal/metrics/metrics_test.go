@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -82,4 +83,103 @@ func BenchmarkSetClient(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		m.SetClient(ClientState{Namespace: "ns", Name: fmt.Sprint(i % clients), ReadyStatus: "True", ReadyReason: reasons[i%2], ExpiresAt: &now, RefreshAt: &now})
 	}
+}
+
+// clientSeries lists every series of one client as "metric{labels}=value".
+func clientSeries(t *testing.T, reg *prometheus.Registry, namespace, name string) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			var extra []string
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+				if p.GetName() != "namespace" && p.GetName() != "name" {
+					extra = append(extra, p.GetName()+"="+p.GetValue())
+				}
+			}
+			if l["namespace"] == namespace && l["name"] == name {
+				out = append(out, fmt.Sprintf("%s{%s}=%g", f.GetName(), strings.Join(extra, ","), m.GetGauge().GetValue()))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Each client's series carry its state: expiry and next request when known,
+// failed attempts always, and nothing once it is deleted.
+func TestClientSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	exp, next := time.Unix(1900000000, 0), time.Unix(1899999000, 0)
+	m.SetClient(ClientState{Namespace: "team-a", Name: "lucca", ExpiresAt: &exp, RefreshAt: &next,
+		ReadyStatus: "True", ReadyReason: "TokenIssued"})
+	m.SetClient(ClientState{Namespace: "team-b", Name: "lucca", RefreshAt: &next,
+		ReadyStatus: "False", ReadyReason: "TokenRequestFailed", FailedAttempts: 3})
+	want := []string{
+		"tokenator_oauthclient_failed_attempts{}=0",
+		"tokenator_oauthclient_ready_status{condition=True,reason=TokenIssued}=1",
+		"tokenator_token_expiration_timestamp_seconds{}=1.9e+09",
+		"tokenator_token_refresh_timestamp_seconds{}=1.899999e+09",
+	}
+	if got := clientSeries(t, reg, "team-a", "lucca"); !slices.Equal(got, want) {
+		t.Errorf("team-a/lucca:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	want = []string{
+		"tokenator_oauthclient_failed_attempts{}=3",
+		"tokenator_oauthclient_ready_status{condition=False,reason=TokenRequestFailed}=1",
+		"tokenator_token_refresh_timestamp_seconds{}=1.899999e+09",
+	}
+	if got := clientSeries(t, reg, "team-b", "lucca"); !slices.Equal(got, want) {
+		t.Errorf("team-b/lucca:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	// A token that is gone takes its expiry series with it.
+	m.SetClient(ClientState{Namespace: "team-a", Name: "lucca", ReadyStatus: "False", ReadyReason: "CredentialsNotFound"})
+	want = []string{
+		"tokenator_oauthclient_failed_attempts{}=0",
+		"tokenator_oauthclient_ready_status{condition=False,reason=CredentialsNotFound}=1",
+	}
+	if got := clientSeries(t, reg, "team-a", "lucca"); !slices.Equal(got, want) {
+		t.Errorf("team-a/lucca after its token went:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	m.DeleteClient("team-b", "lucca")
+	if got := clientSeries(t, reg, "team-b", "lucca"); len(got) != 0 {
+		t.Errorf("team-b/lucca deleted, still exported: %s", strings.Join(got, " "))
+	}
+	if got := clientSeries(t, reg, "team-a", "lucca"); len(got) != 2 {
+		t.Errorf("team-a/lucca lost series when team-b/lucca was deleted: %s", strings.Join(got, " "))
+	}
+}
+
+// BenchmarkClientMemory reports the heap that the series of one OAuthClient
+// hold, among 50,000 clients of 500 namespaces (bytes/client).
+func BenchmarkClientMemory(b *testing.B) {
+	const clients = 50000
+	names := make([]string, clients)
+	for i := range names {
+		names[i] = fmt.Sprintf("client-%06d", i)
+	}
+	now := time.Now()
+	var perClient float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := New(nil)
+		for i, name := range names {
+			m.SetClient(ClientState{Namespace: fmt.Sprint("team-", i%500), Name: name, ExpiresAt: &now, RefreshAt: &now,
+				ReadyStatus: "True", ReadyReason: "TokenIssued"})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perClient = float64(after.HeapAlloc-before.HeapAlloc) / clients
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(perClient, "bytes/client")
 }
