@@ -48,3 +48,10 @@ func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.O
 // SharedKey is what picks a shared token among a provider's: the scopes, as
 // a set, and the audience.
 var SharedKey = sharedKey
+
+// IndexControllerValues is the value of the index of Secrets by controller.
+var IndexControllerValues = indexControllerValues
+
+// ReferencedSecrets is the value of the index of OAuthClients by the Secrets
+// they reference.
+var ReferencedSecrets = referencedSecrets

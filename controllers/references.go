@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,10 +31,16 @@ const (
 )
 
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
-// its CA bundle, and the derived Secret's name (so that deleting a conflicting
-// Secret of that name is noticed).
+// its CA bundle, and the derived Secret's name when spec.secret.name sets it
+// (so that deleting a conflicting Secret of that name is noticed). A derived
+// Secret of the default name, <OAuthClient>-token, is mapped back to its
+// OAuthClient by name (see requestsForDerivedSecret): most OAuthClients keep
+// the default, and an index key costs a set of its own.
 func referencedSecrets(oc *tokenatorv1.OAuthClient) []string {
-	names := []string{derivedSecretName(oc)}
+	var names []string
+	if oc.Spec.Secret.Name != "" {
+		names = append(names, oc.Spec.Secret.Name)
+	}
 	if ref := oc.Spec.CredentialsSecretRef; ref != nil {
 		names = append(names, ref.Name)
 	}
@@ -64,6 +71,27 @@ func (r *OAuthClientReconciler) requestsForReference(index string) func(context.
 		}
 		return reqs
 	}
+}
+
+// requestsForDerivedSecret maps a Secret to the OAuthClient whose derived
+// Secret it is or may be: the OAuthClient that controls it, and the one whose
+// default derived Secret name (<OAuthClient>-token) it has, which a Secret of
+// another owner may take (SecretConflict).
+func (r *OAuthClientReconciler) requestsForDerivedSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	if ref := metav1.GetControllerOfNoCopy(obj); ref != nil && ref.Kind == "OAuthClient" &&
+		strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}})
+	}
+	if name, ok := strings.CutSuffix(obj.GetName(), defaultSecretSuffix); ok && name != "" {
+		oc := &tokenatorv1.OAuthClient{}
+		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}
+		if err := r.Get(ctx, key, oc); err == nil && oc.Spec.Secret.Name == "" &&
+			(len(reqs) == 0 || reqs[0].NamespacedName != key) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
+		}
+	}
+	return reqs
 }
 
 // objectVersion identifies one version of a referenced object without its content.

@@ -41,7 +41,17 @@ func derivedSecretName(oc *tokenatorv1.OAuthClient) string {
 	if oc.Spec.Secret.Name != "" {
 		return oc.Spec.Secret.Name
 	}
-	return oc.Name + "-token"
+	return oc.Name + defaultSecretSuffix
+}
+
+// defaultSecretSuffix makes the default derived Secret name of an
+// OAuthClient from its own.
+const defaultSecretSuffix = "-token"
+
+// defaultSecretName reports whether s has the default derived Secret name of
+// the OAuthClient that controls it, ref.
+func defaultSecretName(s metav1.Object, ref *metav1.OwnerReference) bool {
+	return ref.Kind == "OAuthClient" && s.GetName() == ref.Name+defaultSecretSuffix
 }
 
 // maxScopeAnnotation bounds the scope kept on the derived Secret: a longer one
@@ -377,18 +387,28 @@ func secretOf(ac *corev1ac.SecretApplyConfiguration) *corev1.Secret {
 }
 
 // controlledSecrets lists the metadata of the Secrets of oc's namespace that
-// oc controls, under any name, from the metadata cache.
+// oc controls, under any name, from the metadata cache. The index of
+// controllers leaves out the Secret of the default name (see
+// indexControllerValues), read by its name.
 func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.References.List(ctx, list, client.InNamespace(oc.Namespace), client.MatchingFields{indexController: string(oc.UID)}); err != nil {
 		return nil, err
 	}
-	out := make([]*metav1.PartialObjectMetadata, 0, len(list.Items))
+	out := make([]*metav1.PartialObjectMetadata, 0, len(list.Items)+1)
 	for i := range list.Items {
 		if metav1.IsControlledBy(&list.Items[i], oc) {
 			out = append(out, &list.Items[i])
 		}
+	}
+	def := metadataOnly("Secret")
+	err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name + defaultSecretSuffix}, def)
+	switch {
+	case err == nil && metav1.IsControlledBy(def, oc):
+		out = append(out, def)
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
 	}
 	return out, nil
 }

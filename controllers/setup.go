@@ -169,6 +169,18 @@ func indexNamespaced(ctx context.Context, c cache.Informers, obj client.Object, 
 	}})
 }
 
+// indexControllerValues is the value of the index of Secrets by controller:
+// the UID of the OAuthClient or ClusterOAuthProvider that controls a Secret.
+// A derived Secret of the default name, the one of most OAuthClients, is
+// left out: controlledSecrets reads it by name, and an index key costs a set
+// of its own.
+func indexControllerValues(o client.Object) []string {
+	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && !defaultSecretName(o, ref) {
+		return []string{string(ref.UID)}
+	}
+	return nil
+}
+
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
 // the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
 // hardened clusters), that needs update on the owner's finalizers.
@@ -233,8 +245,9 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 
 	// Secrets (derived and referenced) and ConfigMaps are watched as bare
 	// metadata in a cache of their own. A derived Secret's changes reach its
-	// OAuthClient through the index of the Secrets it references, which holds
-	// the derived Secret's name.
+	// OAuthClient through its controller reference and its name (see
+	// requestsForDerivedSecret), and through the index of the Secrets it
+	// references when spec.secret.name sets the name.
 	refOpts := cache.Options{
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
@@ -253,12 +266,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if err != nil {
 		return fmt.Errorf("creating the reference cache: %w", err)
 	}
-	if err := indexNamespaced(ctx, refCache, metadataOnly("Secret"), indexController, func(o client.Object) []string {
-		if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
-			return []string{string(ref.UID)}
-		}
-		return nil
-	}); err != nil {
+	if err := indexNamespaced(ctx, refCache, metadataOnly("Secret"), indexController, indexControllerValues); err != nil {
 		return fmt.Errorf("indexing Secrets by controller: %w", err)
 	}
 	if err := mgr.Add(refCache); err != nil {
@@ -283,7 +291,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(source.Kind(refCache, metadataOnly("Secret"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
-				return mapSecret(ctx, o)
+				return append(mapSecret(ctx, o), r.requestsForDerivedSecret(ctx, o)...)
 			}))).
 		WatchesRawSource(source.Channel(woken, &handler.TypedEnqueueRequestForObject[*tokenatorv1.OAuthClient]{})).
 		WatchesRawSource(source.Kind(refCache, metadataOnly("ConfigMap"),
