@@ -123,3 +123,19 @@ func TestRates(t *testing.T) {
 		t.Errorf("rates = %v, want get secrets 50, apply secrets 20 (median of 20, 0, 30)", got)
 	}
 }
+
+// The restart is polled every twentieth of the time elapsed, from 100 ms to 1 s.
+func TestPollInterval(t *testing.T) {
+	for _, c := range []struct{ elapsed, want time.Duration }{
+		{0, 100 * time.Millisecond},
+		{time.Second, 100 * time.Millisecond},
+		{4 * time.Second, 200 * time.Millisecond},
+		{10 * time.Second, 500 * time.Millisecond},
+		{25 * time.Second, time.Second},
+		{time.Hour, time.Second},
+	} {
+		if got := pollInterval(c.elapsed); got != c.want {
+			t.Errorf("after %s: poll every %s, want %s", c.elapsed, got, c.want)
+		}
+	}
+}

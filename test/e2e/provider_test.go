@@ -90,4 +90,28 @@ func providerScenario(t *testing.T, w *world) {
 		return admin.Update(w.ctx, ns)
 	}).WithTimeout(timeout).Should(Succeed())
 	(&world{t: t, g: w.g, ctx: w.ctx, ns: tenants[1], idp: w.idp}).waitReason("shared", tokenatorv1.ReasonProviderRefused)
+
+	// A shared token no client uses any more is deleted, which the shipped
+	// RBAC and admission policy allow: the refused client goes, the other
+	// asks for other scopes, and only the token of those scopes is left.
+	w.g.Expect(admin.Delete(w.ctx, &tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "shared", Namespace: tenants[1]}})).To(Succeed())
+	w.g.Eventually(func() error {
+		oc := &tokenatorv1.OAuthClient{}
+		if err := admin.Get(w.ctx, types.NamespacedName{Namespace: tenants[0], Name: "shared"}, oc); err != nil {
+			return err
+		}
+		oc.Spec.Scopes = []string{"shop.write"}
+		return admin.Update(w.ctx, oc)
+	}).WithTimeout(timeout).Should(Succeed())
+	w.g.Eventually(func(g Gomega) {
+		var list corev1.SecretList
+		g.Expect(admin.List(w.ctx, &list, client.InNamespace(systemNamespace),
+			client.MatchingLabels{tokenatorv1.LabelProvider: p.Name})).To(Succeed())
+		g.Expect(list.Items).To(HaveLen(1))
+		g.Expect(list.Items[0].Name).NotTo(Equal(shared.Items[0].Name), "the token of shop.read is deleted")
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		g.Expect(admin.Get(w.ctx, types.NamespacedName{Name: p.Name}, cur)).To(Succeed())
+		g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(1))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	w.g.Expect(w.idp.Requests()).To(Equal(before+2), "one request for shop.write")
 }
