@@ -5,6 +5,7 @@ import (
 	"unique"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // clientCollector exports the series of every OAuthClient (token expiry,
@@ -83,7 +84,9 @@ func (c *clientCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. The entries are copied under the
 // lock and the series built after it, so that a scrape does not hold up the
-// reconciles that export their state.
+// reconciles that export their state. A client's series share their label
+// pairs, and the pairs of a namespace, status or reason are made once per
+// scrape: a scrape allocates about half what const metrics would.
 func (c *clientCollector) Collect(ch chan<- prometheus.Metric) {
 	type client struct {
 		k clientKey
@@ -95,15 +98,62 @@ func (c *clientCollector) Collect(ch chan<- prometheus.Metric) {
 		all = append(all, client{k, e})
 	}
 	c.mu.Unlock()
-	for _, cl := range all {
-		ns, name := cl.k.namespace.Value(), cl.k.name
+	pairs := map[[2]string]*dto.LabelPair{}
+	shared := func(name *string, value string) *dto.LabelPair {
+		k := [2]string{*name, value}
+		p, ok := pairs[k]
+		if !ok {
+			p = &dto.LabelPair{Name: name, Value: &value}
+			pairs[k] = p
+		}
+		return p
+	}
+	for i := range all {
+		cl := &all[i]
+		ns := shared(&labelNamespace, cl.k.namespace.Value())
+		name := &dto.LabelPair{Name: &labelName, Value: &cl.k.name}
+		// Label pairs sorted by name, as the registry expects them.
+		two := []*dto.LabelPair{name, ns}
+		ready := []*dto.LabelPair{shared(&labelCondition, cl.e.status.Value()), name, ns, shared(&labelReason, cl.e.reason.Value())}
+		s := new([4]series)
+		s[0] = series{c.ready, ready, 1}
+		s[1] = series{c.failed, two, float64(cl.e.failed)}
+		ch <- &s[0]
+		ch <- &s[1]
 		if cl.e.hasExpires {
-			ch <- prometheus.MustNewConstMetric(c.expiration, prometheus.GaugeValue, float64(cl.e.expiresAt), ns, name)
+			s[2] = series{c.expiration, two, float64(cl.e.expiresAt)}
+			ch <- &s[2]
 		}
 		if cl.e.hasRefresh {
-			ch <- prometheus.MustNewConstMetric(c.refresh, prometheus.GaugeValue, float64(cl.e.refreshAt), ns, name)
+			s[3] = series{c.refresh, two, float64(cl.e.refreshAt)}
+			ch <- &s[3]
 		}
-		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, 1, ns, name, cl.e.status.Value(), cl.e.reason.Value())
-		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, float64(cl.e.failed), ns, name)
 	}
+}
+
+// Label names of the per-client series.
+var (
+	labelNamespace = "namespace"
+	labelName      = "name"
+	labelCondition = "condition"
+	labelReason    = "reason"
+)
+
+// series is one gauge series of a client, with label pairs it shares with
+// the client's other series.
+type series struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	value  float64
+}
+
+// Desc implements prometheus.Metric.
+func (s *series) Desc() *prometheus.Desc { return s.desc }
+
+// Write implements prometheus.Metric. The label pairs are shared: the
+// registry copies them before it sorts them, and never changes them.
+func (s *series) Write(out *dto.Metric) error {
+	out.Label = s.labels
+	out.Gauge = &dto.Gauge{Value: &s.value}
+	return nil
 }
