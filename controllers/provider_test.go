@@ -386,20 +386,28 @@ func TestSharedTokenFortyNamespaces(t *testing.T) {
 	}
 }
 
-// A tenant who changes its scopes gets a token of its own, or
-// ProviderRefused; the other tenant's Secret does not change.
-func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
-	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 2, nil)
-	name := randomString("p-")
+// twoTenantsSharing starts a provider allowing the scopes api.* and two
+// tenants whose OAuthClient "api" shares its token of api.read.
+func twoTenantsSharing(t *testing.T) (e *providerEnv, name string, a, b *testEnv) {
+	t.Helper()
+	e = newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 2, nil)
+	name = randomString("p-")
 	p := e.provider(name)
 	p.Spec.AllowedScopes = []string{"api.*"}
 	e.createProvider(p)
-	a, b := e.tenant(0), e.tenant(1)
+	a, b = e.tenant(0), e.tenant(1)
 	for _, tenant := range []*testEnv{a, b} {
 		e.label(tenant.ns, allowLabel(name), "allowed")
 		tenant.create(providerClient("api", name, "api.read"))
 		tenant.waitReady("api")
 	}
+	return e, name, a, b
+}
+
+// A tenant who changes its scopes gets a token of its own, or
+// ProviderRefused; the other tenant's Secret does not change.
+func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
+	e, _, a, b := twoTenantsSharing(t)
 	tok := b.token("api-token")
 	e.g.Expect(a.token("api-token")).To(Equal(tok))
 	e.g.Expect(e.idp.Requests()).To(Equal(1))
@@ -427,17 +435,7 @@ func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
 // deleted (and forgotten in memory), the one another tenant still uses
 // stays, and deleting the last client of a shared token deletes it.
 func TestSharedTokensOfUnusedScopesAreDeleted(t *testing.T) {
-	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, 2, nil)
-	name := randomString("p-")
-	p := e.provider(name)
-	p.Spec.AllowedScopes = []string{"api.*"}
-	e.createProvider(p)
-	a, b := e.tenant(0), e.tenant(1)
-	for _, tenant := range []*testEnv{a, b} {
-		e.label(tenant.ns, allowLabel(name), "allowed")
-		tenant.create(providerClient("api", name, "api.read"))
-		tenant.waitReady("api")
-	}
+	e, name, a, b := twoTenantsSharing(t)
 	sharedKeys := func(g Gomega) []string {
 		var list corev1.SecretList
 		g.Expect(k8s.List(e.ctx, &list, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: name})).To(Succeed())
