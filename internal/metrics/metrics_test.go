@@ -11,24 +11,41 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// readySeries lists the ReadyStatus series as "namespace/name status reason=value".
-func readySeries(t *testing.T, reg *prometheus.Registry) []string {
+// sample is one gathered series.
+type sample struct {
+	metric string
+	labels map[string]string
+	value  float64
+}
+
+// gather reads every gauge series of reg.
+func gather(t *testing.T, reg *prometheus.Registry) []sample {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []sample
 	for _, f := range families {
-		if f.GetName() != "tokenator_oauthclient_ready_status" {
-			continue
-		}
 		for _, m := range f.GetMetric() {
 			l := map[string]string{}
 			for _, p := range m.GetLabel() {
 				l[p.GetName()] = p.GetValue()
 			}
-			out = append(out, fmt.Sprintf("%s/%s %s %s=%g", l["namespace"], l["name"], l["condition"], l["reason"], m.GetGauge().GetValue()))
+			out = append(out, sample{f.GetName(), l, m.GetGauge().GetValue()})
+		}
+	}
+	return out
+}
+
+// readySeries lists the ReadyStatus series as "namespace/name status reason=value".
+func readySeries(t *testing.T, reg *prometheus.Registry) []string {
+	t.Helper()
+	var out []string
+	for _, s := range gather(t, reg) {
+		if s.metric == "tokenator_oauthclient_ready_status" {
+			l := s.labels
+			out = append(out, fmt.Sprintf("%s/%s %s %s=%g", l["namespace"], l["name"], l["condition"], l["reason"], s.value))
 		}
 	}
 	slices.Sort(out)
@@ -88,25 +105,19 @@ func BenchmarkSetClient(b *testing.B) {
 // clientSeries lists every series of one client as "metric{labels}=value".
 func clientSeries(t *testing.T, reg *prometheus.Registry, namespace, name string) []string {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			var extra []string
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-				if p.GetName() != "namespace" && p.GetName() != "name" {
-					extra = append(extra, p.GetName()+"="+p.GetValue())
-				}
-			}
-			if l["namespace"] == namespace && l["name"] == name {
-				out = append(out, fmt.Sprintf("%s{%s}=%g", f.GetName(), strings.Join(extra, ","), m.GetGauge().GetValue()))
+	for _, s := range gather(t, reg) {
+		if s.labels["namespace"] != namespace || s.labels["name"] != name {
+			continue
+		}
+		var extra []string
+		for k, v := range s.labels {
+			if k != "namespace" && k != "name" {
+				extra = append(extra, k+"="+v)
 			}
 		}
+		slices.Sort(extra)
+		out = append(out, fmt.Sprintf("%s{%s}=%g", s.metric, strings.Join(extra, ","), s.value))
 	}
 	slices.Sort(out)
 	return out
