@@ -85,15 +85,19 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 		return ctrl.Result{}, err
 	}
 
+	clients, err := clientsOfProvider(ctx, r, p.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	st.Clients = 0
 	if sel != nil {
-		n, err := r.allowedClients(ctx, p)
+		n, err := r.allowedClients(ctx, p, clients)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		st.Clients = int32(n)
 	}
-	shared, err := r.pruneSharedTokens(ctx, p)
+	shared, err := r.pruneSharedTokens(ctx, p, clients)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -174,12 +178,9 @@ func (r *ClusterOAuthProviderReconciler) checkReferences(ctx context.Context, p 
 	return tokenatorv1.ReasonProviderReady, nil
 }
 
-// allowedClients counts the OAuthClients that refer to p and that it allows.
-func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (int, error) {
-	items, err := clientsOfProvider(ctx, r, p.Name)
-	if err != nil {
-		return 0, err
-	}
+// allowedClients counts the OAuthClients that refer to p (items) and that it
+// allows.
+func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider, items []tokenatorv1.OAuthClient) (int, error) {
 	sel, err := providerSelector(p)
 	if err != nil {
 		return 0, nil
@@ -205,16 +206,13 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 // changed them, went to credentials of its own, or was deleted), forgets
 // them in memory, and counts those left. A tenant who edits its scopes over
 // and over therefore leaves no token behind: there are never more shared
-// tokens than OAuthClients using p's central credentials.
-func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (int, error) {
+// tokens than OAuthClients using p's central credentials. items are the
+// OAuthClients that refer to p.
+func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider, items []tokenatorv1.OAuthClient) (int, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.Clients.References.List(ctx, list, client.InNamespace(r.Clients.Options.ClusterResourceNamespace),
 		client.MatchingFields{indexController: string(p.UID)}); err != nil {
-		return 0, err
-	}
-	items, err := clientsOfProvider(ctx, r, p.Name)
-	if err != nil {
 		return 0, err
 	}
 	inUse := map[string]bool{}
