@@ -386,29 +386,33 @@ func secretOf(ac *corev1ac.SecretApplyConfiguration) *corev1.Secret {
 	return s
 }
 
-// controlledSecrets lists the metadata of the Secrets of oc's namespace that
-// oc controls, under any name, from the metadata cache. The index of
-// controllers leaves out the Secret of the default name (see
-// indexControllerValues), read by its name.
-func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
+// staleSecrets lists the metadata of the Secrets of oc's namespace that oc
+// controls under a name it no longer uses (spec.secret.name changed), from
+// the metadata cache. The index of controllers leaves out the Secret of the
+// default name (see indexControllerValues): it is read by its name, when it
+// is not the current one.
+func (r *OAuthClientReconciler) staleSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.References.List(ctx, list, client.InNamespace(oc.Namespace), client.MatchingFields{indexController: string(oc.UID)}); err != nil {
 		return nil, err
 	}
+	current := derivedSecretName(oc)
 	out := make([]*metav1.PartialObjectMetadata, 0, len(list.Items)+1)
 	for i := range list.Items {
-		if metav1.IsControlledBy(&list.Items[i], oc) {
-			out = append(out, &list.Items[i])
+		if s := &list.Items[i]; s.Name != current && metav1.IsControlledBy(s, oc) {
+			out = append(out, s)
 		}
 	}
-	def := metadataOnly("Secret")
-	err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name + defaultSecretSuffix}, def)
-	switch {
-	case err == nil && metav1.IsControlledBy(def, oc):
-		out = append(out, def)
-	case err != nil && !apierrors.IsNotFound(err):
-		return nil, err
+	if def := oc.Name + defaultSecretSuffix; def != current {
+		m := metadataOnly("Secret")
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: def}, m)
+		switch {
+		case err == nil && metav1.IsControlledBy(m, oc):
+			out = append(out, m)
+		case err != nil && !apierrors.IsNotFound(err):
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -416,31 +420,22 @@ func (r *OAuthClientReconciler) controlledSecrets(ctx context.Context, oc *token
 // previousSecret is a Secret oc controls under a name it no longer uses
 // (spec.secret.name changed), or nil.
 func (r *OAuthClientReconciler) previousSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
-	secrets, err := r.controlledSecrets(ctx, oc)
-	if err != nil {
+	secrets, err := r.staleSecrets(ctx, oc)
+	if err != nil || len(secrets) == 0 {
 		return nil, err
 	}
-	current := derivedSecretName(oc)
-	for _, s := range secrets {
-		if s.Name != current {
-			return s, nil
-		}
-	}
-	return nil, nil
+	return secrets[0], nil
 }
 
 // deleteStaleSecrets removes derived Secrets of oc under a name it no longer uses.
 func (r *OAuthClientReconciler) deleteStaleSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) error {
-	secrets, err := r.controlledSecrets(ctx, oc)
+	secrets, err := r.staleSecrets(ctx, oc)
 	if err != nil {
 		return err
 	}
-	current := derivedSecretName(oc)
 	for _, s := range secrets {
-		if s.Name != current {
-			if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting previous Secret %q: %w", s.Name, err)
-			}
+		if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting previous Secret %q: %w", s.Name, err)
 		}
 	}
 	return nil

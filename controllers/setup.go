@@ -172,7 +172,7 @@ func indexNamespaced(ctx context.Context, c cache.Informers, obj client.Object, 
 // indexControllerValues is the value of the index of Secrets by controller:
 // the UID of the OAuthClient or ClusterOAuthProvider that controls a Secret.
 // A derived Secret of the default name, the one of most OAuthClients, is
-// left out: controlledSecrets reads it by name, and an index key costs a set
+// left out: staleSecrets reads it by name, and an index key costs a set
 // of its own.
 func indexControllerValues(o client.Object) []string {
 	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && !defaultSecretName(o, ref) {
