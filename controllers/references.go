@@ -83,11 +83,13 @@ func (r *OAuthClientReconciler) requestsForDerivedSecret(ctx context.Context, ob
 		strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}})
 	}
-	if name, ok := strings.CutSuffix(obj.GetName(), defaultSecretSuffix); ok && name != "" {
+	// A derived Secret controlled by its OAuthClient under the default name,
+	// the common case, is mapped by its controller reference alone, without
+	// reading the OAuthClient again.
+	if name, ok := strings.CutSuffix(obj.GetName(), defaultSecretSuffix); ok && name != "" && (len(reqs) == 0 || reqs[0].Name != name) {
 		oc := &tokenatorv1.OAuthClient{}
 		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}
-		if err := r.Get(ctx, key, oc); err == nil && oc.Spec.Secret.Name == "" &&
-			(len(reqs) == 0 || reqs[0].NamespacedName != key) {
+		if err := r.Get(ctx, key, oc); err == nil && oc.Spec.Secret.Name == "" {
 			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 		}
 	}
