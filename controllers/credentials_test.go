@@ -109,6 +109,18 @@ func TestCredentialsSelector(t *testing.T) {
 	creds = e.secret("creds")
 	creds.Labels["tokenator.dev/credentials"] = "true"
 	e.g.Expect(k8s.Update(e.ctx, creds)).To(Succeed())
+
+	// The CA Secret is held to the selector too: another Secret of the
+	// namespace cannot be read through spec.tls.caSecretRef, and the message
+	// tells nothing of its data.
+	got = e.waitReason("api", tokenatorv1.ReasonInvalidSpec)
+	e.g.Expect(metaReady(got).Message).To(HavePrefix(
+		`spec.tls.caSecretRef: Secret "idp-ca" does not carry the labels the operator requires (--credentials-selector=tokenator.dev/credentials=true)`))
+	e.g.Expect(e.idp.Requests()).To(BeZero(), "no token request with an unlabelled CA Secret")
+
+	ca := e.secret("idp-ca")
+	ca.Labels = map[string]string{"tokenator.dev/credentials": "true"}
+	e.g.Expect(k8s.Update(e.ctx, ca)).To(Succeed())
 	e.waitReady("api")
 	e.g.Expect(e.issuedToken(e.token("api-token"))).To(BeTrue())
 }

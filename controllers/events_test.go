@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,4 +73,31 @@ func TestNoEventForFirstToken(t *testing.T) {
 	// token's would be too.
 	e.g.Eventually(e.eventCounts).WithTimeout(timeout).Should(HaveKey("Normal/TokenIssued"))
 	e.g.Expect(e.eventCounts()).To(Equal(map[string]int{"Normal/TokenIssued": 1}))
+}
+
+// A failure whose message changes on every attempt (an endpoint that varies
+// its error_description) writes one Warning, not one per retry; a change of
+// reason writes the next.
+func TestWarningOncePerReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
+	fault := func(i int) oauthtest.Fault {
+		return oauthtest.Fault{Status: 400, Body: fmt.Sprintf(`{"error":"invalid_request","error_description":"attempt %d refused"}`, i)}
+	}
+	e.idp.SetFault(fault(0))
+	e.create(e.oauthClient("api"))
+	for i := 1; i <= 3; i++ {
+		e.g.Eventually(func() int32 { return e.get("api").Status.FailedAttempts }).
+			WithTimeout(timeout).WithPolling(poll).Should(BeNumerically(">=", i))
+		e.idp.SetFault(fault(i))
+	}
+	e.g.Eventually(func() string { return metaReady(e.get("api")).Message }).
+		WithTimeout(timeout).WithPolling(poll).ShouldNot(ContainSubstring("attempt 0 refused"))
+	e.g.Expect(e.eventCounts()).To(Equal(map[string]int{"Warning/TokenRequestFailed": 1}),
+		"one Warning for failures that differ only in their message")
+
+	e.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.CredentialsSecretRef.Name = "missing" })
+	e.waitReason("api", tokenatorv1.ReasonCredentialsNotFound)
+	e.g.Eventually(e.eventCounts).WithTimeout(timeout).Should(Equal(map[string]int{
+		"Warning/TokenRequestFailed": 1, "Warning/CredentialsNotFound": 1}))
 }

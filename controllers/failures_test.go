@@ -187,7 +187,8 @@ func TestInvalidSpec(t *testing.T) {
 		{"CA bundle without a certificate", func(oc *tokenatorv1.OAuthClient) {
 			oc.Spec.TLS.CASecretRef.Name = "creds"
 			oc.Spec.TLS.CASecretRef.Key = "client_id"
-		}, "spec.tls"},
+			// Nothing of the key's value is told, not even its size.
+		}, "spec.tls: invalid CA bundle: no PEM certificate could be parsed; "},
 		{"missing CA key", func(oc *tokenatorv1.OAuthClient) {
 			oc.Spec.TLS.CASecretRef.Key = "tls.crt"
 		}, `has no key "tls.crt"`},

@@ -21,6 +21,7 @@ const (
 	msgRefNoKey         = "%s: %s %q has no key %q"
 	msgCredsNotFound    = "spec.credentialsSecretRef: Secret %q not found in namespace %q"
 	msgCredsNotSelected = "spec.credentialsSecretRef: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)"
+	msgCANotSelected    = "%s: Secret %q does not carry the labels the operator requires (--credentials-selector=%s)"
 	msgCredsNoKey       = "spec.credentialsSecretRef: Secret %q has no non-empty key %q"
 	msgCredsNotVSCHAR   = "spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)"
 	// msgCredentialField names a key of the credentials Secret in the
@@ -39,6 +40,7 @@ const (
 	msgNoCentralCredentials  = "spec.credentialsSecretRef is required: ClusterOAuthProvider %q has no central credentials"
 	msgProviderRefRequired   = "spec.providerRef is required: the operator runs with --require-provider-ref, so only ClusterOAuthProviders reach the network; remove the endpoint fields and name a ClusterOAuthProvider"
 	msgProviderField         = "ClusterOAuthProvider %q %s"
+	msgSharedInvalidResponse = "%v: the answer to the provider's central credentials is not a usable token response (the manager's log has the details)"
 	msgTokenRemoved          = "the token expired at %s and was removed from the Secret"
 	msgProviderReady         = "the provider can be used"
 	msgProviderCredsNotFound = "spec.credentialsSecretRef: Secret %q not found in the cluster resource namespace %q"

@@ -68,6 +68,8 @@ type OAuthClientReconciler struct {
 	shared sharedTokens
 	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
 	saTokens serviceAccountTokens
+	// warned remembers the last Warning Event of each failing client.
+	warned warnings
 	// apiAudiences are the API server's own audiences, refused for them.
 	apiAudiences *apiAudiences
 }
@@ -181,6 +183,7 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.Metrics.DeleteClient(key.Namespace, key.Name)
 	r.writes.forget(key)
 	r.held.forget(key)
+	r.warned.forget(key)
 }
 
 // errDeferred is returned by requestToken for a client that found no free
@@ -522,7 +525,8 @@ func (r *OAuthClientReconciler) report(oc *tokenatorv1.OAuthClient, err error, n
 }
 
 // setReady sets the Ready condition and emits a Warning Event when a failure
-// condition is new or its message changed.
+// condition is new or its reason changed, and at most once per
+// warningInterval while only its message changes.
 func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status metav1.ConditionStatus, reason, message string, now time.Time) {
 	prev := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
 	changed := prev == nil || prev.Status != status || prev.Reason != reason || prev.Message != message
@@ -548,7 +552,11 @@ func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status met
 	} else {
 		meta.RemoveStatusCondition(&oc.Status.Conditions, tokenatorv1.ConditionStalled)
 	}
-	if changed && status == metav1.ConditionFalse && reason != tokenatorv1.ReasonSuspended {
+	key := types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name}
+	switch {
+	case status == metav1.ConditionTrue || reason == tokenatorv1.ReasonSuspended:
+		r.warned.forget(key)
+	case r.warned.due(key, reason, changed, now):
 		r.Recorder.Eventf(oc, nil, "Warning", reason, "IssueToken", "%s", message)
 	}
 }

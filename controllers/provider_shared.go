@@ -333,7 +333,7 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 	}
 	if err != nil {
 		_, prev := r.shared.get(key)
-		f := &sharedFailure{requestHash: g.hash, message: err.Error(), at: now.Truncate(time.Second), attempts: 1}
+		f := &sharedFailure{requestHash: g.hash, message: sharedFailureMessage(err), at: now.Truncate(time.Second), attempts: 1}
 		if prev != nil && prev.requestHash == g.hash {
 			f.attempts = prev.attempts + 1
 		}

@@ -593,14 +593,21 @@ func TestSharedTokenFailureAndRotation(t *testing.T) {
 	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749}, n, nil)
 	name := randomString("p-")
 	e.createProvider(e.provider(name))
-	e.idp.SetFault(oauthtest.Fault{Status: 503})
+	// The IdP's own words about the central client stay out of the tenants'
+	// status: the status and a standard error code are told, the description
+	// (here naming the central client id) is not.
+	e.idp.SetFault(oauthtest.Fault{Status: 503, Body: fmt.Sprintf(
+		`{"error":"temporarily_unavailable","error_description":"client %s of tenant acme-platform is throttled"}`, e.clientID)})
 	for i := range n {
 		e.label(e.tenants[i], allowLabel(name), "allowed")
 		e.tenant(i).create(providerClient("api", name, "read"))
 	}
 	for i := range n {
 		failed := e.tenant(i).waitReason("api", tokenatorv1.ReasonTokenRequestFailed)
-		e.g.Expect(meta.FindStatusCondition(failed.Status.Conditions, tokenatorv1.ConditionReady).Message).To(ContainSubstring("503"))
+		msg := meta.FindStatusCondition(failed.Status.Conditions, tokenatorv1.ConditionReady).Message
+		e.g.Expect(msg).To(ContainSubstring("answered 503 Service Unavailable: temporarily_unavailable"))
+		e.g.Expect(msg).NotTo(ContainSubstring(e.clientID))
+		e.g.Expect(msg).NotTo(ContainSubstring("acme-platform"))
 	}
 	// Each request failed for all 5 at once: with retries 1s, 2s, 4s apart,
 	// far fewer requests than clients.

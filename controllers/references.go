@@ -297,6 +297,11 @@ func (r *OAuthClientReconciler) readCAKey(ctx context.Context, namespace, field,
 	if err != nil {
 		return nil, fmt.Errorf("reading %s %q: %w", kind, ref.Name, err)
 	}
+	// A CA Secret is held to the credentials selector like a credentials
+	// Secret: a Secret the operator may not use tells nothing about its data.
+	if sel := r.Options.CredentialsSelector; kind == "Secret" && sel != nil && !sel.Empty() && !sel.Matches(labels.Set(obj.GetLabels())) {
+		return nil, &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: fmt.Sprintf(msgCANotSelected, field, ref.Name, sel)}
+	}
 	key := defaultString(ref.Key, tokenatorv1.DefaultCAKey)
 	pem, ok := value(key)
 	if !ok {

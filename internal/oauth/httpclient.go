@@ -139,7 +139,9 @@ func certPool(bundle []byte) (*x509.CertPool, error) {
 		added++
 	}
 	if added == 0 {
-		return nil, fmt.Errorf("%w: no PEM certificate could be parsed from %d bytes", ErrInvalidCABundle, len(bundle))
+		// The size of the bundle is not said: the key may be any key of any
+		// Secret, and its size is not the reader's to know.
+		return nil, fmt.Errorf("%w: no PEM certificate could be parsed", ErrInvalidCABundle)
 	}
 	return roots, nil
 }
