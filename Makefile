@@ -23,7 +23,14 @@ export TOOLS_DOWNLOAD
 
 # Most tests wait on a control plane or a token's lifetime, not on the CPU:
 # six at a time keep two cores busy.
-GOTEST_FLAGS ?= -race -count=1 -parallel 6
+GOTEST_FLAGS ?= -count=1 -parallel 6
+# The slow suites, left out of `make test` and run by `make test-all`: the
+# manager built from the Dockerfile's context, the release artifacts, and the
+# tool downloads.
+SLOW_SUITES ?= dockerfile|release|tools
+# The packages of the code itself, whose tests `make test-all` runs again
+# with the race detector.
+RACE_PKGS ?= ./api/... ./cmd/... ./controllers/... ./internal/... ./hack/...
 
 .PHONY: all
 all: build
@@ -68,8 +75,15 @@ controller-manager: ## Build kube-controller-manager (garbage collector, namespa
 	hack/build-control-plane.sh "$(KUBEBUILDER_ASSETS)" kube-controller-manager
 
 .PHONY: test
-test: manifests generate vet control-plane kustomize helm ## Run the whole test suite.
-	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) ./...
+test: manifests generate vet control-plane kustomize helm ## Run the quick suites: unit, envtest (controllers, plugin), chart, docs, interop.
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -vE '/test/($(SLOW_SUITES))$$')
+
+.PHONY: test-all
+test-all: test ## Run everything CI runs: the quick suites, the code's packages again with -race, the slow suites, fuzz, bench-smoke, e2e.
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test -race $(GOTEST_FLAGS) $(RACE_PKGS)
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) $(GO) test $(GOTEST_FLAGS) $(addprefix ./test/,$(addsuffix /,$(subst |, ,$(SLOW_SUITES))))
+	FUZZTIME=$(or $(FUZZTIME),10s) hack/fuzz.sh
+	$(MAKE) bench-smoke test-e2e
 
 .PHONY: bench
 bench: control-plane ## Measure cold start, steady writes, restart, memory and refresh spread (N=1000; BENCH_ARGS="-n 5000").
