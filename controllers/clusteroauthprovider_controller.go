@@ -102,7 +102,8 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 		return ctrl.Result{}, err
 	}
 	st.SharedTokens = int32(shared)
-	r.Metrics.SetProvider(p.Name, int(st.Clients), int(st.SharedTokens))
+	r.Metrics.SetProvider(metrics.ProviderState{Name: p.Name, Clients: int(st.Clients), SharedTokens: int(st.SharedTokens),
+		Ready: status == metav1.ConditionTrue, ReadyReason: reason})
 
 	prev := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
 	changed := prev == nil || prev.Status != status || prev.Reason != reason || prev.Message != message

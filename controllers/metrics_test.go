@@ -54,7 +54,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
-		g.Expect(body).To(ContainSubstring(fmt.Sprintf(`tokenator_token_requests_total{host=%q,result="success"} 1`, host)))
+		g.Expect(body).To(ContainSubstring(fmt.Sprintf(`tokenator_token_requests_total{host=%q,reason="",result="success"} 1`, host)))
 	}).WithTimeout(timeout).Should(Succeed())
 	labels := fmt.Sprintf(`name="api",namespace=%q`, e.ns)
 	for _, want := range []string{

@@ -259,6 +259,7 @@ func TestProviderNotFoundAndStatus(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Reason).To(Equal(tokenatorv1.ReasonCredentialsNotFound))
 		g.Expect(c.Message).To(ContainSubstring(`Secret "central" not found in the cluster resource namespace`))
+		g.Expect(metricValue("tokenator_clusteroauthprovider_ready", map[string]string{"provider": name, "reason": tokenatorv1.ReasonCredentialsNotFound})).To(BeZero())
 	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 	tenant.g.Eventually(func() string { return tenant.readyMessage("api") }).WithTimeout(timeout).
 		Should(ContainSubstring("is not Ready"))
@@ -273,10 +274,16 @@ func TestProviderNotFoundAndStatus(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Reason).To(Equal(tokenatorv1.ReasonProviderReady))
 		g.Expect(cur.Status.Clients).To(BeEquivalentTo(1))
+		g.Expect(metricValue("tokenator_clusteroauthprovider_ready", map[string]string{"provider": name, "reason": tokenatorv1.ReasonProviderReady})).To(BeEquivalentTo(1))
 	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	// One readiness series per provider: the one of the former reason went.
+	e.g.Expect(metricValue("tokenator_clusteroauthprovider_ready", map[string]string{"provider": name, "reason": tokenatorv1.ReasonCredentialsNotFound})).To(BeEquivalentTo(-1))
 
 	e.g.Expect(k8s.Delete(e.ctx, p)).To(Succeed())
 	tenant.waitReason("api", tokenatorv1.ReasonProviderNotFound)
+	e.g.Eventually(func() float64 {
+		return metricValue("tokenator_clusteroauthprovider_ready", map[string]string{"provider": name})
+	}).WithTimeout(timeout).WithPolling(poll).Should(BeEquivalentTo(-1), "a deleted provider's series goes")
 	e.g.Expect(tenant.token("api-token")).NotTo(BeEmpty(), "the token stays until it expires")
 }
 
@@ -367,6 +374,7 @@ func TestSharedTokenFortyNamespaces(t *testing.T) {
 		g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(1))
 		g.Expect(metricValue("tokenator_clusteroauthprovider_clients", map[string]string{"provider": name})).To(BeEquivalentTo(n))
 		g.Expect(metricValue("tokenator_clusteroauthprovider_shared_tokens", map[string]string{"provider": name})).To(BeEquivalentTo(1))
+		g.Expect(metricValue("tokenator_clusteroauthprovider_ready", map[string]string{"provider": name, "reason": tokenatorv1.ReasonProviderReady})).To(BeEquivalentTo(1))
 	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 	e.g.Expect(metricValue("tokenator_clusteroauthprovider_token_requests_total", map[string]string{"provider": name, "result": metrics.ResultSuccess})).To(BeEquivalentTo(1))
 

@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,8 @@ type Metrics struct {
 	ProviderRequests     *prometheus.CounterVec
 	ProviderClients      *prometheus.GaugeVec
 	ProviderSharedTokens *prometheus.GaugeVec
+	ProviderReady        *prometheus.GaugeVec
+	BuildInfo            *prometheus.GaugeVec
 
 	// clients holds the series of each OAuthClient (expiry, next request,
 	// Ready and failed attempts), built when the metrics are scraped.
@@ -38,8 +42,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		clients: newClientCollector(),
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenator_token_requests_total",
-			Help: "Token requests sent, by token endpoint host and result (success or failure).",
-		}, []string{"host", "result"}),
+			Help: "Token requests sent, by token endpoint host, result (success or failure) and, of a failure, its reason (invalid_client, rate_limited, http_4xx, http_5xx, timeout, refused_network, invalid_response, network).",
+		}, []string{"host", "result", "reason"}),
 		TokenRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokenator_token_request_duration_seconds",
 			Help:    "Duration of token requests, by token endpoint host.",
@@ -57,12 +61,30 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tokenator_clusteroauthprovider_shared_tokens",
 			Help: "Tokens a ClusterOAuthProvider holds for the OAuthClients that use its central credentials.",
 		}, []string{"provider"}),
+		ProviderReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_clusteroauthprovider_ready",
+			Help: "1 when a ClusterOAuthProvider is Ready, else 0; reason is its Ready condition's reason. One series per provider.",
+		}, []string{"provider", "reason"}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenator_build_info",
+			Help: "1, with the manager's version and Go version: every running manager replica exports it, leader or not (the TokenatorManagerAbsent alert fires when none does).",
+		}, []string{"version", "go_version"}),
 	}
+	m.BuildInfo.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
 	if reg != nil {
 		reg.MustRegister(m.TokenRequests, m.TokenRequestDuration, m.clients,
-			m.ProviderRequests, m.ProviderClients, m.ProviderSharedTokens)
+			m.ProviderRequests, m.ProviderClients, m.ProviderSharedTokens, m.ProviderReady, m.BuildInfo)
 	}
 	return m
+}
+
+// buildVersion is the main module's version of the running binary, such as
+// v0.1.0, or "(devel)" for a build outside a module version.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 // Default is registered with controller-runtime's registry, served by the manager.
@@ -74,7 +96,7 @@ func (m *Metrics) ObserveRequest(host string, d time.Duration, err error) {
 	if err != nil {
 		result = ResultFailure
 	}
-	m.TokenRequests.WithLabelValues(host, result).Inc()
+	m.TokenRequests.WithLabelValues(host, result, FailureReason(err)).Inc()
 	m.TokenRequestDuration.WithLabelValues(host).Observe(d.Seconds())
 }
 
@@ -103,10 +125,26 @@ func (m *Metrics) ObserveProviderRequest(provider string, err error) {
 	m.ProviderRequests.WithLabelValues(provider, result).Inc()
 }
 
-// SetProvider exports the counts of one ClusterOAuthProvider.
-func (m *Metrics) SetProvider(provider string, clients, sharedTokens int) {
-	m.ProviderClients.WithLabelValues(provider).Set(float64(clients))
-	m.ProviderSharedTokens.WithLabelValues(provider).Set(float64(sharedTokens))
+// ProviderState is what is exported of one ClusterOAuthProvider.
+type ProviderState struct {
+	Name                  string
+	Clients, SharedTokens int
+	Ready                 bool
+	ReadyReason           string
+}
+
+// SetProvider exports the state of one ClusterOAuthProvider: its counts, and
+// one readiness series of its current reason (the series of another reason
+// goes).
+func (m *Metrics) SetProvider(s ProviderState) {
+	m.ProviderClients.WithLabelValues(s.Name).Set(float64(s.Clients))
+	m.ProviderSharedTokens.WithLabelValues(s.Name).Set(float64(s.SharedTokens))
+	m.ProviderReady.DeletePartialMatch(prometheus.Labels{"provider": s.Name})
+	ready := 0.0
+	if s.Ready {
+		ready = 1
+	}
+	m.ProviderReady.WithLabelValues(s.Name, s.ReadyReason).Set(ready)
 }
 
 // DeleteProvider removes every series of a deleted ClusterOAuthProvider.
@@ -114,6 +152,7 @@ func (m *Metrics) DeleteProvider(provider string) {
 	labels := prometheus.Labels{"provider": provider}
 	m.ProviderClients.Delete(labels)
 	m.ProviderSharedTokens.Delete(labels)
+	m.ProviderReady.DeletePartialMatch(labels)
 	// Exactly its series: the results are known, and a partial-match delete
 	// would scan every series.
 	for _, result := range []string{ResultSuccess, ResultFailure} {

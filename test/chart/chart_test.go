@@ -265,7 +265,7 @@ func chartCases() []chartCase {
 				g.Expect(pr.Object["spec"]).To(Equal(plain[0].Object["spec"]),
 					"charts/tokenator/templates/prometheusrule.yaml renders other rules than config/prometheus/prometheusrule.yaml")
 				rules := alertRules(g, pr)
-				g.Expect(rules).To(HaveLen(3))
+				g.Expect(rules).To(HaveLen(6))
 				g.Expect(rules["TokenatorTokenExpiringWithoutRefresh"]).To(And(
 					HaveKeyWithValue("expr", And(ContainSubstring("tokenator_token_expiration_timestamp_seconds"),
 						ContainSubstring("time() < 300"), ContainSubstring("and on (namespace, name)"),
@@ -336,7 +336,8 @@ func chartCases() []chartCase {
 					"whenUnsatisfiable": "ScheduleAnyway", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "tokenator"}}}},
 				"resources": map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "100Mi"}, "limits": map[string]any{"memory": "300Mi"}},
 				"prometheusRule": map[string]any{"enabled": true, "expiringSeconds": 600, "failedAttemptsThreshold": 5,
-					"failedAttemptsFor": "5m", "notReadyFor": "30m", "labels": map[string]any{"role": "alerts"},
+					"failedAttemptsFor": "5m", "notReadyFor": "30m", "providerNotReadyFor": "20m", "managerAbsentFor": "5m",
+					"runbookBaseURL": "https://wiki.example.com/tokenator", "labels": map[string]any{"role": "alerts"},
 					"additionalAlertLabels": map[string]any{"team": "platform"}},
 			},
 			kinds: withKinds(map[string]int{"ClusterRole": 1, "ClusterRoleBinding": 1, "PrometheusRule": 1, "ServiceMonitor": 1}),
@@ -393,8 +394,12 @@ func chartCases() []chartCase {
 				g.Expect(rules["TokenatorTokenRefreshFailing"]).To(And(
 					HaveKeyWithValue("expr", HaveSuffix("> 5")), HaveKeyWithValue("for", "5m")))
 				g.Expect(rules["TokenatorOAuthClientNotReady"]).To(HaveKeyWithValue("for", "30m"))
+				g.Expect(rules["TokenatorClusterOAuthProviderNotReady"]).To(HaveKeyWithValue("for", "20m"))
+				g.Expect(rules["TokenatorManagerAbsent"]).To(HaveKeyWithValue("for", "5m"))
 				for name, rule := range rules {
 					g.Expect(rule).To(HaveKeyWithValue("labels", HaveKeyWithValue("team", "platform")), name)
+					g.Expect(rule).To(HaveKeyWithValue("annotations", HaveKeyWithValue("runbook_url",
+						"https://wiki.example.com/tokenator#"+strings.ToLower(name))), name)
 				}
 			},
 		},

@@ -27,6 +27,8 @@ func exportedSeries(t *testing.T) map[string][]string {
 	m.ObserveRequest("idp.example.com", time.Second, nil)
 	now := time.Now()
 	m.SetClient(metrics.ClientState{Namespace: "ns", Name: "client", ExpiresAt: &now, RefreshAt: &now, ReadyStatus: "True", ReadyReason: "TokenIssued"})
+	m.SetProvider(metrics.ProviderState{Name: "provider", Ready: true, ReadyReason: "ProviderReady"})
+	m.ObserveProviderRequest("provider", nil)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +98,16 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	objs := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
 	g.Expect(objs).To(HaveLen(1))
 	rules := alertRules(g, objs[0])
-	g.Expect(rules).To(HaveLen(3))
+	g.Expect(rules).To(HaveLen(6))
+	runbooks := string(readFile(t, "docs/runbooks.md"))
 	for name, rule := range rules {
 		checkExpr(g, name, rule["expr"].(string), series)
 		g.Expect(rule).To(HaveKeyWithValue("labels", HaveKey("severity")), name)
 		g.Expect(rule).To(HaveKeyWithValue("annotations", And(HaveKey("summary"), HaveKey("description"))), name)
+		// Every alert has a runbook: its section of docs/runbooks.md.
+		g.Expect(rule["annotations"]).To(HaveKeyWithValue("runbook_url",
+			"https://github.com/tokenator-dev/tokenator/blob/main/docs/runbooks.md#"+strings.ToLower(name)), name)
+		g.Expect(runbooks).To(ContainSubstring("\n## "+name+"\n"), "docs/runbooks.md has no section for %s", name)
 		_, err := time.ParseDuration(rule["for"].(string))
 		g.Expect(err).NotTo(HaveOccurred(), name)
 	}
@@ -168,6 +175,8 @@ func TestGrafanaDashboard(t *testing.T) {
 		"Clients not Ready":                  "tokenator_oauthclient_ready_status",
 		"Seconds until expiry by client":     "tokenator_token_expiration_timestamp_seconds",
 		"Failed attempts by client":          "tokenator_oauthclient_failed_attempts",
+		"Failed token requests by reason":    "sum by (host, reason) (rate(tokenator_token_requests_total{result=\"failure\"}",
+		"ClusterOAuthProviders":              "tokenator_clusteroauthprovider_ready",
 	} {
 		g.Expect(titles).To(HaveKey(title))
 		g.Expect(titles[title].Targets[0].Expr).To(ContainSubstring(fragment), title)
