@@ -151,7 +151,7 @@ const (
 var baseKinds = map[string]int{
 	"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 5, "ClusterRoleBinding": 2,
 	"Role": 1, "RoleBinding": 1, "Service": 1, "Deployment": 1,
-	"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+	"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2,
 }
 
 func withKinds(m map[string]int) map[string]int {
@@ -473,7 +473,7 @@ func TestChartRendersAndApplies(t *testing.T) {
 
 			d := checkDeployment(g, r, flags)
 			checkRBAC(g, r, tc.namespace, d.Spec.Template.Spec.ServiceAccountName, wantRules)
-			// The Secret-write policy applies to the ServiceAccount the manager runs as.
+			// The admission policies apply to the ServiceAccount the manager runs as.
 			for _, vap := range r.all("ValidatingAdmissionPolicy") {
 				conds, _, _ := unstructured.NestedSlice(vap.Object, "spec", "matchConditions")
 				g.Expect(conds).To(HaveLen(1))
@@ -726,25 +726,36 @@ func TestChartRejectsInconsistentValues(t *testing.T) {
 	}
 }
 
-// TestChartSecretWritePolicyIsTheKustomizeOne: the chart's Secret admission
-// policy is config/policy's, but for its name; rendered for the ServiceAccount
-// config/policy names, the two specs are equal.
-func TestChartSecretWritePolicyIsTheKustomizeOne(t *testing.T) {
+// TestChartAdmissionPoliciesAreTheKustomizeOnes: the chart's admission
+// policies are config/policy's, but for their names; rendered for the
+// ServiceAccount config/policy names, with the default values, the specs are
+// equal, and each binding names its policy.
+func TestChartAdmissionPoliciesAreTheKustomizeOnes(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	r := rendered(render(t, "tokenator-system", map[string]any{"fullnameOverride": "tokenator-controller-manager"}))
-	var plain *unstructured.Unstructured
-	for _, u := range decodeAll(t, readFile(t, "config/policy/secret_write_policy.yaml")) {
-		if u.GetKind() == "ValidatingAdmissionPolicy" {
-			plain = u
+	const fullname = "tokenator-controller-manager"
+	r := rendered(render(t, "tokenator-system", map[string]any{"fullnameOverride": fullname}))
+	for file, template := range map[string]string{
+		"secret_write_policy.yaml":  "secretwritepolicy.yaml",
+		"token_request_policy.yaml": "tokenrequestpolicy.yaml",
+	} {
+		var plain *unstructured.Unstructured
+		for _, u := range decodeAll(t, readFile(t, "config/policy/"+file)) {
+			if u.GetKind() == "ValidatingAdmissionPolicy" {
+				plain = u
+			}
 		}
+		g.Expect(plain).NotTo(BeNil(), file)
+		name := fullname + strings.TrimPrefix(plain.GetName(), "tokenator")
+		vap := r.find("ValidatingAdmissionPolicy", "", name)
+		g.Expect(vap).NotTo(BeNil(), "the chart renders the policy %s", name)
+		g.Expect(vap.Object["spec"]).To(Equal(plain.Object["spec"]),
+			"charts/tokenator/templates/%s holds another policy than config/policy/%s", template, file)
+		b := r.find("ValidatingAdmissionPolicyBinding", "", name)
+		g.Expect(b).NotTo(BeNil(), "the chart renders the binding %s", name)
+		policy, _, _ := unstructured.NestedString(b.Object, "spec", "policyName")
+		g.Expect(policy).To(Equal(name))
 	}
-	g.Expect(plain).NotTo(BeNil())
-	g.Expect(r.one(g, "ValidatingAdmissionPolicy").Object["spec"]).To(Equal(plain.Object["spec"]),
-		"charts/tokenator/templates/secretwritepolicy.yaml holds another policy than config/policy/secret_write_policy.yaml")
-	b := r.one(g, "ValidatingAdmissionPolicyBinding")
-	name, _, _ := unstructured.NestedString(b.Object, "spec", "policyName")
-	g.Expect(name).To(Equal(r.one(g, "ValidatingAdmissionPolicy").GetName()))
 }
 
 // TestChartNotes: after an install, NOTES.txt tells the next step: apply an

@@ -40,7 +40,8 @@ func TestChartClusterOAuthProviders(t *testing.T) {
 	g.Expect(p.GetNamespace()).To(BeEmpty())
 	scopes, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "allowedScopes")
 	g.Expect(scopes).To(Equal([]string{"api.read*"}))
-	vap := r.one(g, "ValidatingAdmissionPolicy")
+	vap := r.find("ValidatingAdmissionPolicy", "", fullname+"-secret-writes")
+	g.Expect(vap).NotTo(BeNil())
 	vars, _, _ := unstructured.NestedSlice(vap.Object, "spec", "variables")
 	found := false
 	for _, v := range vars {

@@ -189,6 +189,9 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"dashboard labels a list", map[string]any{"grafanaDashboard": map[string]any{"labels": []string{"grafana_dashboard"}}}, []string{"'/grafanaDashboard/labels'"}},
 		{"dashboard namespace not a name", map[string]any{"grafanaDashboard": map[string]any{"namespace": "Monitoring"}}, []string{"'/grafanaDashboard/namespace'"}},
 		{"env a map", map[string]any{"env": map[string]any{"GOMEMLIMIT": "200MiB"}}, []string{"'/env'", "want array"}},
+		{"no API audiences", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": []string{}}}, []string{"'/tokenRequestPolicy/apiAudiences'", "minItems"}},
+		{"an empty API audience", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": []string{"k3s", ""}}}, []string{"'/tokenRequestPolicy/apiAudiences/1'"}},
+		{"API audiences a string", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": "k3s"}}, []string{"'/tokenRequestPolicy/apiAudiences'", "want array"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

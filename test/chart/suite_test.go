@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -33,8 +34,9 @@ import (
 )
 
 var (
-	// k8s is a client of the test API server.
-	k8s client.Client
+	// k8s is a client of the test API server, with restConfig.
+	k8s        client.Client
+	restConfig *rest.Config
 	// helmBin is the helm binary named by $HELM.
 	helmBin string
 )
@@ -71,13 +73,13 @@ func TestMain(m *testing.M) {
 		CRDDirectoryPaths:     []string{filepath.Join("testdata", "crds")},
 		ErrorIfCRDPathMissing: true,
 	}
-	cfg, err := env.Start()
+	restConfig, err = env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the test control plane: %v\n", err)
 		os.Exit(1)
 	}
 	code := 1
-	if k8s, err = client.New(cfg, client.Options{}); err != nil {
+	if k8s, err = client.New(restConfig, client.Options{}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
 	} else {
 		code = m.Run()

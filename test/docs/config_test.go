@@ -37,18 +37,18 @@ func TestDefaultBundleIsAccepted(t *testing.T) {
 	g.Expect(kinds).To(Equal(map[string]int{
 		"Namespace": 1, "CustomResourceDefinition": 2, "ServiceAccount": 1, "Deployment": 1,
 		"ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
-		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+		"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2,
 	}))
 }
 
-// The Secret admission policy's binding names the policy as rendered, from
+// Each admission policy's binding names the policy as rendered, from
 // config/default and from an overlay that adds a namePrefix of its own: a
 // binding whose policyName was left behind binds nothing, and the API server
 // says nothing about it.
 func TestPolicyBindingNamesThePolicy(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	check := func(objs []*unstructured.Unstructured, wantName string) {
+	check := func(objs []*unstructured.Unstructured, wantNames ...string) {
 		t.Helper()
 		var policies, bound []string
 		for _, u := range objs {
@@ -60,26 +60,31 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 				bound = append(bound, name)
 			}
 		}
-		g.Expect(policies).To(Equal([]string{wantName}))
+		g.Expect(policies).To(Equal(wantNames))
 		g.Expect(bound).To(Equal(policies), "the binding's spec.policyName is the policy's name")
 	}
-	// The policy stays out of config/default's namePrefix, so that kustomize
-	// releases that do not rename policyName (kustomize #5674) keep it bound:
-	// rendered, it has the name config/policy gives it.
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "policy", "secret_write_policy.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	source, err := testutil.DecodeObjects(raw)
-	g.Expect(err).NotTo(HaveOccurred())
-	var sourceNames []string
-	for _, u := range source {
-		sourceNames = append(sourceNames, u.GetName())
-		if u.GetKind() == "ValidatingAdmissionPolicyBinding" {
-			name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
-			g.Expect(name).To(Equal(u.GetName()), "config/policy: the binding names the policy")
+	// The policies stay out of config/default's namePrefix, so that kustomize
+	// releases that do not rename policyName (kustomize #5674) keep them
+	// bound: rendered, they have the names config/policy gives them.
+	for file, want := range map[string]string{
+		"secret_write_policy.yaml":  "tokenator-secret-writes",
+		"token_request_policy.yaml": "tokenator-token-requests",
+	} {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "policy", file))
+		g.Expect(err).NotTo(HaveOccurred())
+		source, err := testutil.DecodeObjects(raw)
+		g.Expect(err).NotTo(HaveOccurred())
+		var sourceNames []string
+		for _, u := range source {
+			sourceNames = append(sourceNames, u.GetName())
+			if u.GetKind() == "ValidatingAdmissionPolicyBinding" {
+				name, _, _ := unstructured.NestedString(u.Object, "spec", "policyName")
+				g.Expect(name).To(Equal(u.GetName()), "config/policy/%s: the binding names the policy", file)
+			}
 		}
+		g.Expect(sourceNames).To(Equal([]string{want, want}), file)
 	}
-	g.Expect(sourceNames).To(Equal([]string{"tokenator-secret-writes", "tokenator-secret-writes"}))
-	check(testutil.KustomizeBuild(t, repoRoot, "config/default"), "tokenator-secret-writes")
+	check(testutil.KustomizeBuild(t, repoRoot, "config/default"), "tokenator-secret-writes", "tokenator-token-requests")
 
 	root, err := filepath.Abs(repoRoot)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -92,7 +97,7 @@ func TestPolicyBindingNamesThePolicy(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), "%s", out)
 	objs, err := testutil.DecodeObjects(out)
 	g.Expect(err).NotTo(HaveOccurred())
-	check(objs, "acme-tokenator-secret-writes")
+	check(objs, "acme-tokenator-secret-writes", "acme-tokenator-token-requests")
 }
 
 // config/samples renders with kustomize too, every sample file of it.

@@ -88,6 +88,9 @@ func run(m *testing.M) int {
 	// As on OpenShift and hardened clusters: setting blockOwnerDeletion on the
 	// derived Secret's ownerReference needs update on oauthclients/finalizers.
 	env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	// The audiences a k3s API server accepts for itself, which the shipped
+	// ServiceAccount token admission policy lists.
+	env.ControlPlane.GetAPIServer().Configure().Set("api-audiences", strings.Join(apiServerAudiences, ","))
 	if _, err := env.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		return 1
@@ -169,20 +172,31 @@ func install() error {
 	}
 	// The API server enforces a new admission policy once it has seen it and
 	// its binding: wait until it refuses the ServiceAccount a Secret of no
-	// OAuthClient's (a dry run).
+	// OAuthClient's (a dry run), and a token of its own for no audience.
 	sa, err := client.New(impersonating(adminConfig), client.Options{Scheme: admin.Scheme()})
 	if err != nil {
 		return err
 	}
 	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "policy-probe", Namespace: systemNamespace}}
+	if err := waitRefused(deadline, "Secret", func() error { return sa.Create(ctx, probe.DeepCopy(), client.DryRunAll) }); err != nil {
+		return err
+	}
+	manager := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tokenator-controller-manager", Namespace: systemNamespace}}
+	return waitRefused(deadline, "ServiceAccount token", func() error {
+		return sa.SubResource("token").Create(ctx, manager, &authenticationv1.TokenRequest{})
+	})
+}
+
+// waitRefused calls try until the API server refuses it with a message of a
+// tokenator admission policy.
+func waitRefused(deadline time.Time, what string, try func() error) error {
 	for time.Now().Before(deadline) {
-		err := sa.Create(ctx, probe.DeepCopy(), client.DryRunAll)
-		if err != nil && strings.Contains(err.Error(), "tokenator may only") {
+		if err := try(); err != nil && strings.Contains(err.Error(), "tokenator may only") {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("the Secret admission policy is not enforced")
+	return fmt.Errorf("the %s admission policy is not enforced", what)
 }
 
 // secrets collects what must never leak.

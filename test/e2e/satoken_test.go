@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,9 +14,14 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
@@ -73,4 +79,95 @@ func TestServiceAccountTokenWithShippedRBAC(t *testing.T) {
 	w.waitReason("orders", tokenatorv1.ReasonTokenIssued)
 	w.g.Expect(idp.Issued()).To(ContainElement(w.token("orders-token")))
 	w.g.Expect(idp.Assertions()).NotTo(BeEmpty())
+
+	// The manager learns its refused audiences from issuer discovery only
+	// here (it runs in no Pod), so it lets through an audience the API server
+	// accepts besides its issuer: the admission policy refuses the
+	// TokenRequest all the same.
+	assertions := len(idp.Assertions())
+	w.create(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cluster-user",
+		Annotations: map[string]string{tokenatorv1.AnnotationTokenAudiences: apiServerAudiences[1]}}})
+	cluster := oc.DeepCopy()
+	cluster.ObjectMeta = metav1.ObjectMeta{Name: "cluster-user"}
+	cluster.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{ServiceAccountName: "cluster-user", Audience: apiServerAudiences[1]}
+	w.create(cluster)
+	refused := w.waitReason("cluster-user", tokenatorv1.ReasonTokenRequestFailed)
+	w.g.Expect(meta.FindStatusCondition(refused.Status.Conditions, tokenatorv1.ConditionReady).Message).To(ContainSubstring(
+		"tokenator may only request ServiceAccount tokens for audiences other than the API server's: " + apiServerAudiences[1]))
+	w.g.Expect(idp.Assertions()).To(HaveLen(assertions), "no assertion was sent for the refused client")
+}
+
+// apiServerAudiences are the test API server's --api-audiences: those of
+// k3s, which the shipped ServiceAccount token admission policy lists.
+var apiServerAudiences = []string{"https://kubernetes.default.svc.cluster.local", "k3s"}
+
+// TestTokenRequestPolicy: acting as the manager's ServiceAccount, with the
+// shipped RBAC and admission policy, a TokenRequest for an audience the API
+// server accepts (or for none, which gets them all) or for more than an hour
+// is refused; one for another audience is allowed.
+func TestTokenRequestPolicy(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	adminCS, err := kubernetes.NewForConfig(adminConfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	managerCS, err := kubernetes.NewForConfig(impersonating(adminConfig))
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-"}}
+	g.Expect(admin.Create(ctx, ns)).To(Succeed())
+	g.Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns.Name,
+		Annotations: map[string]string{tokenatorv1.AnnotationTokenAudiences: "api://AzureADTokenExchange"}}})).To(Succeed())
+	request := func(cs kubernetes.Interface, seconds int64, audiences ...string) (string, error) {
+		tr, err := cs.CoreV1().ServiceAccounts(ns.Name).CreateToken(ctx, "orders", &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{Audiences: audiences, ExpirationSeconds: ptr.To(seconds)}}, metav1.CreateOptions{})
+		if err != nil {
+			return "", err
+		}
+		secrets = append(secrets, tr.Status.Token)
+		return tr.Status.Token, nil
+	}
+	// authenticates reports whether the API server takes token for itself.
+	authenticates := func(token string) bool {
+		review, err := adminCS.AuthenticationV1().TokenReviews().Create(ctx,
+			&authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		return review.Status.Authenticated
+	}
+	refused := func(err error, msg string) {
+		t.Helper()
+		g.Expect(err).To(HaveOccurred())
+		g.Expect(apierrors.IsInvalid(err) || apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		g.Expect(err.Error()).To(ContainSubstring("ValidatingAdmissionPolicy 'tokenator-token-requests'"))
+		g.Expect(err.Error()).To(ContainSubstring(msg))
+	}
+	const otherThanAPI = "tokenator may only request ServiceAccount tokens for audiences other than the API server's: "
+
+	// What the policy guards against: the cluster administrator, whom it does
+	// not bind, gets tokens for these audiences, and the API server takes
+	// them; the manager is refused them.
+	for _, aud := range apiServerAudiences {
+		tok, err := request(adminCS, 600, aud)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(authenticates(tok)).To(BeTrue(), "a token for %s acts as the ServiceAccount", aud)
+		_, err = request(managerCS, 600, aud)
+		refused(err, otherThanAPI+aud)
+		_, err = request(managerCS, 600, aud+"/")
+		refused(err, otherThanAPI+aud+"/")
+	}
+	_, err = request(managerCS, 600, "api://AzureADTokenExchange", apiServerAudiences[0])
+	refused(err, otherThanAPI+apiServerAudiences[0])
+	// A TokenRequest for no audience gets the API server's.
+	tok, err := request(adminCS, 600)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(authenticates(tok)).To(BeTrue(), "a token for no audience is for the API server's")
+	_, err = request(managerCS, 600)
+	refused(err, otherThanAPI+strings.Join(apiServerAudiences, ", "))
+	_, err = request(managerCS, 7200, "api://AzureADTokenExchange")
+	refused(err, "tokenator may only request ServiceAccount tokens that expire within an hour")
+
+	// What the manager asks for: an opted-in audience, 10 minutes to 1 hour.
+	for _, seconds := range []int64{600, 3600} {
+		tok, err := request(managerCS, seconds, "api://AzureADTokenExchange")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(authenticates(tok)).To(BeFalse(), "a token for another audience does not act against the cluster")
+	}
 }
