@@ -176,7 +176,7 @@ func TestDialRefusesDeniedAddresses(t *testing.T) {
 		{"IPv6 unspecified", DefaultDeniedNetworks, "[::]:8443", nil, ":: is in the denied network ::/128"},
 		{"Alibaba metadata", DefaultDeniedNetworks, "100.100.100.200:80", nil, "100.100.100.200/32"},
 		{"loopback allowed when not denied", Without(DefaultDeniedNetworks, LoopbackNetworks...), "loopback.test:8443", []string{"127.0.0.1:8443", "[::1]:8443"}, ""},
-		{"private range allowed by default", DefaultDeniedNetworks, "private.test:443", []string{"10.1.2.3:443"}, ""},
+		{"private range not in the denied list", DefaultDeniedNetworks, "private.test:443", []string{"10.1.2.3:443"}, ""},
 		{"private range refused when denied", withPrivate, "private.test:443", nil, "10.0.0.0/8"},
 		{"NAT64 of a private address refused when the private range is denied", withPrivate, "[64:ff9b::a01:203]:443", nil, "embeds 10.1.2.3 (NAT64)"},
 		{"public host dialed at its resolved address", DefaultDeniedNetworks, "idp.example.com:443", []string{"203.0.113.7:443"}, ""},
