@@ -314,7 +314,13 @@ func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathere
 	if err != nil {
 		return nil, err
 	}
-	httpClient, err := r.HTTPClients.GetWithCertificate(in.caBundle, auth.certificate)
+	// A ClusterOAuthProvider's endpoint, chosen by the platform team, may
+	// reach private networks; an OAuthClient's own may not, by default.
+	reach := oauth.ReachOwn
+	if g.source.provider != nil {
+		reach = oauth.ReachProvider
+	}
+	httpClient, err := r.HTTPClients.GetFor(reach, in.caBundle, auth.certificate)
 	if err != nil {
 		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
 	}
