@@ -2,9 +2,7 @@ package netguard
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,114 +12,10 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 )
 
-// stubDNS is a DNS server in memory, for a net.Resolver (PreferGo) whose Dial
-// returns one end of a pipe: it answers A and AAAA questions from answer, and
-// every other name with NXDOMAIN. No packet leaves the process.
-type stubDNS struct {
-	mu      sync.Mutex
-	answer  func(name string) []netip.Addr
-	queries int
-}
-
-func (s *stubDNS) resolver() *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
-		client, server := net.Pipe()
-		go s.serve(server)
-		return client, nil
-	}}
-}
-
-// serve answers the length-prefixed DNS messages of a stream connection.
-func (s *stubDNS) serve(c net.Conn) {
-	defer c.Close()
-	for {
-		var n uint16
-		if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-			return
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		out, err := s.reply(buf)
-		if err != nil {
-			return
-		}
-		if err := binary.Write(c, binary.BigEndian, uint16(len(out))); err != nil {
-			return
-		}
-		if _, err := c.Write(out); err != nil {
-			return
-		}
-	}
-}
-
-func (s *stubDNS) reply(query []byte) ([]byte, error) {
-	var q dnsmessage.Message
-	if err := q.Unpack(query); err != nil || len(q.Questions) != 1 {
-		return nil, errors.New("bad query")
-	}
-	question := q.Questions[0]
-	name := strings.TrimSuffix(question.Name.String(), ".")
-	s.mu.Lock()
-	s.queries++
-	addrs := s.answer(name)
-	s.mu.Unlock()
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: q.Header.ID, Response: true, Authoritative: true, RecursionAvailable: true})
-	b.EnableCompression()
-	if len(addrs) == 0 {
-		b = dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: q.Header.ID, Response: true, Authoritative: true, RCode: dnsmessage.RCodeNameError})
-	}
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
-	}
-	if err := b.Question(question); err != nil {
-		return nil, err
-	}
-	if err := b.StartAnswers(); err != nil {
-		return nil, err
-	}
-	h := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: 1}
-	for _, a := range addrs {
-		var err error
-		switch {
-		case question.Type == dnsmessage.TypeA && a.Is4():
-			err = b.AResource(h, dnsmessage.AResource{A: a.As4()})
-		case question.Type == dnsmessage.TypeAAAA && a.Is6():
-			err = b.AAAAResource(h, dnsmessage.AAAAResource{AAAA: a.As16()})
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return b.Finish()
-}
-
-var errStub = errors.New("stub dialer: not connecting")
-
-// recorder is the Control of the base dialer: it runs after the guard's
-// check, records the address the dialer was about to connect to, and stops
-// the connection before it is made.
-type recorder struct {
-	mu    sync.Mutex
-	addrs []string
-}
-
-func (r *recorder) control(_, address string, _ syscall.RawConn) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.addrs = append(r.addrs, address)
-	return errStub
-}
-
-func (r *recorder) dialed() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.addrs...)
-}
+var errStub = netguardtest.ErrNotConnecting
 
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
@@ -133,11 +27,10 @@ func addrs(ss ...string) []netip.Addr {
 
 // stubGuard returns a guard whose dialer resolves names with table and
 // records, without connecting, what passes the guard.
-func stubGuard(denied []netip.Prefix, table map[string][]netip.Addr) (*Guard, *recorder, *stubDNS) {
-	dns := &stubDNS{answer: func(name string) []netip.Addr { return table[name] }}
-	rec := &recorder{}
-	g := &Guard{DeniedNetworks: denied, Dialer: &net.Dialer{Resolver: dns.resolver(), Control: rec.control}}
-	return g, rec, dns
+func stubGuard(denied []netip.Prefix, table map[string][]netip.Addr) (*Guard, *netguardtest.Recorder, *netguardtest.DNS) {
+	dns := netguardtest.Table(table)
+	rec := &netguardtest.Recorder{}
+	return &Guard{DeniedNetworks: denied, Dialer: netguardtest.Dialer(dns, rec)}, rec, dns
 }
 
 func TestDialRefusesDeniedAddresses(t *testing.T) {
@@ -192,7 +85,7 @@ func TestDialRefusesDeniedAddresses(t *testing.T) {
 			} else if !errors.Is(err, errStub) {
 				t.Fatalf("error %v, want the dial to go ahead", err)
 			}
-			got := rec.dialed()
+			got := rec.Dialed()
 			if len(got) > 1 { // Happy Eyeballs may try IPv4 or IPv6 first
 				if got[0] > got[1] {
 					got[0], got[1] = got[1], got[0]
@@ -225,7 +118,7 @@ func TestDialRefusalMessage(t *testing.T) {
 func TestDNSRebinding(t *testing.T) {
 	var mu sync.Mutex
 	rebound := false
-	dns := &stubDNS{answer: func(name string) []netip.Addr {
+	dns := &netguardtest.DNS{Answer: func(name string) []netip.Addr {
 		mu.Lock()
 		defer mu.Unlock()
 		if name != "rebind.test" {
@@ -236,12 +129,12 @@ func TestDNSRebinding(t *testing.T) {
 		}
 		return addrs("203.0.113.50")
 	}}
-	rec := &recorder{}
-	g := &Guard{DeniedNetworks: DefaultDeniedNetworks, Dialer: &net.Dialer{Resolver: dns.resolver(), Control: func(n, a string, c syscall.RawConn) error {
+	rec := &netguardtest.Recorder{}
+	g := &Guard{DeniedNetworks: DefaultDeniedNetworks, Dialer: &net.Dialer{Resolver: dns.Resolver(), Control: func(n, a string, c syscall.RawConn) error {
 		mu.Lock()
 		rebound = true // the next answer is the metadata address
 		mu.Unlock()
-		return rec.control(n, a, c)
+		return rec.Control(n, a, c)
 	}}}
 	if _, err := g.DialContext(context.Background(), "tcp", "rebind.test:443"); !errors.Is(err, errStub) {
 		t.Fatalf("first dial: %v", err)
@@ -249,11 +142,11 @@ func TestDNSRebinding(t *testing.T) {
 	if _, err := g.DialContext(context.Background(), "tcp", "rebind.test:443"); !errors.Is(err, ErrRefused) {
 		t.Fatalf("second dial after rebinding: %v, want a refusal", err)
 	}
-	if got := rec.dialed(); strings.Join(got, ",") != "203.0.113.50:443" {
+	if got := rec.Dialed(); strings.Join(got, ",") != "203.0.113.50:443" {
 		t.Fatalf("dialed %v, want only the checked public address", got)
 	}
-	if dns.queries < 2 {
-		t.Fatalf("%d DNS queries, want the name resolved for each connection", dns.queries)
+	if dns.Queries() < 2 {
+		t.Fatalf("%d DNS queries, want the name resolved for each connection", dns.Queries())
 	}
 }
 
@@ -374,8 +267,8 @@ func TestAllowedHosts(t *testing.T) {
 	if _, err := g2.DialContext(context.Background(), "tcp", "203.0.113.9:443"); !errors.Is(err, ErrRefused) {
 		t.Fatalf("dial 203.0.113.9: %v", err)
 	}
-	if dns.queries != 0 || len(rec.dialed()) != 0 {
-		t.Fatalf("refused host was resolved %d times and dialed %v", dns.queries, rec.dialed())
+	if dns.Queries() != 0 || len(rec.Dialed()) != 0 {
+		t.Fatalf("refused host was resolved %d times and dialed %v", dns.Queries(), rec.Dialed())
 	}
 }
 
@@ -451,7 +344,7 @@ func TestProxyChecksTheTarget(t *testing.T) {
 	if _, err := g2.DialContext(context.Background(), "tcp", "10.0.0.3:3128"); !errors.Is(err, errStub) {
 		t.Fatalf("dial to the proxy: %v, want it to go ahead", err)
 	}
-	if got := rec.dialed(); strings.Join(got, ",") != "10.0.0.3:3128" {
+	if got := rec.Dialed(); strings.Join(got, ",") != "10.0.0.3:3128" {
 		t.Fatalf("dialed %v", got)
 	}
 }

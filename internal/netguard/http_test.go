@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/tokenator-dev/tokenator/internal/netguard"
+	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
@@ -179,15 +180,8 @@ func TestGuardedTokenRequestThroughProxy(t *testing.T) {
 // records each address that passed its guard and stops the connection, so
 // nothing leaves the process.
 func TestTokenClientsByReach(t *testing.T) {
-	var mu sync.Mutex
-	var dialed []string
-	errStop := errors.New("test dialer: not connecting")
-	record := func(_, address string, _ syscall.RawConn) error {
-		mu.Lock()
-		defer mu.Unlock()
-		dialed = append(dialed, address)
-		return errStop
-	}
+	var rec *netguardtest.Recorder // of the request under test
+	record := func(network, address string, c syscall.RawConn) error { return rec.Control(network, address, c) }
 	guarded := func(private []netip.Prefix) oauth.HTTPOptions {
 		g, err := netguard.New(nil, netguard.DefaultDeniedNetworks)
 		if err != nil {
@@ -213,9 +207,7 @@ func TestTokenClientsByReach(t *testing.T) {
 		{oauth.ReachProvider, "https://169.254.169.254/token", "address 169.254.169.254 is in the denied network 169.254.0.0/16", ""},
 		{oauth.ReachOwn, "https://203.0.113.7/token", "", "203.0.113.7:443"},
 	} {
-		mu.Lock()
-		dialed = nil
-		mu.Unlock()
+		rec = &netguardtest.Recorder{}
 		hc, err := clients.GetFor(tt.reach, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -226,16 +218,13 @@ func TestTokenClientsByReach(t *testing.T) {
 			if !errors.Is(err, netguard.ErrRefused) || !strings.Contains(err.Error(), tt.refusal) {
 				t.Errorf("reach %d, %s: error %v, want a refusal containing %q", tt.reach, tt.url, err, tt.refusal)
 			}
-		} else if !errors.Is(err, errStop) {
+		} else if !errors.Is(err, netguardtest.ErrNotConnecting) {
 			t.Errorf("reach %d, %s: error %v, want the dial to go ahead", tt.reach, tt.url, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "reach-secret") {
 			t.Errorf("reach %d, %s: the error contains the client secret", tt.reach, tt.url)
 		}
-		mu.Lock()
-		got := strings.Join(dialed, ",")
-		mu.Unlock()
-		if got != tt.dialed {
+		if got := strings.Join(rec.Dialed(), ","); got != tt.dialed {
 			t.Errorf("reach %d, %s: dialed %q, want %q", tt.reach, tt.url, got, tt.dialed)
 		}
 	}

@@ -62,7 +62,7 @@ func TestDialRefusesPrivateNetworks(t *testing.T) {
 				!strings.Contains(err.Error(), "use a ClusterOAuthProvider for an in-cluster IdP, or start the manager with --allow-private-token-networks") {
 				t.Fatalf("own endpoint: error %v, want a refusal containing %q and both ways out", err, want)
 			}
-			if got := rec.dialed(); len(got) != 0 {
+			if got := rec.Dialed(); len(got) != 0 {
 				t.Fatalf("own endpoint: dialed %v, want nothing", got)
 			}
 
@@ -71,7 +71,7 @@ func TestDialRefusesPrivateNetworks(t *testing.T) {
 				t.Fatalf("provider endpoint: error %v, want the dial to go ahead", err)
 			}
 			wantDialed := netip.AddrPortFrom(addr.Unmap(), 443).String() // the dialer unmaps
-			if got := rec.dialed(); strings.Join(got, ",") != wantDialed {
+			if got := rec.Dialed(); strings.Join(got, ",") != wantDialed {
 				t.Fatalf("provider endpoint: dialed %v, want %s", got, wantDialed)
 			}
 		})
