@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -58,7 +59,11 @@ type Config struct {
 	// themselves reach netguard.PrivateNetworks, as ClusterOAuthProviders'
 	// endpoints always may.
 	AllowPrivateTokenNetworks bool
-	Reconciler                controllers.Options
+	// TokenDialer is the base of the token requests' dialers, which the
+	// network guards wrap; nil means oauth.NewDialer(). A test sets one whose
+	// resolver and Control are stubs.
+	TokenDialer *net.Dialer
+	Reconciler  controllers.Options
 }
 
 // DefaultConfig returns the defaults of the command line flags.
@@ -165,7 +170,11 @@ func newGuards(cfg Config) (own, provider *netguard.Guard, err error) {
 	if !cfg.AllowPrivateTokenNetworks {
 		own.Private = netguard.PrivateNetworks
 	}
-	own.Dialer, provider.Dialer = oauth.NewDialer(), oauth.NewDialer()
+	dialer := cfg.TokenDialer
+	if dialer == nil {
+		dialer = oauth.NewDialer()
+	}
+	own.Dialer, provider.Dialer = dialer, dialer // each guard dials with a copy
 	return own, provider, nil
 }
 
