@@ -150,9 +150,27 @@ func TestDNSRebinding(t *testing.T) {
 	}
 }
 
+// checkAddrs checks g.CheckAddr on each address: refused with a message
+// containing its refusal, or allowed when that is "".
+func checkAddrs(t *testing.T, g *Guard, refusals map[string]string) {
+	t.Helper()
+	for addr, refusal := range refusals {
+		err := g.CheckAddr(netip.MustParseAddr(addr))
+		if refusal == "" {
+			if err != nil {
+				t.Errorf("CheckAddr(%s) = %v, want allowed", addr, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), refusal) {
+			t.Errorf("CheckAddr(%s) = %v, want a refusal containing %q", addr, err, refusal)
+		}
+	}
+}
+
 func TestCheckAddr(t *testing.T) {
 	g := &Guard{DeniedNetworks: DefaultDeniedNetworks}
-	for addr, refusal := range map[string]string{
+	checkAddrs(t, g, map[string]string{
 		"169.254.169.254":                   "in the denied network 169.254.0.0/16",
 		"169.254.170.2":                     "169.254.0.0/16", // ECS task metadata
 		"fe80::a9fe:a9fe":                   "fe80::/10",
@@ -182,18 +200,7 @@ func TestCheckAddr(t *testing.T) {
 		"2002:cb00:7107::1":                 "",
 		"fd00:ec3::1":                       "",
 		"100.100.100.201":                   "",
-	} {
-		err := g.CheckAddr(netip.MustParseAddr(addr))
-		if refusal == "" {
-			if err != nil {
-				t.Errorf("CheckAddr(%s) = %v, want allowed", addr, err)
-			}
-			continue
-		}
-		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), refusal) {
-			t.Errorf("CheckAddr(%s) = %v, want a refusal containing %q", addr, err, refusal)
-		}
-	}
+	})
 
 	// The embedding rules follow the denied list: with only 10.0.0.0/8 denied,
 	// NAT64 of the metadata address passes and NAT64 of 10.1.2.3 does not.

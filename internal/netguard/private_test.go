@@ -94,7 +94,7 @@ func TestPrivateRefusalMessage(t *testing.T) {
 // The edges of the private networks, and what the denied list refuses first.
 func TestCheckAddrPrivate(t *testing.T) {
 	g := &Guard{DeniedNetworks: DefaultDeniedNetworks, Private: PrivateNetworks}
-	for addr, refusal := range map[string]string{
+	checkAddrs(t, g, map[string]string{
 		"9.255.255.255":      "",
 		"11.0.0.0":           "",
 		"172.15.255.255":     "",
@@ -114,18 +114,7 @@ func TestCheckAddrPrivate(t *testing.T) {
 		"fd20:ce::254":       "in the denied network fd20:ce::254/128",
 		"fd20:ce::253":       "in a private network (fc00::/7)",
 		"100.100.100.201":    "in a private network (100.64.0.0/10)",
-	} {
-		err := g.CheckAddr(netip.MustParseAddr(addr))
-		if refusal == "" {
-			if err != nil {
-				t.Errorf("CheckAddr(%s) = %v, want allowed", addr, err)
-			}
-			continue
-		}
-		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), refusal) {
-			t.Errorf("CheckAddr(%s) = %v, want a refusal containing %q", addr, err, refusal)
-		}
-	}
+	})
 }
 
 // Through a proxy, a CONNECT target that is a private IP literal is refused
