@@ -42,8 +42,9 @@ type OAuthClientReconciler struct {
 	Recorder events.EventRecorder
 	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
-	// HTTPClients holds the HTTP clients of the token requests, by CA bundle
-	// and client certificate.
+	// HTTPClients holds the HTTP clients of the token requests, by reach (an
+	// OAuthClient's own endpoint or a provider's), CA bundle and client
+	// certificate.
 	HTTPClients *oauth.HTTPClients
 	// TokenHosts, when set, refuses token hosts the operator may not call, and
 	// names the allowed pattern a host matches (for the metrics).
