@@ -48,6 +48,7 @@ func main() {
 	flag.DurationVar(&cfg.Reconciler.RetryMaxDelay, "retry-max-delay", cfg.Reconciler.RetryMaxDelay, "Longest delay between retries of a failing token request.")
 	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated hosts a tokenURL may name: host names, IP addresses, or *. and a host name, where * is exactly one label (*.example.com matches a.example.com, not a.b.example.com); empty allows every host.")
 	flag.StringVar(&deniedNetworks, "denied-token-networks", deniedNetworks, "Comma-separated CIDRs never connected to for a token request, checked on the address being connected to (NAT64, 6to4 and Teredo forms of a denied IPv4 address included); setting it replaces the default list.")
+	flag.BoolVar(&cfg.AllowPrivateTokenNetworks, "allow-private-token-networks", false, "Let the tokenURL an OAuthClient names itself reach the private networks ("+netguard.FormatNetworks(netguard.PrivateNetworks)+"), as a ClusterOAuthProvider's endpoint always may; off, a tenant's tokenURL cannot reach other namespaces' services.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -42,8 +42,9 @@ type OAuthClientReconciler struct {
 	Recorder events.EventRecorder
 	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
-	// HTTPClients holds the HTTP clients of the token requests, by CA bundle
-	// and client certificate.
+	// HTTPClients holds the HTTP clients of the token requests, by reach (an
+	// OAuthClient's own endpoint or a provider's), CA bundle and client
+	// certificate.
 	HTTPClients *oauth.HTTPClients
 	// TokenHosts, when set, refuses token hosts the operator may not call, and
 	// names the allowed pattern a host matches (for the metrics).
@@ -317,7 +318,13 @@ func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathere
 	if err != nil {
 		return nil, err
 	}
-	httpClient, err := r.HTTPClients.GetWithCertificate(in.caBundle, auth.certificate)
+	// A ClusterOAuthProvider's endpoint, chosen by the platform team, may
+	// reach private networks; an OAuthClient's own may not, by default.
+	reach := oauth.ReachOwn
+	if g.source.provider != nil {
+		reach = oauth.ReachProvider
+	}
+	httpClient, err := r.HTTPClients.GetFor(reach, in.caBundle, auth.certificate)
 	if err != nil {
 		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
 	}

@@ -4,6 +4,13 @@
 // cloud metadata service, the operator's own loopback or any other address the
 // admin denies.
 //
+// An OAuthClient's own tokenURL is the tenant's to write, and with its own CA
+// bundle and extra headers it would reach the TLS services of other namespaces
+// from the operator's network position: a guard of those endpoints refuses the
+// private networks too (Private, usually PrivateNetworks). A
+// ClusterOAuthProvider's endpoint, which the platform team chose, goes through
+// a guard without them.
+//
 // Three checks make the guard:
 //   - the host name of the token URL is checked against the allowed host
 //     patterns before anything is resolved or dialed (CheckHost);
@@ -63,6 +70,19 @@ var (
 	}
 )
 
+// PrivateNetworks are the private and shared address spaces an OAuthClient's
+// own tokenURL may not reach unless the admin allows it
+// (--allow-private-token-networks): RFC 1918, the carrier-grade NAT space
+// (RFC 6598, which some clusters use for pods or services) and IPv6 unique
+// local addresses (RFC 4193). A ClusterOAuthProvider's endpoint may.
+var PrivateNetworks = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
 // DefaultDeniedNetworks are refused unless the admin says otherwise: loopback,
 // unspecified, link-local and the cloud metadata addresses. An address that
 // embeds an IPv4 address of a denied network (NAT64, 6to4, Teredo) is refused
@@ -86,6 +106,12 @@ type Guard struct {
 	AllowedHosts []string
 	// DeniedNetworks are never connected to.
 	DeniedNetworks []netip.Prefix
+	// Private are never connected to either, with a refusal that says the
+	// endpoint is an OAuthClient's own and names the ways to an in-cluster
+	// token endpoint: PrivateNetworks for the guard of the endpoints
+	// OAuthClients name themselves, nil for ClusterOAuthProviders' and when
+	// the admin allows private networks. DeniedNetworks are checked first.
+	Private []netip.Prefix
 	// Dialer is the base of the dialers DialContext uses (timeouts, keep-alive,
 	// resolver); nil means a zero net.Dialer. Its Control, if any, runs after
 	// the guard's check, on the addresses the guard let through.
@@ -211,26 +237,38 @@ func embeddedIPv4(a netip.Addr) (v4 netip.Addr, how string, ok bool) {
 	return netip.Addr{}, "", false
 }
 
-// CheckAddr refuses an address in a denied network, an IPv4-mapped IPv6
-// address whose IPv4 address is in one, and an IPv6 address that embeds such
-// an IPv4 address for NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16)
-// or Teredo (2001::/32): 64:ff9b::a9fe:a9fe is refused when 169.254.0.0/16 is
-// denied.
+// CheckAddr refuses an address in a denied or private network, an
+// IPv4-mapped IPv6 address whose IPv4 address is in one, and an IPv6 address
+// that embeds such an IPv4 address for NAT64 (64:ff9b::/96, 64:ff9b:1::/48),
+// 6to4 (2002::/16) or Teredo (2001::/32): 64:ff9b::a9fe:a9fe is refused when
+// 169.254.0.0/16 is denied.
 func (g *Guard) CheckAddr(addr netip.Addr) error {
 	addr = addr.Unmap().WithZone("")
-	if p, ok := g.denied(addr); ok {
+	v4, how, embeds := embeddedIPv4(addr)
+	if p, ok := in(g.DeniedNetworks, addr); ok {
 		return fmt.Errorf("address %s is in the denied network %s (see the operator's --denied-token-networks): %w", addr, p, ErrRefused)
 	}
-	if v4, how, ok := embeddedIPv4(addr); ok {
-		if p, ok := g.denied(v4); ok {
-			return fmt.Errorf("address %s embeds %s (%s), which is in the denied network %s (see the operator's --denied-token-networks): %w", addr, v4, how, p, ErrRefused)
-		}
+	if p, ok := in(g.DeniedNetworks, v4); embeds && ok {
+		return fmt.Errorf("address %s embeds %s (%s), which is in the denied network %s (see the operator's --denied-token-networks): %w", addr, v4, how, p, ErrRefused)
+	}
+	if p, ok := in(g.Private, addr); ok {
+		return privateRefusal(addr.String(), p)
+	}
+	if p, ok := in(g.Private, v4); embeds && ok {
+		return privateRefusal(fmt.Sprintf("%s embeds %s (%s), which", addr, v4, how), p)
 	}
 	return nil
 }
 
-func (g *Guard) denied(addr netip.Addr) (netip.Prefix, bool) {
-	for _, p := range g.DeniedNetworks {
+// privateRefusal refuses what (an address, or what embeds one) in the private
+// network p, and names the two ways to an in-cluster token endpoint.
+func privateRefusal(what string, p netip.Prefix) error {
+	return fmt.Errorf("token endpoint address %s is in a private network (%s): an OAuthClient's own tokenURL may not reach private networks; use a ClusterOAuthProvider for an in-cluster IdP, or start the manager with --allow-private-token-networks: %w", what, p, ErrRefused)
+}
+
+// in returns the first of networks that holds addr.
+func in(networks []netip.Prefix, addr netip.Addr) (netip.Prefix, bool) {
+	for _, p := range networks {
 		if p.Contains(addr) {
 			return p, true
 		}

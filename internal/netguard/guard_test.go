@@ -2,9 +2,7 @@ package netguard
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,114 +12,10 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 )
 
-// stubDNS is a DNS server in memory, for a net.Resolver (PreferGo) whose Dial
-// returns one end of a pipe: it answers A and AAAA questions from answer, and
-// every other name with NXDOMAIN. No packet leaves the process.
-type stubDNS struct {
-	mu      sync.Mutex
-	answer  func(name string) []netip.Addr
-	queries int
-}
-
-func (s *stubDNS) resolver() *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
-		client, server := net.Pipe()
-		go s.serve(server)
-		return client, nil
-	}}
-}
-
-// serve answers the length-prefixed DNS messages of a stream connection.
-func (s *stubDNS) serve(c net.Conn) {
-	defer c.Close()
-	for {
-		var n uint16
-		if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-			return
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		out, err := s.reply(buf)
-		if err != nil {
-			return
-		}
-		if err := binary.Write(c, binary.BigEndian, uint16(len(out))); err != nil {
-			return
-		}
-		if _, err := c.Write(out); err != nil {
-			return
-		}
-	}
-}
-
-func (s *stubDNS) reply(query []byte) ([]byte, error) {
-	var q dnsmessage.Message
-	if err := q.Unpack(query); err != nil || len(q.Questions) != 1 {
-		return nil, errors.New("bad query")
-	}
-	question := q.Questions[0]
-	name := strings.TrimSuffix(question.Name.String(), ".")
-	s.mu.Lock()
-	s.queries++
-	addrs := s.answer(name)
-	s.mu.Unlock()
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: q.Header.ID, Response: true, Authoritative: true, RecursionAvailable: true})
-	b.EnableCompression()
-	if len(addrs) == 0 {
-		b = dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: q.Header.ID, Response: true, Authoritative: true, RCode: dnsmessage.RCodeNameError})
-	}
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
-	}
-	if err := b.Question(question); err != nil {
-		return nil, err
-	}
-	if err := b.StartAnswers(); err != nil {
-		return nil, err
-	}
-	h := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: 1}
-	for _, a := range addrs {
-		var err error
-		switch {
-		case question.Type == dnsmessage.TypeA && a.Is4():
-			err = b.AResource(h, dnsmessage.AResource{A: a.As4()})
-		case question.Type == dnsmessage.TypeAAAA && a.Is6():
-			err = b.AAAAResource(h, dnsmessage.AAAAResource{AAAA: a.As16()})
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return b.Finish()
-}
-
-var errStub = errors.New("stub dialer: not connecting")
-
-// recorder is the Control of the base dialer: it runs after the guard's
-// check, records the address the dialer was about to connect to, and stops
-// the connection before it is made.
-type recorder struct {
-	mu    sync.Mutex
-	addrs []string
-}
-
-func (r *recorder) control(_, address string, _ syscall.RawConn) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.addrs = append(r.addrs, address)
-	return errStub
-}
-
-func (r *recorder) dialed() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.addrs...)
-}
+var errStub = netguardtest.ErrNotConnecting
 
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
@@ -133,11 +27,10 @@ func addrs(ss ...string) []netip.Addr {
 
 // stubGuard returns a guard whose dialer resolves names with table and
 // records, without connecting, what passes the guard.
-func stubGuard(denied []netip.Prefix, table map[string][]netip.Addr) (*Guard, *recorder, *stubDNS) {
-	dns := &stubDNS{answer: func(name string) []netip.Addr { return table[name] }}
-	rec := &recorder{}
-	g := &Guard{DeniedNetworks: denied, Dialer: &net.Dialer{Resolver: dns.resolver(), Control: rec.control}}
-	return g, rec, dns
+func stubGuard(denied []netip.Prefix, table map[string][]netip.Addr) (*Guard, *netguardtest.Recorder, *netguardtest.DNS) {
+	dns := netguardtest.Table(table)
+	rec := &netguardtest.Recorder{}
+	return &Guard{DeniedNetworks: denied, Dialer: netguardtest.Dialer(dns, rec)}, rec, dns
 }
 
 func TestDialRefusesDeniedAddresses(t *testing.T) {
@@ -176,7 +69,7 @@ func TestDialRefusesDeniedAddresses(t *testing.T) {
 		{"IPv6 unspecified", DefaultDeniedNetworks, "[::]:8443", nil, ":: is in the denied network ::/128"},
 		{"Alibaba metadata", DefaultDeniedNetworks, "100.100.100.200:80", nil, "100.100.100.200/32"},
 		{"loopback allowed when not denied", Without(DefaultDeniedNetworks, LoopbackNetworks...), "loopback.test:8443", []string{"127.0.0.1:8443", "[::1]:8443"}, ""},
-		{"private range allowed by default", DefaultDeniedNetworks, "private.test:443", []string{"10.1.2.3:443"}, ""},
+		{"private range not in the denied list", DefaultDeniedNetworks, "private.test:443", []string{"10.1.2.3:443"}, ""},
 		{"private range refused when denied", withPrivate, "private.test:443", nil, "10.0.0.0/8"},
 		{"NAT64 of a private address refused when the private range is denied", withPrivate, "[64:ff9b::a01:203]:443", nil, "embeds 10.1.2.3 (NAT64)"},
 		{"public host dialed at its resolved address", DefaultDeniedNetworks, "idp.example.com:443", []string{"203.0.113.7:443"}, ""},
@@ -192,7 +85,7 @@ func TestDialRefusesDeniedAddresses(t *testing.T) {
 			} else if !errors.Is(err, errStub) {
 				t.Fatalf("error %v, want the dial to go ahead", err)
 			}
-			got := rec.dialed()
+			got := rec.Dialed()
 			if len(got) > 1 { // Happy Eyeballs may try IPv4 or IPv6 first
 				if got[0] > got[1] {
 					got[0], got[1] = got[1], got[0]
@@ -225,7 +118,7 @@ func TestDialRefusalMessage(t *testing.T) {
 func TestDNSRebinding(t *testing.T) {
 	var mu sync.Mutex
 	rebound := false
-	dns := &stubDNS{answer: func(name string) []netip.Addr {
+	dns := &netguardtest.DNS{Answer: func(name string) []netip.Addr {
 		mu.Lock()
 		defer mu.Unlock()
 		if name != "rebind.test" {
@@ -236,12 +129,12 @@ func TestDNSRebinding(t *testing.T) {
 		}
 		return addrs("203.0.113.50")
 	}}
-	rec := &recorder{}
-	g := &Guard{DeniedNetworks: DefaultDeniedNetworks, Dialer: &net.Dialer{Resolver: dns.resolver(), Control: func(n, a string, c syscall.RawConn) error {
+	rec := &netguardtest.Recorder{}
+	g := &Guard{DeniedNetworks: DefaultDeniedNetworks, Dialer: &net.Dialer{Resolver: dns.Resolver(), Control: func(n, a string, c syscall.RawConn) error {
 		mu.Lock()
 		rebound = true // the next answer is the metadata address
 		mu.Unlock()
-		return rec.control(n, a, c)
+		return rec.Control(n, a, c)
 	}}}
 	if _, err := g.DialContext(context.Background(), "tcp", "rebind.test:443"); !errors.Is(err, errStub) {
 		t.Fatalf("first dial: %v", err)
@@ -249,17 +142,35 @@ func TestDNSRebinding(t *testing.T) {
 	if _, err := g.DialContext(context.Background(), "tcp", "rebind.test:443"); !errors.Is(err, ErrRefused) {
 		t.Fatalf("second dial after rebinding: %v, want a refusal", err)
 	}
-	if got := rec.dialed(); strings.Join(got, ",") != "203.0.113.50:443" {
+	if got := rec.Dialed(); strings.Join(got, ",") != "203.0.113.50:443" {
 		t.Fatalf("dialed %v, want only the checked public address", got)
 	}
-	if dns.queries < 2 {
-		t.Fatalf("%d DNS queries, want the name resolved for each connection", dns.queries)
+	if dns.Queries() < 2 {
+		t.Fatalf("%d DNS queries, want the name resolved for each connection", dns.Queries())
+	}
+}
+
+// checkAddrs checks g.CheckAddr on each address: refused with a message
+// containing its refusal, or allowed when that is "".
+func checkAddrs(t *testing.T, g *Guard, refusals map[string]string) {
+	t.Helper()
+	for addr, refusal := range refusals {
+		err := g.CheckAddr(netip.MustParseAddr(addr))
+		if refusal == "" {
+			if err != nil {
+				t.Errorf("CheckAddr(%s) = %v, want allowed", addr, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), refusal) {
+			t.Errorf("CheckAddr(%s) = %v, want a refusal containing %q", addr, err, refusal)
+		}
 	}
 }
 
 func TestCheckAddr(t *testing.T) {
 	g := &Guard{DeniedNetworks: DefaultDeniedNetworks}
-	for addr, refusal := range map[string]string{
+	checkAddrs(t, g, map[string]string{
 		"169.254.169.254":                   "in the denied network 169.254.0.0/16",
 		"169.254.170.2":                     "169.254.0.0/16", // ECS task metadata
 		"fe80::a9fe:a9fe":                   "fe80::/10",
@@ -289,18 +200,7 @@ func TestCheckAddr(t *testing.T) {
 		"2002:cb00:7107::1":                 "",
 		"fd00:ec3::1":                       "",
 		"100.100.100.201":                   "",
-	} {
-		err := g.CheckAddr(netip.MustParseAddr(addr))
-		if refusal == "" {
-			if err != nil {
-				t.Errorf("CheckAddr(%s) = %v, want allowed", addr, err)
-			}
-			continue
-		}
-		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), refusal) {
-			t.Errorf("CheckAddr(%s) = %v, want a refusal containing %q", addr, err, refusal)
-		}
-	}
+	})
 
 	// The embedding rules follow the denied list: with only 10.0.0.0/8 denied,
 	// NAT64 of the metadata address passes and NAT64 of 10.1.2.3 does not.
@@ -374,8 +274,8 @@ func TestAllowedHosts(t *testing.T) {
 	if _, err := g2.DialContext(context.Background(), "tcp", "203.0.113.9:443"); !errors.Is(err, ErrRefused) {
 		t.Fatalf("dial 203.0.113.9: %v", err)
 	}
-	if dns.queries != 0 || len(rec.dialed()) != 0 {
-		t.Fatalf("refused host was resolved %d times and dialed %v", dns.queries, rec.dialed())
+	if dns.Queries() != 0 || len(rec.Dialed()) != 0 {
+		t.Fatalf("refused host was resolved %d times and dialed %v", dns.Queries(), rec.Dialed())
 	}
 }
 
@@ -451,7 +351,7 @@ func TestProxyChecksTheTarget(t *testing.T) {
 	if _, err := g2.DialContext(context.Background(), "tcp", "10.0.0.3:3128"); !errors.Is(err, errStub) {
 		t.Fatalf("dial to the proxy: %v, want it to go ahead", err)
 	}
-	if got := rec.dialed(); strings.Join(got, ",") != "10.0.0.3:3128" {
+	if got := rec.Dialed(); strings.Join(got, ",") != "10.0.0.3:3128" {
 		t.Fatalf("dialed %v", got)
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/tokenator-dev/tokenator/internal/netguard"
+	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
@@ -169,5 +171,61 @@ func TestGuardedTokenRequestThroughProxy(t *testing.T) {
 	}
 	if got := strings.Join(proxy.asked(), ","); got != "CONNECT localhost:"+port {
 		t.Fatalf("refused targets reached the proxy: %s", got)
+	}
+}
+
+// The two reaches of the token clients, as the manager wires them: a private
+// address is refused to an OAuthClient's own endpoint before anything is
+// dialed, and dialed for a ClusterOAuthProvider's. The base dialer's Control
+// records each address that passed its guard and stops the connection, so
+// nothing leaves the process.
+func TestTokenClientsByReach(t *testing.T) {
+	var rec *netguardtest.Recorder // of the request under test
+	record := func(network, address string, c syscall.RawConn) error { return rec.Control(network, address, c) }
+	guarded := func(private []netip.Prefix) oauth.HTTPOptions {
+		g, err := netguard.New(nil, netguard.DefaultDeniedNetworks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Private = private
+		g.Dialer = &net.Dialer{Control: record}
+		return oauth.HTTPOptions{DialContext: g.DialContext, Proxy: g.Proxy(func(*http.Request) (*url.URL, error) { return nil, nil })}
+	}
+	clients := oauth.NewHTTPClientsByReach(guarded(netguard.PrivateNetworks), guarded(nil))
+
+	for _, tt := range []struct {
+		reach   oauth.Reach
+		url     string
+		refusal string // "" when the address is dialed
+		dialed  string
+	}{
+		{oauth.ReachOwn, "https://10.0.0.5/token", "token endpoint address 10.0.0.5 is in a private network (10.0.0.0/8)", ""},
+		{oauth.ReachOwn, "https://[fd00::5]/token", "token endpoint address fd00::5 is in a private network (fc00::/7)", ""},
+		{oauth.ReachOwn, "https://172.20.0.9:8443/token", "token endpoint address 172.20.0.9 is in a private network (172.16.0.0/12)", ""},
+		{oauth.ReachProvider, "https://10.0.0.5/token", "", "10.0.0.5:443"},
+		{oauth.ReachProvider, "https://[fd00::5]/token", "", "[fd00::5]:443"},
+		{oauth.ReachProvider, "https://169.254.169.254/token", "address 169.254.169.254 is in the denied network 169.254.0.0/16", ""},
+		{oauth.ReachOwn, "https://203.0.113.7/token", "", "203.0.113.7:443"},
+	} {
+		rec = &netguardtest.Recorder{}
+		hc, err := clients.GetFor(tt.reach, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = (&oauth.Client{HTTPClient: hc}).RequestToken(context.Background(),
+			oauth.Request{TokenURL: tt.url, ClientID: "id", ClientSecret: "reach-secret"})
+		if tt.refusal != "" {
+			if !errors.Is(err, netguard.ErrRefused) || !strings.Contains(err.Error(), tt.refusal) {
+				t.Errorf("reach %d, %s: error %v, want a refusal containing %q", tt.reach, tt.url, err, tt.refusal)
+			}
+		} else if !errors.Is(err, netguardtest.ErrNotConnecting) {
+			t.Errorf("reach %d, %s: error %v, want the dial to go ahead", tt.reach, tt.url, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "reach-secret") {
+			t.Errorf("reach %d, %s: the error contains the client secret", tt.reach, tt.url)
+		}
+		if got := strings.Join(rec.Dialed(), ","); got != tt.dialed {
+			t.Errorf("reach %d, %s: dialed %q, want %q", tt.reach, tt.url, got, tt.dialed)
+		}
 	}
 }

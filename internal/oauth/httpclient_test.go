@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,5 +193,94 @@ func TestHTTPClientsEvictionClosesIdleConnections(t *testing.T) {
 	request(first)
 	if n := srv.Connections(); n != 2 {
 		t.Errorf("%d connections after eviction, want 2: the idle connection was not closed", n)
+	}
+}
+
+// reachDialer records the addresses one reach's clients dial, and connects to
+// none of them.
+type reachDialer struct {
+	mu     sync.Mutex
+	dialed []string
+}
+
+var errNotConnecting = errors.New("test dialer: not connecting")
+
+func (d *reachDialer) dial(_ context.Context, _, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dialed = append(d.dialed, addr)
+	return nil, errNotConnecting
+}
+
+func (d *reachDialer) addrs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.dialed...)
+}
+
+// The clients of each reach are built with that reach's options (its dialer
+// and proxy guard), are cached apart, and share one bound.
+func TestHTTPClientsByReach(t *testing.T) {
+	ca := oauthtest.NewServer(oauthtest.Config{Kind: oauthtest.RFC6749})
+	defer ca.Close()
+	var own, provider reachDialer
+	noProxy := func(*http.Request) (*url.URL, error) { return nil, nil }
+	cache := NewHTTPClientsByReach(
+		HTTPOptions{Timeout: 3 * time.Second, DialContext: own.dial, Proxy: noProxy},
+		HTTPOptions{Timeout: 4 * time.Second, DialContext: provider.dial, Proxy: noProxy})
+
+	ownClient, err := cache.GetFor(ReachOwn, ca.CAPEM(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	providerClient, err := cache.GetFor(ReachProvider, ca.CAPEM(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := cache.GetFor(ReachProvider, ca.CAPEM(), nil)
+	viaGet, _ := cache.Get(ca.CAPEM())
+	viaCert, _ := cache.GetWithCertificate(ca.CAPEM(), nil)
+	if ownClient == providerClient || again != providerClient || viaGet != ownClient || viaCert != ownClient {
+		t.Fatalf("identity: own!=provider %v, provider cached %v, Get is own %v, GetWithCertificate is own %v",
+			ownClient != providerClient, again == providerClient, viaGet == ownClient, viaCert == ownClient)
+	}
+	if ownClient.Timeout != 3*time.Second || providerClient.Timeout != 4*time.Second {
+		t.Errorf("timeouts %v, %v: want each reach's options", ownClient.Timeout, providerClient.Timeout)
+	}
+
+	for _, tc := range []struct {
+		client *http.Client
+		url    string
+	}{{ownClient, "https://10.0.0.5/token"}, {providerClient, "https://[fd00::5]:8443/token"}} {
+		_, err := (&Client{HTTPClient: tc.client}).RequestToken(context.Background(),
+			Request{TokenURL: tc.url, ClientID: "id", ClientSecret: "reach-secret"})
+		if !errors.Is(err, errNotConnecting) {
+			t.Fatalf("%s: error %v, want the test dialer's", tc.url, err)
+		}
+	}
+	if got, want := fmt.Sprint(own.addrs(), provider.addrs()), "[10.0.0.5:443] [[fd00::5]:8443]"; got != want {
+		t.Errorf("dialed %s, want %s: each reach's client dials with its own dialer", got, want)
+	}
+
+	// The bound counts the clients of both reaches.
+	for i := 0; i < MaxCachedHTTPClients; i++ {
+		reach := ReachOwn
+		if i%2 == 1 {
+			reach = ReachProvider
+		}
+		if _, err := cache.GetFor(reach, bundle(ca.CAPEM(), i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cachedClients(cache); n != MaxCachedHTTPClients {
+		t.Errorf("Len = %d, want %d", n, MaxCachedHTTPClients)
+	}
+	fresh, _ := cache.GetFor(ReachOwn, ca.CAPEM(), nil)
+	if fresh == ownClient {
+		t.Error("the least recently used client was not evicted")
+	}
+	// An unknown reach is the tenant's own.
+	if got, _ := cache.GetFor(Reach(7), ca.CAPEM(), nil); got != fresh {
+		t.Error("an unknown reach does not get the own reach's client")
 	}
 }

@@ -13,27 +13,60 @@ import (
 // MaxCachedHTTPClients is how many clients an HTTPClients keeps.
 const MaxCachedHTTPClients = 64
 
-// HTTPClients caches one *http.Client per CA bundle and client certificate,
-// keyed by the SHA-256 of the bundle and the certificate chain, so that connections are reused across token requests. It keeps
-// at most MaxCachedHTTPClients clients and evicts the least recently used one,
-// closing its idle connections. It is safe for concurrent use.
+// Reach says which networks a token endpoint may reach, so which dialer and
+// proxy guard its client connects through (see NewHTTPClientsByReach).
+type Reach uint8
+
+const (
+	// ReachOwn is the reach of an endpoint an OAuthClient names itself: the
+	// tenant wrote it.
+	ReachOwn Reach = iota
+	// ReachProvider is the reach of a ClusterOAuthProvider's endpoint: the
+	// platform team chose it.
+	ReachProvider
+)
+
+// HTTPClients caches one *http.Client per reach, CA bundle and client
+// certificate, keyed by the reach and the SHA-256 of the bundle and the
+// certificate chain, so that connections are reused across token requests. It
+// keeps at most MaxCachedHTTPClients clients, of all reaches together, and
+// evicts the least recently used one, closing its idle connections. It is safe
+// for concurrent use.
 type HTTPClients struct {
-	base HTTPOptions
+	// bases are the options of each reach's clients, by Reach.
+	bases [2]HTTPOptions
 
 	// mu makes the look-up and the build of a missing client one step, so
 	// that concurrent Gets of one bundle share a client.
 	mu    sync.Mutex
-	cache *lru.Cache // of *http.Client by [sha256.Size]byte
+	cache *lru.Cache // of *http.Client by clientKey
 }
 
-// NewHTTPClients returns an empty cache whose clients are built with base;
-// base.CABundle and base.ClientCertificate are ignored, each Get supplies
-// its own.
+// clientKey identifies a cached client.
+type clientKey struct {
+	reach Reach
+	sum   [sha256.Size]byte
+}
+
+// NewHTTPClients returns an empty cache whose clients of every reach are
+// built with base; base.CABundle and base.ClientCertificate are ignored, each
+// Get supplies its own.
 func NewHTTPClients(base HTTPOptions) *HTTPClients {
-	base.CABundle = nil
-	base.ClientCertificate = nil
+	return NewHTTPClientsByReach(base, base)
+}
+
+// NewHTTPClientsByReach returns an empty cache whose clients of ReachOwn are
+// built with own and those of ReachProvider with provider: their DialContext
+// and Proxy (the network guards of each reach) tell them apart. CABundle and
+// ClientCertificate are ignored, each Get supplies its own.
+func NewHTTPClientsByReach(own, provider HTTPOptions) *HTTPClients {
+	bases := [2]HTTPOptions{ReachOwn: own, ReachProvider: provider}
+	for i := range bases {
+		bases[i].CABundle = nil
+		bases[i].ClientCertificate = nil
+	}
 	return &HTTPClients{
-		base: base,
+		bases: bases,
 		cache: lru.NewWithEvictionFunc(MaxCachedHTTPClients, func(_ lru.Key, v any) {
 			// Requests in flight keep their connections; only idle ones close.
 			v.(*http.Client).CloseIdleConnections()
@@ -41,20 +74,29 @@ func NewHTTPClients(base HTTPOptions) *HTTPClients {
 	}
 }
 
-// Get returns the client that trusts the system roots plus caBundle (nil or
-// empty for the system roots only) and presents no client certificate. See
-// GetWithCertificate.
+// Get returns the client of ReachOwn that trusts the system roots plus
+// caBundle (nil or empty for the system roots only) and presents no client
+// certificate. See GetFor.
 func (c *HTTPClients) Get(caBundle []byte) (*http.Client, error) {
-	return c.GetWithCertificate(caBundle, nil)
+	return c.GetFor(ReachOwn, caBundle, nil)
 }
 
-// GetWithCertificate returns the client that trusts the system roots plus
+// GetWithCertificate returns the client of ReachOwn that trusts the system
+// roots plus caBundle and presents cert (nil for none). See GetFor.
+func (c *HTTPClients) GetWithCertificate(caBundle []byte, cert *tls.Certificate) (*http.Client, error) {
+	return c.GetFor(ReachOwn, caBundle, cert)
+}
+
+// GetFor returns the client of reach that trusts the system roots plus
 // caBundle and presents cert (nil for none), building it on first use. A
 // renewed certificate is another key, so another client: it is used from
 // the next request on, and the client of the old one is evicted in time. An
 // invalid bundle returns an error wrapping ErrInvalidCABundle and is not
-// cached.
-func (c *HTTPClients) GetWithCertificate(caBundle []byte, cert *tls.Certificate) (*http.Client, error) {
+// cached; an unknown reach is ReachOwn.
+func (c *HTTPClients) GetFor(reach Reach, caBundle []byte, cert *tls.Certificate) (*http.Client, error) {
+	if reach != ReachProvider {
+		reach = ReachOwn
+	}
 	h := sha256.New()
 	h.Write(bytes.TrimSpace(caBundle))
 	if cert != nil {
@@ -64,15 +106,15 @@ func (c *HTTPClients) GetWithCertificate(caBundle []byte, cert *tls.Certificate)
 			h.Write(der)
 		}
 	}
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
+	key := clientKey{reach: reach}
+	h.Sum(key.sum[:0])
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v, ok := c.cache.Get(key); ok {
 		return v.(*http.Client), nil
 	}
-	opts := c.base
+	opts := c.bases[reach]
 	opts.CABundle = caBundle
 	opts.ClientCertificate = cert
 	client, err := NewHTTPClient(opts)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -54,7 +55,15 @@ type Config struct {
 	// DeniedTokenNetworks are never connected to for a token request; the
 	// default is netguard.DefaultDeniedNetworks, which denies loopback.
 	DeniedTokenNetworks []netip.Prefix
-	Reconciler          controllers.Options
+	// AllowPrivateTokenNetworks lets the endpoints OAuthClients name
+	// themselves reach netguard.PrivateNetworks, as ClusterOAuthProviders'
+	// endpoints always may.
+	AllowPrivateTokenNetworks bool
+	// TokenDialer is the base of the token requests' dialers, which the
+	// network guards wrap; nil means oauth.NewDialer(). A test sets one whose
+	// resolver and Control are stubs.
+	TokenDialer *net.Dialer
+	Reconciler  controllers.Options
 }
 
 // DefaultConfig returns the defaults of the command line flags.
@@ -116,20 +125,15 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	guard, err := netguard.New(cfg.AllowedTokenHosts, cfg.DeniedTokenNetworks)
+	own, provider, err := newGuards(cfg)
 	if err != nil {
 		return nil, err
 	}
-	guard.Dialer = oauth.NewDialer()
 	r := &controllers.OAuthClientReconciler{
-		Client: mgr.GetClient(),
-		HTTPClients: oauth.NewHTTPClients(oauth.HTTPOptions{
-			Timeout:     cfg.TokenRequestTimeout,
-			DialContext: guard.DialContext,
-			Proxy:       guard.Proxy(http.ProxyFromEnvironment),
-		}),
-		TokenHosts: guard,
-		Options:    cfg.Reconciler,
+		Client:      mgr.GetClient(),
+		HTTPClients: oauth.NewHTTPClientsByReach(guarded(cfg, own), guarded(cfg, provider)),
+		TokenHosts:  provider,
+		Options:     cfg.Reconciler,
 	}
 	if r.Options.ClusterResourceNamespace == "" {
 		r.Options.ClusterResourceNamespace = ManagerNamespace()
@@ -150,6 +154,37 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		}
 	}
 	return mgr, nil
+}
+
+// newGuards returns the network guards of the token requests: own, of the
+// endpoints OAuthClients name themselves, which also refuses the private
+// networks unless cfg allows them, and provider, of ClusterOAuthProviders'
+// endpoints. Both allow the same hosts and deny the same networks.
+func newGuards(cfg Config) (own, provider *netguard.Guard, err error) {
+	if provider, err = netguard.New(cfg.AllowedTokenHosts, cfg.DeniedTokenNetworks); err != nil {
+		return nil, nil, err
+	}
+	if own, err = netguard.New(cfg.AllowedTokenHosts, cfg.DeniedTokenNetworks); err != nil {
+		return nil, nil, err
+	}
+	if !cfg.AllowPrivateTokenNetworks {
+		own.Private = netguard.PrivateNetworks
+	}
+	dialer := cfg.TokenDialer
+	if dialer == nil {
+		dialer = oauth.NewDialer()
+	}
+	own.Dialer, provider.Dialer = dialer, dialer // each guard dials with a copy
+	return own, provider, nil
+}
+
+// guarded returns the options of the token clients that connect through g.
+func guarded(cfg Config, g *netguard.Guard) oauth.HTTPOptions {
+	return oauth.HTTPOptions{
+		Timeout:     cfg.TokenRequestTimeout,
+		DialContext: g.DialContext,
+		Proxy:       g.Proxy(http.ProxyFromEnvironment),
+	}
 }
 
 // serviceAccountNamespaceFile holds the namespace of a pod's ServiceAccount.

@@ -1,10 +1,13 @@
 package operator
 
 import (
+	"errors"
+	"net/netip"
 	"os"
 	"testing"
 
 	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/internal/netguard"
 )
 
 // The manager's namespace, the default of --cluster-resource-namespace:
@@ -21,5 +24,34 @@ func TestManagerNamespace(t *testing.T) {
 	}
 	if got := ManagerNamespace(); got != controllers.ClusterResourceNamespaceDefault {
 		t.Errorf("without POD_NAMESPACE: %q, want %s", got, controllers.ClusterResourceNamespaceDefault)
+	}
+}
+
+// The guard of OAuthClients' own endpoints refuses the private networks
+// unless AllowPrivateTokenNetworks; the providers' guard never does. Both
+// keep the denied networks.
+func TestGuardsByReach(t *testing.T) {
+	private, metadata := netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("169.254.169.254")
+	for _, allow := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.AllowPrivateTokenNetworks = allow
+		own, provider, err := newGuards(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := own.CheckAddr(private); (err == nil) != allow {
+			t.Errorf("allow=%v: own endpoint at %s: %v", allow, private, err)
+		}
+		if err := provider.CheckAddr(private); err != nil {
+			t.Errorf("allow=%v: provider endpoint at %s: %v", allow, private, err)
+		}
+		for _, g := range []*netguard.Guard{own, provider} {
+			if err := g.CheckAddr(metadata); !errors.Is(err, netguard.ErrRefused) {
+				t.Errorf("allow=%v: %s: %v, want it denied", allow, metadata, err)
+			}
+			if g.Dialer == nil {
+				t.Errorf("allow=%v: a guard without a dialer", allow)
+			}
+		}
 	}
 }

@@ -183,6 +183,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"maxRequestsPerNamespace a string", map[string]any{"maxRequestsPerNamespace": "8"}, []string{"'/maxRequestsPerNamespace'"}},
 		{"negative qps", map[string]any{"kubeAPI": map[string]any{"qps": -1}}, []string{"'/kubeAPI/qps'"}},
 		{"watched namespace not a name", map[string]any{"watchNamespaces": []string{"team-a", "Team_B"}}, []string{"'/watchNamespaces/1'"}},
+		{"allowPrivateTokenNetworks a string", map[string]any{"allowPrivateTokenNetworks": "true"}, []string{"'/allowPrivateTokenNetworks'", "want boolean"}},
 		{"allowed token host a URL", map[string]any{"allowedTokenHosts": []string{"https://idp.example.com/token"}}, []string{"'/allowedTokenHosts/0'"}},
 		{"extra argument not a flag", map[string]any{"extraArgs": []string{"enable-http2"}}, []string{"'/extraArgs/0'"}},
 		{"pod label not a string", map[string]any{"podLabels": map[string]any{"critical": true}}, []string{"'/podLabels/critical'", "want string"}},
@@ -217,13 +218,14 @@ func TestChartAcceptsGoodValues(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	values := map[string]any{
-		"logLevel":                3,
-		"image":                   map[string]any{"tag": 1.2},
-		"maxRequestsPerHost":      0,
-		"maxRequestsPerNamespace": nil,
-		"deniedTokenNetworks":     []string{"fd00::/8", "::1/128", "10.0.0.0/8"},
-		"tokenRequestTimeout":     "1m30s",
-		"retryMaxDelay":           "",
+		"logLevel":                  3,
+		"image":                     map[string]any{"tag": 1.2},
+		"maxRequestsPerHost":        0,
+		"maxRequestsPerNamespace":   nil,
+		"deniedTokenNetworks":       []string{"fd00::/8", "::1/128", "10.0.0.0/8"},
+		"allowPrivateTokenNetworks": true,
+		"tokenRequestTimeout":       "1m30s",
+		"retryMaxDelay":             "",
 		"networkPolicy": map[string]any{"enabled": true, "apiServer": map[string]any{"cidrs": []string{"fd00::1/128"}, "ports": []int{6443}},
 			"dns": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "169.254.20.10/32"}}}}},
 		"serviceMonitor": map[string]any{"enabled": true, "interval": "1m", "scrapeTimeout": "30s",
@@ -233,7 +235,7 @@ func TestChartAcceptsGoodValues(t *testing.T) {
 	r := rendered(render(t, "tokenator-system", values))
 	args := r.one(g, "Deployment").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"]
 	g.Expect(args).To(ContainElements("--zap-log-level=3", "--max-requests-per-host=0", "--token-request-timeout=1m30s",
-		"--denied-token-networks=fd00::/8,::1/128,10.0.0.0/8"))
+		"--denied-token-networks=fd00::/8,::1/128,10.0.0.0/8", "--allow-private-token-networks"))
 	g.Expect(slices.ContainsFunc(args.([]any), func(a any) bool { return strings.HasPrefix(a.(string), "--max-requests-per-namespace") })).To(BeFalse())
 	if _, err := helm(t, "lint", "--strict", chartDir, "--values", valuesFile(t, values)); err != nil {
 		t.Fatal(err)
