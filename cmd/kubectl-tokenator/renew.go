@@ -33,7 +33,7 @@ func newRenewCommand(o *options) *cobra.Command {
 			"new value, which makes the operator request a new token at once (after the minimum interval\n" +
 			"between two requests of one client), then waits until each has a new token or has failed.\n" +
 			"It exits with a non-zero code when one of them failed or did not get a token within --timeout.",
-		Example: "  kubectl tokenator renew -n shop buyback\n  kubectl tokenator renew -n shop --all\n  kubectl tokenator renew -A -l team=payments --timeout 2m",
+		Example:           "  kubectl tokenator renew -n shop buyback\n  kubectl tokenator renew -n shop --all\n  kubectl tokenator renew -A -l team=payments --timeout 2m",
 		ValidArgsFunction: o.completeClients(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.run(cmd.Context(), args)

@@ -32,10 +32,10 @@ func newSuspendCommand(o *options, suspend bool) *cobra.Command {
 			"already is left as it is."
 	}
 	cmd := &cobra.Command{
-		Use:   verb + " (NAME... | --all | -l SELECTOR)",
-		Short: short,
-		Long:  long + "\nIt sets the field with a merge patch, as kubectl patch --type merge -p '{\"spec\":{\"suspend\":" + value + "}}'.",
-		Example: fmt.Sprintf("  kubectl tokenator %[1]s -n shop buyback\n  kubectl tokenator %[1]s -n shop --all\n  kubectl tokenator %[1]s -A -l team=payments", verb),
+		Use:               verb + " (NAME... | --all | -l SELECTOR)",
+		Short:             short,
+		Long:              long + "\nIt sets the field with a merge patch, as kubectl patch --type merge -p '{\"spec\":{\"suspend\":" + value + "}}'.",
+		Example:           fmt.Sprintf("  kubectl tokenator %[1]s -n shop buyback\n  kubectl tokenator %[1]s -n shop --all\n  kubectl tokenator %[1]s -A -l team=payments", verb),
 		ValidArgsFunction: o.completeClients(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return s.run(args)
