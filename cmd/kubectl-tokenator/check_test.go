@@ -15,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/operator"
 )
 
@@ -109,11 +108,8 @@ func TestCheckAPI(t *testing.T) {
 // it and waits until it has.
 func startLeader(t *testing.T, cfg *rest.Config) (stop func()) {
 	t.Helper()
-	c := operator.DefaultConfig()
-	c.MetricsBindAddress, c.HealthProbeBindAddress = "0", "0"
+	c := managerConfig()
 	c.LeaderElection, c.LeaderElectionNS = true, defaultManagerNamespace
-	c.DeniedTokenNetworks = netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)
-	c.Reconciler.SkipNameValidation = true
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := operator.NewManager(ctx, cfg, c)
 	if err != nil {

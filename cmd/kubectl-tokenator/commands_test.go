@@ -117,11 +117,12 @@ func complete(t *testing.T, args ...string) []string {
 	return lines[:len(lines)-1]
 }
 
-// Names of OAuthClients and ClusterOAuthProviders complete from the API server.
+// Names of OAuthClients and ClusterOAuthProviders complete from the API
+// server; an OAuthClient named coap is reached after --.
 func TestCompletionNames(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
-	for _, n := range []string{"alpha", "alpine", "beta"} {
+	for _, n := range []string{"alpha", "alpine", "beta", "coap"} {
 		e.oauthClient(n, "", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Suspend = true })
 	}
 	p := e.provider(nil)
@@ -137,6 +138,13 @@ func TestCompletionNames(t *testing.T) {
 	e.g.Expect(complete(t, "status", "coap", p.Name[:10])).To(ContainElement(p.Name))
 	e.g.Expect(complete(t, "inspect", "coap", p.Name)).To(Equal([]string{p.Name}))
 	e.g.Expect(complete(t, "inspect", "coap", p.Name, "")).To(BeEmpty())
+
+	// An OAuthClient named like the subcommand is named after --.
+	e.waitReason("coap", tokenatorv1.ReasonSuspended)
+	r := kt(t, "status", "-n", e.ns, "--", "coap")
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(rows(r.out, "coap ")).To(HaveLen(1))
+	e.g.Expect(r.out).To(ContainSubstring("What next (Suspended)"))
 }
 
 // suspend and resume set spec.suspend with a merge patch and say what

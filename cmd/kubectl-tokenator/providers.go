@@ -204,15 +204,7 @@ func (s *providerStatusOptions) printDetail(ctx context.Context, p *tokenatorv1.
 	w := tabwriter.NewWriter(s.streams.Out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w)
 	cond := meta.FindStatusCondition(p.Status.Conditions, tokenatorv1.ConditionReady)
-	if cond == nil {
-		fmt.Fprintln(w, "Message:\tno Ready condition yet: is the manager running?")
-	} else {
-		fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
-		if cond.ObservedGeneration != p.Generation {
-			fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
-				cond.ObservedGeneration, p.Generation)
-		}
-	}
+	writeReady(w, cond, p.Generation, "is the manager running?")
 	fmt.Fprintf(w, "Endpoint:\t%s\n", endpoint(p.Spec.OAuthEndpoint))
 	if c := p.Spec.CredentialsSecretRef; c != nil {
 		fmt.Fprintf(w, "Credentials:\tcentral, Secret %s of the cluster resource namespace\n", c.Name)

@@ -35,8 +35,9 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		// The binary's name: the completion scripts are for it.
 		Use:   "kubectl-tokenator",
 		Short: "See and renew the tokens tokenator keeps in Secrets",
-		Long: "kubectl tokenator shows the state of OAuthClients, asks for new tokens and tells what a\n" +
-			"token says (its claims and expiry) without ever showing the token.",
+		Long: "kubectl tokenator shows the state of OAuthClients and ClusterOAuthProviders, asks for new\n" +
+			"tokens, suspends and resumes OAuthClients, tells what a token says (its claims and expiry)\n" +
+			"without ever showing the token, and checks that tokenator is ready.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{

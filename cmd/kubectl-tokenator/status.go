@@ -226,15 +226,8 @@ func (s *statusOptions) printDetail(ctx context.Context, oc *tokenatorv1.OAuthCl
 func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w)
-	if cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); cond != nil {
-		fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
-		if cond.ObservedGeneration != oc.Generation {
-			fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
-				cond.ObservedGeneration, oc.Generation)
-		}
-	} else {
-		fmt.Fprintf(w, "Message:\tno Ready condition yet: is the manager running, and does it watch namespace %s?\n", oc.Namespace)
-	}
+	writeReady(w, meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady), oc.Generation,
+		fmt.Sprintf("is the manager running, and does it watch namespace %s?", oc.Namespace))
 	if oc.Spec.ProviderRef != nil {
 		fmt.Fprintf(w, "Token from:\tClusterOAuthProvider %s\n", tokenSource(oc)[len("coap/"):])
 	}
@@ -245,6 +238,20 @@ func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
 		fmt.Fprintf(w, "Last failure:\t%s\n", timeOrNone(oc.Status.LastFailureTime))
 	}
 	return w.Flush()
+}
+
+// writeReady writes the Ready message of an object at generation, and a note
+// when it is of an older generation; without a condition it asks question.
+func writeReady(w io.Writer, cond *metav1.Condition, generation int64, question string) {
+	if cond == nil {
+		fmt.Fprintf(w, "Message:\tno Ready condition yet: %s\n", question)
+		return
+	}
+	fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
+	if cond.ObservedGeneration != generation {
+		fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
+			cond.ObservedGeneration, generation)
+	}
 }
 
 func timeOrNone(t *metav1.Time) string {

@@ -165,6 +165,20 @@ func writeKubeconfig(cfg *rest.Config, path string) error {
 // startManager runs the operator's manager on every namespace, with short
 // timings and loopback token endpoints allowed.
 func startManager(restConfig *rest.Config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := operator.NewManager(ctx, restConfig, managerConfig())
+	if err != nil {
+		cancel()
+		return err
+	}
+	stopMgr = cancel
+	go func() { mgrDone <- mgr.Start(ctx) }()
+	return nil
+}
+
+// managerConfig is the configuration of the tests' managers: no metrics or
+// probes, short timings, and loopback token endpoints allowed.
+func managerConfig() operator.Config {
 	cfg := operator.DefaultConfig()
 	cfg.MetricsBindAddress = "0"
 	cfg.HealthProbeBindAddress = "0"
@@ -177,15 +191,7 @@ func startManager(restConfig *rest.Config) error {
 		MaxConcurrentReconciles: 4,
 		SkipNameValidation:      true,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := operator.NewManager(ctx, restConfig, cfg)
-	if err != nil {
-		cancel()
-		return err
-	}
-	stopMgr = cancel
-	go func() { mgrDone <- mgr.Start(ctx) }()
-	return nil
+	return cfg
 }
 
 // result is what a command printed and returned.
