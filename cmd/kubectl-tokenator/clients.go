@@ -31,23 +31,7 @@ type found struct {
 // name. With neither names nor a selector every OAuthClient of the namespace
 // (or of all namespaces) is returned.
 func (o *options) find(sel selection, names []string) ([]found, error) {
-	ns, err := o.namespace()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{resourceName}, names...)
-	r := o.builder().
-		NamespaceParam(ns).DefaultNamespace().AllNamespaces(sel.allNamespaces).
-		LabelSelectorParam(sel.selector).
-		ResourceTypeOrNameArgs(true, args...).
-		ContinueOnError().
-		Latest().
-		Flatten().
-		Do()
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	infos, err := r.Infos()
+	infos, err := o.infos(resourceName, sel, names)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +50,28 @@ func (o *options) find(sel selection, names []string) ([]found, error) {
 		return out[i].oc.Name < out[j].oc.Name
 	})
 	return out, nil
+}
+
+// infos returns the objects of a resource named, or selected, as the
+// resource builder finds them.
+func (o *options) infos(res string, sel selection, names []string) ([]*resource.Info, error) {
+	ns, err := o.namespace()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{res}, names...)
+	r := o.builder().
+		NamespaceParam(ns).DefaultNamespace().AllNamespaces(sel.allNamespaces).
+		LabelSelectorParam(sel.selector).
+		ResourceTypeOrNameArgs(true, args...).
+		ContinueOnError().
+		Latest().
+		Flatten().
+		Do()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return r.Infos()
 }
 
 func toClient(info *resource.Info) (found, error) {

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
@@ -33,28 +34,65 @@ var (
 // maxClaimLength bounds how much of one claim is shown.
 const maxClaimLength = 200
 
-type inspectOptions struct{ *options }
+type inspectOptions struct {
+	*options
+	output string
+}
 
 func newInspectCommand(o *options) *cobra.Command {
 	i := &inspectOptions{options: o}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "inspect NAME",
 		Short: "Tell what the current token says, without showing it",
 		Long: "inspect reads the derived Secret of an OAuthClient and prints what its token says: for a\n" +
 			"JWT its header (alg, kid, typ) and claims (iss, sub, aud, azp, scope, iat, nbf, exp), for an\n" +
 			"opaque token its length and expiry. The token and its signature are never printed, and\n" +
-			"the signature is not verified.",
-		Example: "  kubectl tokenator inspect -n shop buyback",
-		Args:    cobra.ExactArgs(1),
+			"the signature is not verified. inspect coap NAME does the same for the shared tokens of a\n" +
+			"ClusterOAuthProvider.",
+		Example:           "  kubectl tokenator inspect -n shop buyback\n  kubectl tokenator inspect -n shop buyback -o json\n  kubectl tokenator inspect coap lucca",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeClients(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return i.run(cmd.Context(), args[0])
 		},
 	}
+	addDataOutputFlag(cmd, &i.output)
+	cmd.AddCommand(newInspectProviderCommand(o))
+	return cmd
+}
+
+// inspection is what inspect -o json|yaml prints.
+type inspection struct {
+	OAuthClient objectRef `json:"oauthClient"`
+	Secret      objectRef `json:"secret"`
+	Token       tokenInfo `json:"token"`
+}
+
+// objectRef names an object.
+type objectRef struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// tokenInfo is what a token Secret tells of its token, never the token.
+type tokenInfo struct {
+	Type      string `json:"type"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	Scope     string `json:"scope,omitempty"`
+	Length    int    `json:"length"`
+	// Format is JWT or opaque; NotJWT says why a token is opaque.
+	Format string                     `json:"format"`
+	NotJWT string                     `json:"notJWT,omitempty"`
+	Header map[string]json.RawMessage `json:"header,omitempty"`
+	Claims map[string]json.RawMessage `json:"claims,omitempty"`
 }
 
 func (i *inspectOptions) run(ctx context.Context, name string) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := checkDataOutput(i.output); err != nil {
+		return err
 	}
 	clients, err := i.find(selection{}, []string{name})
 	if err != nil {
@@ -69,33 +107,75 @@ func (i *inspectOptions) run(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("reading the derived Secret: %w", err)
 	}
-	token := string(secret.Data[tokenatorv1.SecretKeyAccessToken])
-	if token == "" {
-		return fmt.Errorf("Secret %s/%s holds no %s", secret.Namespace, secret.Name, tokenatorv1.SecretKeyAccessToken)
+	info, err := readToken(secret)
+	if err != nil {
+		return err
 	}
-	now := i.now()
+	if i.output != "" {
+		return printData(i.streams.Out, i.output, inspection{OAuthClient: objectRef{Namespace: oc.Namespace, Name: oc.Name},
+			Secret: objectRef{Namespace: secret.Namespace, Name: secret.Name}, Token: info})
+	}
 	w := tabwriter.NewWriter(i.streams.Out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(w, "OAuthClient:\t%s/%s\n", oc.Namespace, oc.Name)
 	fmt.Fprintf(w, "Secret:\t%s\n", secret.Name)
-	fmt.Fprintf(w, "Token type:\t%s\n", printable(string(secret.Data[tokenatorv1.SecretKeyTokenType])))
+	return printToken(i.streams.Out, w, info, i.now())
+}
+
+// readToken reads what the token of a derived or shared token Secret says.
+func readToken(secret *corev1.Secret) (tokenInfo, error) {
+	token := string(secret.Data[tokenatorv1.SecretKeyAccessToken])
+	if token == "" {
+		return tokenInfo{}, fmt.Errorf("Secret %s/%s holds no %s", secret.Namespace, secret.Name, tokenatorv1.SecretKeyAccessToken)
+	}
+	info := tokenInfo{Type: string(secret.Data[tokenatorv1.SecretKeyTokenType]), Scope: secret.Annotations[tokenatorv1.AnnotationScope],
+		Length: len(token), Format: "JWT"}
 	if exp, err := time.Parse(time.RFC3339, string(secret.Data[tokenatorv1.SecretKeyExpiresAt])); err == nil {
-		fmt.Fprintf(w, "Expires at:\t%s (%s)\n", exp.UTC().Format(time.RFC3339), relative(exp, now))
+		info.ExpiresAt = exp.UTC().Format(time.RFC3339)
 	}
-	if scope := secret.Annotations[tokenatorv1.AnnotationScope]; scope != "" {
-		fmt.Fprintf(w, "Scope granted:\t%s\n", printable(scope))
-	}
-	fmt.Fprintf(w, "Length:\t%d characters\n", len(token))
 	header, claims, err := decodeJWT(token)
 	if err != nil {
-		fmt.Fprintf(w, "Format:\topaque (%s)\n", err)
+		info.Format, info.NotJWT = "opaque", err.Error()
+		return info, nil
+	}
+	info.Header, info.Claims = only(header, jwtHeaderFields), only(claims, jwtClaims)
+	return info, nil
+}
+
+// only keeps the named fields of m, compacted.
+func only(m map[string]json.RawMessage, names []string) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for _, name := range names {
+		if raw, ok := m[name]; ok {
+			var compact bytes.Buffer
+			if json.Compact(&compact, raw) == nil {
+				out[name] = compact.Bytes()
+			}
+		}
+	}
+	return out
+}
+
+// printToken writes info into w, which may hold lines already, then flushes
+// it and prints a JWT's header and claims to out.
+func printToken(out io.Writer, w *tabwriter.Writer, info tokenInfo, now time.Time) error {
+	fmt.Fprintf(w, "Token type:\t%s\n", printable(info.Type))
+	if exp, err := time.Parse(time.RFC3339, info.ExpiresAt); err == nil {
+		fmt.Fprintf(w, "Expires at:\t%s (%s)\n", info.ExpiresAt, relative(exp, now))
+	}
+	if info.Scope != "" {
+		fmt.Fprintf(w, "Scope granted:\t%s\n", printable(info.Scope))
+	}
+	fmt.Fprintf(w, "Length:\t%d characters\n", info.Length)
+	if info.Format != "JWT" {
+		fmt.Fprintf(w, "Format:\topaque (%s)\n", info.NotJWT)
 		return w.Flush()
 	}
 	fmt.Fprintf(w, "Format:\tJWT (signature not shown, not verified)\n")
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	printFields(i.streams.Out, "Header:", header, jwtHeaderFields, now)
-	printFields(i.streams.Out, "Claims:", claims, jwtClaims, now)
+	printFields(out, "Header:", info.Header, jwtHeaderFields, now)
+	printFields(out, "Claims:", info.Claims, jwtClaims, now)
 	return nil
 }
 

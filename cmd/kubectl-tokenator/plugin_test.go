@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -12,13 +11,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
 
@@ -393,31 +389,48 @@ func TestVersion(t *testing.T) {
 	g.Expect(r.out).To(MatchRegexp(`^kubectl-tokenator v9\.8\.7-test \(go[0-9.]+, [a-z0-9]+/[a-z0-9]+\)\n$`))
 }
 
-// The next steps status prints are the table of docs/troubleshooting.md.
+// The next steps status prints are the tables of docs/troubleshooting.md:
+// every Ready reason of an OAuthClient, and of a ClusterOAuthProvider.
 func TestHintsMatchTroubleshooting(t *testing.T) {
 	g := NewWithT(t)
 	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "troubleshooting.md"))
 	g.Expect(err).NotTo(HaveOccurred())
-	_, after, ok := strings.Cut(string(raw), "What the operator does next depends on the reason:")
-	g.Expect(ok).To(BeTrue(), "the table's introduction is on the page")
-	var doc [][]string
-	for _, l := range strings.Split(strings.TrimSpace(after), "\n") {
-		if !strings.HasPrefix(l, "|") {
-			break
+	for _, c := range []struct {
+		intro, you string
+		table      hintTable
+		reasons    []string
+	}{
+		{"What the operator does next depends on the reason:", "you", hints, []string{tokenatorv1.ReasonTokenIssued,
+			tokenatorv1.ReasonCredentialsNotFound, tokenatorv1.ReasonTokenRequestFailed, tokenatorv1.ReasonSecretConflict,
+			tokenatorv1.ReasonInvalidSpec, tokenatorv1.ReasonProviderNotFound, tokenatorv1.ReasonProviderRefused, tokenatorv1.ReasonSuspended}},
+		{"What the operator does next for a ClusterOAuthProvider depends on the reason:", "you (the cluster admin)", providerHints,
+			[]string{tokenatorv1.ReasonProviderReady, tokenatorv1.ReasonCredentialsNotFound, tokenatorv1.ReasonInvalidSpec}},
+	} {
+		_, after, ok := strings.Cut(string(raw), c.intro)
+		g.Expect(ok).To(BeTrue(), "the table's introduction %q is on the page", c.intro)
+		var doc [][]string
+		for _, l := range strings.Split(strings.TrimSpace(after), "\n") {
+			if !strings.HasPrefix(l, "|") {
+				break
+			}
+			var cells []string
+			for _, cell := range strings.Split(strings.Trim(l, "|"), "|") {
+				cells = append(cells, strings.TrimSpace(cell))
+			}
+			doc = append(doc, cells)
 		}
-		var cells []string
-		for _, c := range strings.Split(strings.Trim(l, "|"), "|") {
-			cells = append(cells, strings.TrimSpace(c))
+		g.Expect(len(doc)).To(BeNumerically(">", 2))
+		g.Expect(doc[0]).To(Equal([]string{"reason", "the operator", c.you}))
+		var code [][]string
+		var reasons []string
+		for _, h := range c.table.rows {
+			code = append(code, []string{"`" + h.Reason + "`", h.Operator, h.You})
+			reasons = append(reasons, h.Reason)
 		}
-		doc = append(doc, cells)
+		g.Expect(code).To(Equal(doc[2:]))
+		// Every reason the operator writes has its row.
+		g.Expect(reasons).To(ConsistOf(c.reasons))
 	}
-	g.Expect(len(doc)).To(BeNumerically(">", 2))
-	g.Expect(doc[0]).To(Equal([]string{"reason", "the operator", "you"}))
-	var code [][]string
-	for _, h := range hints {
-		code = append(code, []string{"`" + h.Reason + "`", h.Operator, h.You})
-	}
-	g.Expect(code).To(Equal(doc[2:]))
 }
 
 // A client of a ClusterOAuthProvider's shared token: status -o wide and the
@@ -427,33 +440,7 @@ func TestHintsMatchTroubleshooting(t *testing.T) {
 func TestProviderSharedClient(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Lifetime: time.Hour})
-	// The manager's cluster resource namespace, with the central credentials
-	// and CA, copied from the test's namespace.
-	crn := controllers.ClusterResourceNamespaceDefault
-	if err := k8s.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: crn}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	name := randomString("coap-")
-	for _, n := range []string{"creds", "idp-ca"} {
-		s := &corev1.Secret{}
-		e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: n}, s)).To(Succeed())
-		copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: crn, Name: name + "-" + n}, Data: s.Data}
-		e.g.Expect(k8s.Create(e.ctx, copied)).To(Succeed())
-		t.Cleanup(func() { _ = k8s.Delete(context.Background(), copied) })
-	}
-	p := &tokenatorv1.ClusterOAuthProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: tokenatorv1.ClusterOAuthProviderSpec{
-			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
-				TokenURL: e.idp.URL(),
-				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: name + "-idp-ca"}},
-			},
-			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: name + "-creds"},
-			AllowedNamespaces:    &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.ns}},
-		},
-	}
-	e.g.Expect(k8s.Create(e.ctx, p)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+	name := e.provider(nil).Name
 	e.create(&tokenatorv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "shared"},
 		Spec: tokenatorv1.OAuthClientSpec{ProviderRef: &tokenatorv1.ProviderReference{Name: name}, Scopes: []string{"api"}}})
 	e.oauthClient("inline", "", nil)

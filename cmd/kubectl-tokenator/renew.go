@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/resource"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -35,7 +33,8 @@ func newRenewCommand(o *options) *cobra.Command {
 			"new value, which makes the operator request a new token at once (after the minimum interval\n" +
 			"between two requests of one client), then waits until each has a new token or has failed.\n" +
 			"It exits with a non-zero code when one of them failed or did not get a token within --timeout.",
-		Example: "  kubectl tokenator renew -n shop buyback\n  kubectl tokenator renew -n shop --all\n  kubectl tokenator renew -A -l team=payments --timeout 2m",
+		Example:           "  kubectl tokenator renew -n shop buyback\n  kubectl tokenator renew -n shop --all\n  kubectl tokenator renew -A -l team=payments --timeout 2m",
+		ValidArgsFunction: o.completeClients(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.run(cmd.Context(), args)
 		},
@@ -66,17 +65,8 @@ func (r *renewOptions) run(ctx context.Context, names []string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	chosen := 0
-	for _, b := range []bool{len(names) > 0, r.sel.all, r.sel.selector != ""} {
-		if b {
-			chosen++
-		}
-	}
-	if chosen != 1 {
-		return errors.New("name the OAuthClients to renew, or give --all or -l SELECTOR (one of the three)")
-	}
-	if r.sel.allNamespaces && len(names) > 0 {
-		return errors.New("-A goes with --all or -l, not with names")
+	if err := checkSelection(r.sel, names, "renew"); err != nil {
+		return err
 	}
 	clients, err := r.find(r.sel, names)
 	if err != nil {
@@ -126,15 +116,8 @@ func (r *renewOptions) run(ctx context.Context, names []string) error {
 
 // annotate sets the refresh annotation of c to value.
 func (r *renewOptions) annotate(c found, value string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+	return mergePatch(c, map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{tokenatorv1.AnnotationRefreshRequestedAt: value}}})
-	if err != nil {
-		return err
-	}
-	_, err = resource.NewHelper(c.info.Client, c.info.Mapping).
-		WithFieldManager("kubectl-tokenator").
-		Patch(c.info.Namespace, c.info.Name, types.MergePatchType, patch, nil)
-	return err
 }
 
 // waitAll reads the OAuthClients until each has handled its request or the

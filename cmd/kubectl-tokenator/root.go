@@ -32,10 +32,12 @@ type options struct {
 func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &options{flags: genericclioptions.NewConfigFlags(true), streams: streams, now: time.Now}
 	root := &cobra.Command{
-		Use:   "tokenator",
+		// The binary's name: the completion scripts are for it.
+		Use:   "kubectl-tokenator",
 		Short: "See and renew the tokens tokenator keeps in Secrets",
-		Long: "kubectl tokenator shows the state of OAuthClients, asks for new tokens and tells what a\n" +
-			"token says (its claims and expiry) without ever showing the token.",
+		Long: "kubectl tokenator shows the state of OAuthClients and ClusterOAuthProviders, asks for new\n" +
+			"tokens, suspends and resumes OAuthClients, tells what a token says (its claims and expiry)\n" +
+			"without ever showing the token, and checks that tokenator is ready.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{
@@ -43,14 +45,16 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			cobra.CommandDisplayNameAnnotation: "kubectl tokenator",
 		},
 	}
-	// kubectl completes plugins with kubectl_complete-tokenator scripts, not
-	// with a completion command of the plugin.
+	// completion (bash, zsh, fish and kubectl) replaces cobra's default
+	// command, which has no script for kubectl's plugin completion.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	o.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(o), newRenewCommand(o), newInspectCommand(o), newVersionCommand(o))
+	root.AddCommand(newStatusCommand(o), newRenewCommand(o), newInspectCommand(o),
+		newSuspendCommand(o, true), newSuspendCommand(o, false), newCheckCommand(o),
+		newCompletionCommand(streams), newVersionCommand(o))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nSee '%s --help'", err, c.CommandPath())
 	})
@@ -87,14 +91,35 @@ func (o *options) clientset() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
+// versionInfo is what version -o json|yaml prints, in the shape of kubectl
+// version's clientVersion.
+type versionInfo struct {
+	ClientVersion clientVersion `json:"clientVersion"`
+}
+
+type clientVersion struct {
+	GitVersion string `json:"gitVersion"`
+	GoVersion  string `json:"goVersion"`
+	Compiler   string `json:"compiler"`
+	Platform   string `json:"platform"`
+}
+
 func newVersionCommand(o *options) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(o.streams.Out, "kubectl-tokenator %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			v := clientVersion{GitVersion: version, GoVersion: runtime.Version(), Compiler: runtime.Compiler,
+				Platform: runtime.GOOS + "/" + runtime.GOARCH}
+			if output != "" {
+				return printData(o.streams.Out, output, versionInfo{ClientVersion: v})
+			}
+			_, err := fmt.Fprintf(o.streams.Out, "kubectl-tokenator %s (%s, %s)\n", v.GitVersion, v.GoVersion, v.Platform)
 			return err
 		},
 	}
+	addDataOutputFlag(cmd, &output)
+	return cmd
 }

@@ -40,32 +40,35 @@ func newStatusCommand(o *options) *cobra.Command {
 		Short: "Show the state of OAuthClients: Ready, expiry, next refresh, failures, Secret",
 		Long: "status prints a line per OAuthClient. For one OAuthClient named alone it also prints the\n" +
 			"Ready message, its latest Events and what to do next.",
-		Example: "  kubectl tokenator status -A\n  kubectl tokenator status -n shop buyback\n  kubectl tokenator status -n shop -l team=payments -o wide",
+		Example: "  kubectl tokenator status -A\n  kubectl tokenator status -n shop buyback\n  kubectl tokenator status -n shop -l team=payments -o wide\n" +
+			"  kubectl tokenator status coap lucca",
+		ValidArgsFunction: o.completeClients(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return s.run(cmd.Context(), args)
 		},
 	}
+	cmd.AddCommand(newStatusProviderCommand(o))
 	cmd.Flags().BoolVarP(&s.sel.allNamespaces, "all-namespaces", "A", false, "List the OAuthClients of every namespace.")
 	cmd.Flags().StringVarP(&s.sel.selector, "selector", "l", "", "A label selector, such as team=payments, to filter on.")
 	cmd.Flags().StringVarP(&s.output, "output", "o", "", "Output format: wide, json or yaml.")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func (s *statusOptions) run(ctx context.Context, names []string) error {
-	switch s.output {
-	case "", "wide", "json", "yaml":
-	default:
-		return fmt.Errorf("unknown output format %q: use wide, json or yaml", s.output)
-	}
-	if len(names) > 0 && s.sel.selector != "" {
-		return fmt.Errorf("name cannot be provided when a selector is specified")
+	if err := checkTableOutput(s.output, names, s.sel.selector); err != nil {
+		return err
 	}
 	clients, err := s.find(s.sel, names)
 	if err != nil {
 		return err
 	}
 	if s.output == "json" || s.output == "yaml" {
-		return s.printObjects(clients, len(names) == 1)
+		objs := make([]*unstructured.Unstructured, 0, len(clients))
+		for _, c := range clients {
+			objs = append(objs, c.raw)
+		}
+		return printObjects(s.print, s.output, s.streams.Out, objs, len(names) == 1)
 	}
 	if len(clients) == 0 {
 		ns, _ := s.namespace()
@@ -87,21 +90,35 @@ func (s *statusOptions) run(ctx context.Context, names []string) error {
 	return nil
 }
 
-// printObjects prints the OAuthClients as kubectl get -o json|yaml does: one
-// object when one was named, else a List.
-func (s *statusOptions) printObjects(clients []found, single bool) error {
-	p, err := s.print.ToPrinter(s.output)
+// checkTableOutput refuses an output format status does not know, and names
+// given with a selector.
+func checkTableOutput(output string, names []string, selector string) error {
+	switch output {
+	case "", "wide", "json", "yaml":
+	default:
+		return fmt.Errorf("unknown output format %q: use wide, json or yaml", output)
+	}
+	if len(names) > 0 && selector != "" {
+		return fmt.Errorf("name cannot be provided when a selector is specified")
+	}
+	return nil
+}
+
+// printObjects prints objects as kubectl get -o json|yaml does: one object
+// when one was named, else a List.
+func printObjects(flags *genericclioptions.JSONYamlPrintFlags, output string, out io.Writer, objs []*unstructured.Unstructured, single bool) error {
+	p, err := flags.ToPrinter(output)
 	if err != nil {
 		return err
 	}
-	if single && len(clients) == 1 {
-		return p.PrintObj(clients[0].raw, s.streams.Out)
+	if single && len(objs) == 1 {
+		return p.PrintObj(objs[0], out)
 	}
 	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}}}
-	for _, c := range clients {
-		list.Items = append(list.Items, *c.raw)
+	for _, o := range objs {
+		list.Items = append(list.Items, *o)
 	}
-	return p.PrintObj(list, s.streams.Out)
+	return p.PrintObj(list, out)
 }
 
 // statusTable is the table of the OAuthClients at now; the columns of
@@ -121,10 +138,7 @@ func statusTable(clients []found, now time.Time) *metav1.Table {
 	}}
 	for _, c := range clients {
 		oc := c.oc
-		ready, reason, message := "Unknown", "<none>", ""
-		if cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); cond != nil {
-			ready, reason, message = string(cond.Status), cond.Reason, cond.Message
-		}
+		ready, reason, message := readyOf(oc.Status.Conditions)
 		lastRefresh := "<none>"
 		if oc.Status.LastRefreshTime != nil {
 			lastRefresh = duration.HumanDuration(now.Sub(oc.Status.LastRefreshTime.Time)) + " ago"
@@ -202,9 +216,7 @@ func (s *statusOptions) printDetail(ctx context.Context, oc *tokenatorv1.OAuthCl
 	}
 
 	if cond != nil {
-		if operator, you, link, ok := hintFor(cond.Reason); ok {
-			fmt.Fprintf(s.streams.Out, "\nWhat next (%s):\n  The operator: %s.\n  You: %s.\n  See %s\n", cond.Reason, operator, you, link)
-		}
+		printHint(s.streams.Out, hints, cond.Reason)
 	}
 	return nil
 }
@@ -214,15 +226,8 @@ func (s *statusOptions) printDetail(ctx context.Context, oc *tokenatorv1.OAuthCl
 func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w)
-	if cond := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady); cond != nil {
-		fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
-		if cond.ObservedGeneration != oc.Generation {
-			fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
-				cond.ObservedGeneration, oc.Generation)
-		}
-	} else {
-		fmt.Fprintf(w, "Message:\tno Ready condition yet: is the manager running, and does it watch namespace %s?\n", oc.Namespace)
-	}
+	writeReady(w, meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady), oc.Generation,
+		fmt.Sprintf("is the manager running, and does it watch namespace %s?", oc.Namespace))
 	if oc.Spec.ProviderRef != nil {
 		fmt.Fprintf(w, "Token from:\tClusterOAuthProvider %s\n", tokenSource(oc)[len("coap/"):])
 	}
@@ -233,6 +238,20 @@ func printSummary(out io.Writer, oc *tokenatorv1.OAuthClient) error {
 		fmt.Fprintf(w, "Last failure:\t%s\n", timeOrNone(oc.Status.LastFailureTime))
 	}
 	return w.Flush()
+}
+
+// writeReady writes the Ready message of an object at generation, and a note
+// when it is of an older generation; without a condition it asks question.
+func writeReady(w io.Writer, cond *metav1.Condition, generation int64, question string) {
+	if cond == nil {
+		fmt.Fprintf(w, "Message:\tno Ready condition yet: %s\n", question)
+		return
+	}
+	fmt.Fprintf(w, "Message:\t%s\n", cond.Message)
+	if cond.ObservedGeneration != generation {
+		fmt.Fprintf(w, "Note:\tthe status is of generation %d, the spec is at %d: the manager has not acted on the latest change yet\n",
+			cond.ObservedGeneration, generation)
+	}
 }
 
 func timeOrNone(t *metav1.Time) string {

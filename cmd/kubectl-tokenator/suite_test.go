@@ -16,6 +16,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -164,6 +165,20 @@ func writeKubeconfig(cfg *rest.Config, path string) error {
 // startManager runs the operator's manager on every namespace, with short
 // timings and loopback token endpoints allowed.
 func startManager(restConfig *rest.Config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := operator.NewManager(ctx, restConfig, managerConfig())
+	if err != nil {
+		cancel()
+		return err
+	}
+	stopMgr = cancel
+	go func() { mgrDone <- mgr.Start(ctx) }()
+	return nil
+}
+
+// managerConfig is the configuration of the tests' managers: no metrics or
+// probes, short timings, and loopback token endpoints allowed.
+func managerConfig() operator.Config {
 	cfg := operator.DefaultConfig()
 	cfg.MetricsBindAddress = "0"
 	cfg.HealthProbeBindAddress = "0"
@@ -176,15 +191,7 @@ func startManager(restConfig *rest.Config) error {
 		MaxConcurrentReconciles: 4,
 		SkipNameValidation:      true,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := operator.NewManager(ctx, restConfig, cfg)
-	if err != nil {
-		cancel()
-		return err
-	}
-	stopMgr = cancel
-	go func() { mgrDone <- mgr.Start(ctx) }()
-	return nil
+	return cfg
 }
 
 // result is what a command printed and returned.
@@ -196,10 +203,17 @@ type result struct {
 // kt runs `kubectl tokenator ARGS` with the test kubeconfig and context.
 func kt(t *testing.T, args ...string) result {
 	t.Helper()
+	return ktWith(t, kubeconfig, args...)
+}
+
+// ktWith runs `kubectl tokenator ARGS` with the context testContext of the
+// kubeconfig file at path.
+func ktWith(t *testing.T, path string, args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	cmd := newRootCommand(streams)
-	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--context", testContext, "--cache-dir", cacheDir}, args...))
+	cmd.SetArgs(append([]string{"--kubeconfig", path, "--context", testContext, "--cache-dir", cacheDir}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := execute(ctx, cmd, streams)
@@ -310,4 +324,41 @@ func ktNoContext(t *testing.T, args ...string) result {
 	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir, "--request-timeout", "5s"}, args...))
 	err := execute(context.Background(), cmd, streams)
 	return result{out: out.String(), errOut: errOut.String(), err: err}
+}
+
+// provider creates a ClusterOAuthProvider of the test's endpoint that allows
+// the test's namespace, with central credentials and CA copied from the
+// test's namespace into the manager's cluster resource namespace, adjusted by
+// mutate; it is deleted when the test ends.
+func (e *env) provider(mutate func(*tokenatorv1.ClusterOAuthProvider)) *tokenatorv1.ClusterOAuthProvider {
+	e.t.Helper()
+	crn := controllers.ClusterResourceNamespaceDefault
+	if err := k8s.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: crn}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
+	name := randomString("coap-")
+	for _, n := range []string{"creds", "idp-ca"} {
+		s := &corev1.Secret{}
+		e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: n}, s)).To(Succeed())
+		copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: crn, Name: name + "-" + n}, Data: s.Data}
+		e.g.Expect(k8s.Create(e.ctx, copied)).To(Succeed())
+		e.t.Cleanup(func() { _ = k8s.Delete(context.Background(), copied) })
+	}
+	p := &tokenatorv1.ClusterOAuthProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: tokenatorv1.ClusterOAuthProviderSpec{
+			OAuthEndpoint: tokenatorv1.OAuthEndpoint{
+				TokenURL: e.idp.URL(),
+				TLS:      &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: name + "-idp-ca"}},
+			},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: name + "-creds"},
+			AllowedNamespaces:    &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.ns}},
+		},
+	}
+	if mutate != nil {
+		mutate(p)
+	}
+	e.g.Expect(k8s.Create(e.ctx, p)).To(Succeed())
+	e.t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+	return p
 }
