@@ -111,7 +111,7 @@ func newResponseError(resp *http.Response, body []byte, now time.Time, red *reda
 	}
 	obj, err := decodeObject(body)
 	if err != nil || red.ctx.Err() != nil {
-		return e // RequestToken reports the context's error
+		return e // handleAnswer reports the context's error
 	}
 	red.add(jsonString(obj["access_token"]))
 	if code, desc := errorTexts(obj); code != "" {
