@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,9 +49,11 @@ func (c *Client) maxResponseBytes() int64 {
 
 // RequestToken performs the client credentials grant described by r and
 // returns the token. See the package documentation for the kinds of error;
-// no error string contains the client secret or the access token.
+// no error string contains the client secret or the access token. Handling
+// the answer (parsing, redaction) takes time linear in its size, and stops
+// with an error wrapping ctx's error when ctx is done.
 func (c *Client) RequestToken(ctx context.Context, r Request) (*Token, error) {
-	red := newRedactor(&r)
+	red := newRedactor(ctx, &r)
 	if c == nil || c.HTTPClient == nil {
 		return nil, fmt.Errorf("%w: the oauth.Client has no HTTPClient", ErrInvalidRequest)
 	}
@@ -73,6 +76,37 @@ func (c *Client) RequestToken(ctx context.Context, r Request) (*Token, error) {
 	now := c.now()
 
 	body, readErr := readBody(resp, c.maxResponseBytes())
+	return c.handleAnswer(resp, body, readErr, now, endpoint, &r, red)
+}
+
+// answerNotHandled is the error of a request whose answer was left unhandled
+// because the request's context is done. Its text holds nothing the server or
+// the Request chose.
+func answerNotHandled(ctxErr error) error {
+	return fmt.Errorf("token request stopped before its answer was handled: %w", ctxErr)
+}
+
+// handleAnswer turns a response whose body was read (or not: readErr) into a
+// token or an error, in time linear in the size of the body. It looks at the
+// context of red, the request's, before and after each step that is linear in
+// that size and within redaction, and returns an error wrapping the
+// context's as soon as it is done.
+func (c *Client) handleAnswer(resp *http.Response, body []byte, readErr error, now time.Time, endpoint string, r *Request, red *redactor) (*Token, error) {
+	if err := red.ctx.Err(); err != nil {
+		return nil, answerNotHandled(err)
+	}
+	tok, err := c.answer(resp, body, readErr, now, endpoint, r, red)
+	if err != nil {
+		// A redaction that stopped left a "[redacted]" of its own.
+		if ctxErr := red.ctx.Err(); ctxErr != nil {
+			return nil, answerNotHandled(ctxErr)
+		}
+	}
+	return tok, err
+}
+
+// answer is handleAnswer without the last look at the context.
+func (c *Client) answer(resp *http.Response, body []byte, readErr error, now time.Time, endpoint string, r *Request, red *redactor) (*Token, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		if readErr != nil {
 			body = nil // the status says enough; a partial body is not parsed
@@ -89,24 +123,44 @@ func (c *Client) RequestToken(ctx context.Context, r Request) (*Token, error) {
 		return nil, red.wrap(readErr, "reading token response from %s", endpoint)
 	}
 
-	tok, accessToken, err := parseTokenResponse(body, now, r.DefaultLifetime)
-	if err != nil {
-		red.add(accessToken)
-		detail := ""
-		if e := newResponseError(resp, body, now, red); e.ErrorCode != "" {
-			detail = " (error " + e.ErrorCode
-			if e.Description != "" {
-				detail += ": " + e.Description
-			}
-			detail += ")"
-		}
-		ct := "no Content-Type"
-		if v := contentType(resp, red); v != "" {
-			ct = fmt.Sprintf("Content-Type %q", v)
-		}
-		return nil, red.wrap(err, "token endpoint %s answered %s with %s%s", endpoint, status, ct, detail)
+	// The body is decoded once, for the token and for the error fields.
+	obj, err := decodeObject(body)
+	var tok *Token
+	var accessToken string
+	if err == nil {
+		tok, accessToken, err = tokenFromObject(obj, now, r.DefaultLifetime)
 	}
-	return tok, nil
+	if err == nil {
+		return tok, nil
+	}
+	if red.ctx.Err() != nil {
+		return nil, err // handleAnswer reports the context's error
+	}
+	red.add(accessToken)
+	return nil, red.wrap(err, "token endpoint %s answered %s with %s", endpoint, status, invalidAnswerDetail(resp, obj, red))
+}
+
+// invalidAnswerDetail describes a 2xx answer that holds no usable token: its
+// media type (without parameters, which could carry anything) and the error
+// fields of its body, if any, all sanitised together.
+func invalidAnswerDetail(resp *http.Response, obj map[string]json.RawMessage, red *redactor) string {
+	code, desc := errorTexts(obj)
+	mediaType, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	// The media type keeps its case, so that redaction still recognises
+	// an echoed secret.
+	s := red.sanitize(untrusted{mediaType, maxContentTypeRunes}, untrusted{code, maxErrorCodeRunes}, untrusted{desc, maxDescriptionRunes})
+	detail := "no Content-Type"
+	if s[0] != "" {
+		detail = fmt.Sprintf("Content-Type %q", s[0])
+	}
+	if s[1] != "" {
+		detail += " (error " + s[1]
+		if s[2] != "" {
+			detail += ": " + s[2]
+		}
+		detail += ")"
+	}
+	return detail
 }
 
 // readBody reads at most limit+1 bytes of the body and fails with
@@ -121,12 +175,4 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		return nil, ErrResponseTooLarge
 	}
 	return body, err
-}
-
-// contentType is the sanitised media type of the response, without
-// parameters (which could carry anything), for error messages. Its case is
-// kept so that redaction still recognises an echoed secret.
-func contentType(resp *http.Response, red *redactor) string {
-	mediaType, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
-	return red.sanitize(mediaType, maxContentTypeRunes)
 }

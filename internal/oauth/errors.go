@@ -109,28 +109,32 @@ func newResponseError(resp *http.Response, body []byte, now time.Time, red *reda
 	if len(body) == 0 {
 		return e
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(trimBOM(body), &obj) != nil {
-		return e
+	obj, err := decodeObject(body)
+	if err != nil || red.ctx.Err() != nil {
+		return e // handleAnswer reports the context's error
 	}
-	if tok := jsonString(obj["access_token"]); tok != "" {
-		red.add(tok)
+	red.add(jsonString(obj["access_token"]))
+	if code, desc := errorTexts(obj); code != "" {
+		s := red.sanitize(untrusted{code, maxErrorCodeRunes}, untrusted{desc, maxDescriptionRunes})
+		e.ErrorCode, e.Description = s[0], s[1]
 	}
-	code := jsonString(obj["error"])
-	if code == "" {
-		return e
-	}
-	e.ErrorCode = red.sanitize(code, maxErrorCodeRunes)
-	e.Description = red.sanitize(jsonString(obj["error_description"]), maxDescriptionRunes)
 	return e
 }
 
-// jsonString returns raw as a string when it is a JSON string, else "".
-func jsonString(raw json.RawMessage) string {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
-		return ""
+// errorTexts returns the RFC 6749 section 5.2 "error" and
+// "error_description" of a decoded body, unsanitised; "" for both when error
+// is not a non-empty string.
+func errorTexts(obj map[string]json.RawMessage) (code, description string) {
+	if code = jsonString(obj["error"]); code == "" {
+		return "", ""
 	}
+	return code, jsonString(obj["error_description"])
+}
+
+// jsonString returns raw, a value of an object decodeObject returned, as a
+// string when it is a JSON string, else "".
+func jsonString(raw json.RawMessage) string {
+	s, _ := decodeString(raw)
 	return s
 }
 

@@ -1,11 +1,12 @@
 package oauth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,24 +21,32 @@ const (
 	// it echoes, and Go's own errors quote only parts of a bad status line.
 	minFragmentRunes = 8
 	// maxSanitizeInput bounds the server text examined by sanitize, so that
-	// fragment matching stays cheap on a large body.
+	// the table of its fragments stays small (see fragments.go).
 	maxSanitizeInput = 1024
 )
 
 // redactor removes known secrets from text chosen by the token endpoint and
 // from the messages of wrapped errors. It is used by one RequestToken call
-// only, so it needs no locking.
+// only, so it needs no locking, and it holds that call's context: a search
+// for fragments over a large secret stops when the context is done.
 type redactor struct {
-	secrets   []string // whole forms, longest first
-	fragments [][]rune // lower-cased secrets matched by fragments too
+	ctx     context.Context
+	secrets []string // whole forms, longest first
+	// scanned are the secrets as their fragments are looked for: valid
+	// UTF-8, each invalid byte of a secret a U+FFFD as in the text examined.
+	scanned []string
+	// stopped is set once a search for fragments stopped because ctx was
+	// done: every later text is redacted whole at once.
+	stopped bool
 }
 
 // newRedactor knows the client secret of r in every form a server or a
 // wrapped error could show it: raw, without control characters (and trimmed),
 // form-url-encoded, path-escaped, quoted as Go's %q and JSON do, and the Basic
-// credentials built from it.
-func newRedactor(r *Request) *redactor {
-	red := &redactor{}
+// credentials built from it. When ctx is done, redaction stops early: see
+// redact.
+func newRedactor(ctx context.Context, r *Request) *redactor {
+	red := &redactor{ctx: ctx}
 	if r.ClientSecret != "" {
 		forms := []string{r.ClientSecret, stripControls(r.ClientSecret), strings.TrimSpace(stripControls(r.ClientSecret))}
 		for _, form := range forms {
@@ -80,74 +89,115 @@ func unquote(quoted string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(quoted, `"`), `"`)
 }
 
-// add registers one more secret, such as an access token found in a body.
+// add registers one more secret, such as an access token found in a body. It
+// keeps the secrets longest first, an equal length in the order added.
 func (red *redactor) add(secret string) {
 	if secret == "" {
 		return
 	}
-	for _, s := range red.secrets {
-		if s == secret {
+	i := 0
+	for ; i < len(red.secrets) && len(red.secrets[i]) >= len(secret); i++ {
+		if red.secrets[i] == secret {
 			return
 		}
 	}
-	red.secrets = append(red.secrets, secret)
-	sort.SliceStable(red.secrets, func(i, j int) bool { return len(red.secrets[i]) > len(red.secrets[j]) })
-	if fragment := []rune(strings.ToLower(secret)); len(fragment) >= minFragmentRunes {
-		red.fragments = append(red.fragments, fragment)
+	red.secrets = slices.Insert(red.secrets, i, secret)
+	if !utf8.ValidString(secret) {
+		secret = string([]rune(secret))
 	}
+	red.scanned = slices.Insert(red.scanned, i, secret)
 }
 
 // redact replaces every known secret in s, and every case-insensitive
-// fragment of at least minFragmentRunes runes of one.
+// fragment of at least minFragmentRunes runes of one: see redactAll.
 func (red *redactor) redact(s string) string {
-	for _, secret := range red.secrets {
-		s = strings.ReplaceAll(s, secret, redactedMarker)
+	return red.redactAll([]string{s})[0]
+}
+
+// redactAll redacts each of texts in place, and returns it: every known secret
+// is replaced, and every case-insensitive fragment of at least
+// minFragmentRunes runes of one (see fragments.go). It takes time linear in
+// the lengths of the texts and of the secrets, each secret being read once
+// for all the texts. When the redactor's context is done before the search
+// for fragments ends, every text becomes redactedMarker alone, as do the texts
+// of later calls: nothing is let through unexamined, and the caller then finds
+// the context done.
+func (red *redactor) redactAll(texts []string) []string {
+	if red.stopped {
+		return redactWhole(texts)
 	}
-	if len(red.fragments) == 0 || utf8.RuneCountInString(s) < minFragmentRunes {
-		return s
+	for i := range texts {
+		for _, secret := range red.secrets {
+			texts[i] = strings.ReplaceAll(texts[i], secret, redactedMarker)
+		}
 	}
-	in := []rune(s)
-	out := make([]rune, 0, len(in))
-	for i := 0; i < len(in); {
-		if n := red.longestFragmentAt(in[i:]); n >= minFragmentRunes {
-			out = append(out, []rune(redactedMarker)...)
-			i += n
+	if len(red.secrets) == 0 || len(red.secrets[0]) < minFragmentRunes {
+		return texts // no secret has a fragment (a rune is at least a byte)
+	}
+	w := newTextWindows(texts)
+	if w == nil {
+		return texts
+	}
+	for _, secret := range red.scanned {
+		if len(secret) < minFragmentRunes {
 			continue
 		}
-		out = append(out, in[i])
-		i++
-	}
-	return string(out)
-}
-
-// longestFragmentAt is the length of the longest prefix of text that is a
-// substring of a secret, ignoring case.
-func (red *redactor) longestFragmentAt(text []rune) int {
-	best := 0
-	for _, secret := range red.fragments {
-		for j := 0; j+best < len(secret); j++ {
-			n := 0
-			for n < len(text) && j+n < len(secret) && unicode.ToLower(text[n]) == secret[j+n] {
-				n++
-			}
-			best = max(best, n)
+		if err := w.scan(red.ctx, secret); err != nil {
+			red.stopped = true
+			return redactWhole(texts)
+		}
+		if w.left == 0 {
+			break
 		}
 	}
-	return best
+	for i, text := range texts {
+		texts[i] = w.redacted(i, text)
+	}
+	return texts
 }
 
-// sanitize makes server-chosen text printable: control and format characters
-// removed (tab and newlines become spaces), secrets redacted, then cut to at
-// most maxRunes runes. Redaction happens before the final cut so that no
-// prefix of a secret of minFragmentRunes or more survives it.
-func (red *redactor) sanitize(s string, maxRunes int) string {
-	s = strings.TrimSpace(stripControls(s))
-	if utf8.RuneCountInString(s) > maxSanitizeInput {
-		s = string([]rune(s)[:maxSanitizeInput])
+// redactWhole replaces each of texts by redactedMarker, and returns it.
+func redactWhole(texts []string) []string {
+	for i := range texts {
+		texts[i] = redactedMarker
 	}
-	s = red.redact(s)
+	return texts
+}
+
+// untrusted is server-chosen text, and the number of runes of it an error may
+// show.
+type untrusted struct {
+	text     string
+	maxRunes int
+}
+
+// sanitize makes server-chosen texts printable: at most maxSanitizeInput
+// runes of each are examined, control and format characters removed (tab and
+// newlines become spaces), secrets redacted (for all the texts at once), then
+// each is cut to its maxRunes. Redaction happens before the final cut so that
+// no prefix of a secret of minFragmentRunes or more survives it.
+func (red *redactor) sanitize(fields ...untrusted) []string {
+	texts := make([]string, len(fields))
+	for i, f := range fields {
+		// A rune is at most utf8.UTFMax bytes: a cut in bytes first keeps
+		// the work on a huge text bounded.
+		s := f.text
+		if len(s) > maxSanitizeInput*utf8.UTFMax {
+			s = s[:maxSanitizeInput*utf8.UTFMax]
+		}
+		texts[i] = cutRunes(strings.TrimSpace(stripControls(s)), maxSanitizeInput)
+	}
+	red.redactAll(texts)
+	for i, f := range fields {
+		texts[i] = cutRunes(texts[i], f.maxRunes)
+	}
+	return texts
+}
+
+// cutRunes returns the first maxRunes runes of s.
+func cutRunes(s string, maxRunes int) string {
 	if utf8.RuneCountInString(s) > maxRunes {
-		s = string([]rune(s)[:maxRunes])
+		return string([]rune(s)[:maxRunes])
 	}
 	return s
 }

@@ -1,15 +1,18 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"io"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestSanitize(t *testing.T) {
-	red := newRedactor(&Request{ClientID: "id", ClientSecret: "Hunter2-Secret!"})
+	red := newRedactor(context.Background(), &Request{ClientID: "id", ClientSecret: "Hunter2-Secret!"})
 	tests := []struct {
 		name, in, want string
 		max            int
@@ -32,7 +35,7 @@ func TestSanitize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := red.sanitize(tt.in, tt.max); got != tt.want {
+			if got := red.sanitize(untrusted{tt.in, tt.max})[0]; got != tt.want {
 				t.Errorf("sanitize(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
@@ -41,7 +44,7 @@ func TestSanitize(t *testing.T) {
 
 func TestRedactorForms(t *testing.T) {
 	r := &Request{ClientID: "my id", ClientSecret: "p@ss w\"rd<&>\n", ClientAuth: ClientAuthBasic}
-	red := newRedactor(r)
+	red := newRedactor(context.Background(), r)
 	for _, form := range []string{
 		"p@ss w\"rd<&>\n", "p@ss w\"rd<&>", `p%40ss+w%22rd%3C%26%3E%0A`, `p@ss w\"rd<&>\n`, `p@ss w\"rd\u003c\u0026\u003e\n`,
 		strings.TrimPrefix(BasicCredentials("my id", r.ClientSecret), "Basic "),
@@ -52,7 +55,7 @@ func TestRedactorForms(t *testing.T) {
 	}
 	// An empty secret redacts nothing (strings.ReplaceAll with "" would
 	// insert the marker everywhere).
-	empty := newRedactor(&Request{ClientID: "id"})
+	empty := newRedactor(context.Background(), &Request{ClientID: "id"})
 	if got := empty.redact("nothing to hide"); got != "nothing to hide" {
 		t.Errorf("empty secret: %q", got)
 	}
@@ -64,7 +67,7 @@ func TestRedactorForms(t *testing.T) {
 }
 
 func TestRedactedErrorUnwraps(t *testing.T) {
-	red := newRedactor(&Request{ClientSecret: "TopSecretValue"})
+	red := newRedactor(context.Background(), &Request{ClientSecret: "TopSecretValue"})
 	err := red.wrap(io.ErrUnexpectedEOF, "reading %s", "TopSecretValue")
 	if err.Error() != "reading [redacted]: unexpected EOF" || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("wrap = %q", err)
@@ -81,5 +84,104 @@ func TestParseRetryAfterUsesTheGivenClock(t *testing.T) {
 	}
 	if got := parseRetryAfter("", now); got != 0 {
 		t.Errorf("empty: %v", got)
+	}
+}
+
+// A fragment of a secret of 1 MiB is redacted wherever the text takes it
+// from, however it is re-cased or split by invisible characters, and the text
+// around it is kept.
+func TestRedactFragmentsOfLargeSecret(t *testing.T) {
+	secret := alphanumerics(7, DefaultMaxResponseBytes)
+	red := newRedactor(context.Background(), &Request{ClientSecret: hostileSecret})
+	red.add(secret)
+	start, middle, end := secret[:12], secret[len(secret)/2:len(secret)/2+30], secret[len(secret)-9:]
+	split := secret[700_000:700_010] + "\u200b\x00" + secret[700_010:700_020]
+	text := "start " + strings.ToUpper(start) + " middle " + strings.ToLower(middle) + " split " + split +
+		" end " + end + " short " + secret[300:307] + " done"
+	got := red.sanitize(untrusted{text, maxDescriptionRunes})[0]
+	want := "start [redacted] middle [redacted] split [redacted] end [redacted] short " + secret[300:307] + " done"
+	if got != want {
+		t.Errorf("sanitize =\n%q, want\n%q", got, want)
+	}
+	if fragment, ok := leakedFragment(got, secret); ok {
+		t.Errorf("%q of the secret is left", fragment)
+	}
+}
+
+// Fragments of non-ASCII secrets are found whatever their case, including
+// runes whose lower case is ASCII (the Kelvin sign is a k).
+func TestRedactNonASCII(t *testing.T) {
+	red := newRedactor(context.Background(), &Request{ClientSecret: "Пароль-Ärger-Straße-ΣΊΣΥΦΟΣ-日本語の秘密-kkkkkkkk"})
+	for _, tt := range []struct{ in, want string }{
+		{"x ПАРОЛЬ-äRGER y", "x [redacted] y"},
+		{"x σίσυφοσ-日本 y", "x [redacted] y"},
+		{"x 日本語の秘密-k y", "x [redacted] y"},
+		{"x \u212akkkkkkk y", "x [redacted] y"},
+		{"x Пароль y", "x Пароль y"},
+		{"x 日本語の秘 y", "x 日本語の秘 y"},
+	} {
+		if got := red.redact(tt.in); got != tt.want {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A secret that is not valid UTF-8 is matched as its runes are: each invalid
+// byte a U+FFFD, as in the text examined.
+func TestRedactInvalidUTF8Secret(t *testing.T) {
+	red := newRedactor(context.Background(), &Request{ClientSecret: "abc\xffdefghijklmno"})
+	if got := red.redact("x c\xffdefghij y"); got != "x [redacted] y" {
+		t.Errorf("redact = %q", got)
+	}
+}
+
+// Windows made of runs found at different places of the secrets are
+// redacted as one run: a little over-redaction, never under-redaction.
+func TestRedactJoinsOverlappingWindows(t *testing.T) {
+	red := newRedactor(context.Background(), &Request{ClientSecret: "abcdefgh-XYZ-bcdefghi"})
+	if got := red.redact("< abcdefghi >"); got != "< [redacted] >" {
+		t.Errorf("redact = %q", got)
+	}
+}
+
+// countdownContext is done from its limit-th Err call on, and counts the
+// calls.
+type countdownContext struct {
+	context.Context
+	calls, limit int
+}
+
+func (c *countdownContext) Err() error {
+	c.calls++
+	if c.calls >= c.limit {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Handling an answer stops when the context is done: it looks at the
+// context between its steps, and every fragmentCheckEvery bytes of the 1 MiB
+// token while it looks for its fragments. Whichever look finds the context
+// done, the next one is the last, and the error wraps the context's.
+func TestAnswerHandlingStopsWhenContextIsDone(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusOK} {
+		a := newHostileAnswer(status, hostileTokenRunes)
+		never := &countdownContext{Context: context.Background(), limit: math.MaxInt}
+		if err := handleHostile(never, a); errors.Is(err, context.Canceled) {
+			t.Fatalf("%d: %v", status, err)
+		}
+		// The token is read once or twice, looking at the context every
+		// fragmentCheckEvery bytes.
+		if min := hostileTokenRunes / fragmentCheckEvery; never.calls < min {
+			t.Fatalf("%d: the context was looked at %d times, want at least %d", status, never.calls, min)
+		}
+		for limit := 1; limit < never.calls; limit++ {
+			ctx := &countdownContext{Context: context.Background(), limit: limit}
+			err := handleHostile(ctx, a)
+			if !errors.Is(err, context.Canceled) || ctx.calls > limit+1 {
+				t.Errorf("%d, done from look %d on: %d looks, error %v; want at most %d looks and context.Canceled", status, limit, ctx.calls, err, limit+1)
+			}
+			checkHandled(t, err, a)
+		}
 	}
 }

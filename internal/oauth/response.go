@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -41,21 +42,36 @@ const (
 // It also returns the access token it found, even on error, so that the
 // caller can redact it.
 func parseTokenResponse(body []byte, now time.Time, defaultLifetime time.Duration) (*Token, string, error) {
+	obj, err := decodeObject(body)
+	if err != nil {
+		return nil, "", err
+	}
+	return tokenFromObject(obj, now, defaultLifetime)
+}
+
+// decodeObject decodes a body that must be a JSON object; a UTF-8 byte order
+// mark and white space around it are tolerated. Its error wraps
+// ErrInvalidResponse and says what the body is instead, never quoting it.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	body = bytes.TrimSpace(trimBOM(body))
 	if len(body) == 0 {
-		return nil, "", invalidResponse("empty body")
+		return nil, invalidResponse("empty body")
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
 		switch body[0] {
 		case '<':
-			return nil, "", invalidResponse("body is HTML or XML, not a JSON object")
+			return nil, invalidResponse("body is HTML or XML, not a JSON object")
 		case '[':
-			return nil, "", invalidResponse("body is a JSON array, not a JSON object")
+			return nil, invalidResponse("body is a JSON array, not a JSON object")
 		}
-		return nil, "", invalidResponse("body is not a JSON object")
+		return nil, invalidResponse("body is not a JSON object")
 	}
+	return obj, nil
+}
 
+// tokenFromObject is parseTokenResponse on a decoded body.
+func tokenFromObject(obj map[string]json.RawMessage, now time.Time, defaultLifetime time.Duration) (*Token, string, error) {
 	raw, present := obj["access_token"]
 	if !present || isNull(raw) {
 		if jsonString(obj["error"]) != "" {
@@ -65,8 +81,8 @@ func parseTokenResponse(body []byte, now time.Time, defaultLifetime time.Duratio
 		}
 		return nil, "", invalidResponse("no access_token")
 	}
-	var accessToken string
-	if err := json.Unmarshal(raw, &accessToken); err != nil {
+	accessToken, ok := decodeString(raw)
+	if !ok {
 		return nil, "", invalidResponse("access_token is not a string")
 	}
 	if accessToken == "" {
@@ -145,6 +161,22 @@ func scopeValue(raw json.RawMessage) string {
 		return strings.Join(list, " ")
 	}
 	return ""
+}
+
+// decodeString decodes raw, a value of an object decodeObject returned, when
+// it is a JSON string. Such a value is valid JSON already: when it has no
+// escape and is valid UTF-8 (always so for a token), its text is what lies
+// between its quotes, copied once instead of being scanned twice more by
+// encoding/json, which matters for a token of a megabyte.
+func decodeString(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 func isNull(raw json.RawMessage) bool {

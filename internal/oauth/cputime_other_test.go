@@ -1,0 +1,6 @@
+//go:build !unix
+
+package oauth
+
+// processCPUTime is unknown here.
+func processCPUTime() (int64, bool) { return 0, false }
