@@ -5,34 +5,12 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers"
-	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
-
-// waitProvider waits until the provider's Ready condition, for its current
-// generation, has reason and its status counts clients, and returns the
-// condition's message.
-func (e *providerEnv) waitProvider(name, reason string, clients int) string {
-	e.t.Helper()
-	var msg string
-	e.g.Eventually(func(g Gomega) {
-		cur := &tokenatorv1.ClusterOAuthProvider{}
-		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
-		c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.ObservedGeneration).To(Equal(cur.Generation))
-		g.Expect(c.Reason).To(Equal(reason), c.Message)
-		g.Expect(cur.Status.Clients).To(BeEquivalentTo(clients), "status.clients")
-		msg = c.Message
-	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
-	return msg
-}
 
 // waitRefused waits until the OAuthClient is ProviderRefused with a message
 // that holds every part of want.
@@ -58,22 +36,9 @@ func waitRefused(tenant *testEnv, name string, want ...string) {
 // clients that name no scope (and pick their shared token), and an audience
 // that matches allowedAudiences is sent.
 func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
-	ownID, ownSecret := randomString("client-"), randomString("secret-")
-	secretsMu.Lock()
-	secretsSeen = append(secretsSeen, ownSecret)
-	secretsMu.Unlock()
-	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{ownID: ownSecret}}, 1, nil)
-	name := randomString("p-")
-	p := e.provider(name)
-	p.Spec.AllowedScopes = []string{"api.read*"}
-	e.createProvider(p)
-	tenant := e.tenant(0)
-	e.label(tenant.ns, allowLabel(name), "allowed")
-	tenant.create(tenant.credentials("own", ownID, ownSecret))
-	ownClient := func(oc *tokenatorv1.OAuthClient) *tokenatorv1.OAuthClient {
-		oc.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "own"}
-		return oc
-	}
+	e, name, tenant, ownID := ownCredentialsEnv(t, func(p *tokenatorv1.ClusterOAuthProvider) {
+		p.Spec.AllowedScopes = []string{"api.read*"}
+	})
 	withAudience := func(oc *tokenatorv1.OAuthClient, audience string) *tokenatorv1.OAuthClient {
 		oc.Spec.Audience = audience
 		return oc
@@ -82,9 +47,9 @@ func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
 	noAudience := []string{`ClusterOAuthProvider "` + name + `"`, "remove spec.audience"}
 
 	tenant.create(providerClient("noscope", name))
-	tenant.create(ownClient(providerClient("own-noscope", name)))
+	tenant.create(withOwnCredentials(providerClient("own-noscope", name)))
 	tenant.create(withAudience(providerClient("admin", name, "api.read"), "https://admin.example.com"))
-	tenant.create(withAudience(ownClient(providerClient("own-admin", name, "api.read")), "https://admin.example.com"))
+	tenant.create(withAudience(withOwnCredentials(providerClient("own-admin", name, "api.read")), "https://admin.example.com"))
 	waitRefused(tenant, "noscope", noScope...)
 	waitRefused(tenant, "own-noscope", noScope...)
 	waitRefused(tenant, "admin", noAudience...)
@@ -106,7 +71,8 @@ func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
 	// defaultScopes outside allowedScopes: the provider is not Ready, and
 	// still nothing is requested for the client that names no scope.
 	e.updateProvider(name, func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.DefaultScopes = []string{"admin"} })
-	e.g.Expect(e.waitProvider(name, tokenatorv1.ReasonInvalidSpec, 0)).To(Equal(`spec.defaultScopes: "admin" matches no glob of spec.allowedScopes`))
+	invalid := e.waitProvider(name, tokenatorv1.ReasonInvalidSpec, 0)
+	e.g.Expect(meta.FindStatusCondition(invalid.Status.Conditions, tokenatorv1.ConditionReady).Message).To(Equal(`spec.defaultScopes: "admin" matches no glob of spec.allowedScopes`))
 	e.g.Eventually(func() string { return tenant.readyMessage("noscope") }).WithTimeout(timeout).WithPolling(poll).
 		Should(ContainSubstring(`spec.defaultScopes: "admin" matches no glob of spec.allowedScopes`))
 	e.g.Expect(e.idp.Requests()).To(Equal(1))
@@ -123,7 +89,7 @@ func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
 	e.g.Expect(e.idp.Requests()).To(Equal(2))
 
 	// The tenant's own credentials get the default scopes too.
-	tenant.create(ownClient(providerClient("own-noscope", name)))
+	tenant.create(withOwnCredentials(providerClient("own-noscope", name)))
 	tenant.waitReady("own-noscope")
 	e.g.Expect(e.idp.Requests()).To(Equal(3))
 	e.g.Expect(e.idp.LastRequest().Params).To(HaveKeyWithValue("scope", "api.read"))
@@ -146,14 +112,6 @@ func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
 
 	// The shared tokens are those of the clients' requests: api.read.all,
 	// api.read, and api.read with the allowed audience.
-	e.g.Eventually(func(g Gomega) []string {
-		var list corev1.SecretList
-		g.Expect(k8s.List(e.ctx, &list, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: name})).To(Succeed())
-		var keys []string
-		for _, s := range list.Items {
-			keys = append(keys, s.Annotations[tokenatorv1.AnnotationSharedKey])
-		}
-		return keys
-	}).WithTimeout(timeout).WithPolling(poll).Should(ConsistOf(controllers.SharedKey([]string{"api.read.all"}, ""),
+	e.g.Eventually(func(g Gomega) []string { return e.sharedKeys(g, name) }).WithTimeout(timeout).WithPolling(poll).Should(ConsistOf(controllers.SharedKey([]string{"api.read.all"}, ""),
 		controllers.SharedKey([]string{"api.read"}, ""), controllers.SharedKey([]string{"api.read"}, "https://api.example.com/payroll")))
 }
