@@ -195,7 +195,7 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 			}
 			return 0, err
 		}
-		if allows(p, sel, items[i].Namespace, ns.Labels, items[i].Spec.Scopes) == "" {
+		if allows(p, sel, items[i].Namespace, ns.Labels, items[i].Spec.Scopes, items[i].Spec.Audience) == "" {
 			n++
 		}
 	}
@@ -219,7 +219,7 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 	inUse := map[string]bool{}
 	for i := range items {
 		if oc := &items[i]; oc.Spec.CredentialsSecretRef == nil && oc.DeletionTimestamp == nil {
-			inUse[sharedKey(oc.Spec.Scopes, oc.Spec.Audience)] = true
+			inUse[sharedKey(requestedScopes(p, oc.Spec.Scopes), oc.Spec.Audience)] = true
 		}
 	}
 	r.Clients.shared.forgetUnused(p.UID, inUse)

@@ -259,7 +259,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	}
 	defer release()
 
-	tok, err := r.sendTokenRequest(ctx, g, in, oc.Spec.Scopes)
+	tok, err := r.sendTokenRequest(ctx, g, in, g.source.scopes)
 	release()
 	var refErr *referenceError
 	if errors.As(err, &refErr) {

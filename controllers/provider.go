@@ -34,14 +34,17 @@ type requestSource struct {
 	// client is the OAuthClient the request is for; nil for a shared token.
 	client *tokenatorv1.OAuthClient
 	// shared says the central credentials are used: the token is the
-	// provider's shared token of the OAuthClient's scopes and audience.
+	// provider's shared token of the scopes and the OAuthClient's audience.
 	shared bool
+	// scopes are the scopes requested: the OAuthClient's, or the provider's
+	// defaultScopes when it names none.
+	scopes []string
 }
 
 // ownSource is the source of an OAuthClient with an inline endpoint.
 func ownSource(oc *tokenatorv1.OAuthClient) *requestSource {
 	return &requestSource{endpoint: &oc.Spec.OAuthEndpoint, endpointNamespace: oc.Namespace,
-		credentials: oc.Spec.CredentialsSecretRef, credentialsNamespace: oc.Namespace, client: oc}
+		credentials: oc.Spec.CredentialsSecretRef, credentialsNamespace: oc.Namespace, client: oc, scopes: oc.Spec.Scopes}
 }
 
 // endpointField names a field of the endpoint in messages: the OAuthClient's
@@ -74,8 +77,9 @@ func servesProviders(o *Options) bool {
 
 // resolveSource returns the request source of oc: its inline endpoint, or
 // its ClusterOAuthProvider's once the provider is found usable and allows
-// oc's namespace and scopes. A provider that is missing or unusable is
-// ProviderNotFound, one that refuses is ProviderRefused; no request is sent.
+// oc's namespace, scopes and audience. A provider that is missing or unusable
+// is ProviderNotFound, one that refuses is ProviderRefused; no request is
+// sent, with the central credentials nor with oc's own.
 func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenatorv1.OAuthClient) (*requestSource, error) {
 	ref := oc.Spec.ProviderRef
 	if ref == nil {
@@ -130,10 +134,10 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	if err := r.NamespaceReader.Get(ctx, types.NamespacedName{Name: oc.Namespace}, nsMeta); err != nil {
 		return nil, fmt.Errorf("reading Namespace %q: %w", oc.Namespace, err)
 	}
-	if why := allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes); why != "" {
+	if why := allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes, oc.Spec.Audience); why != "" {
 		return nil, &referenceError{reason: tokenatorv1.ReasonProviderRefused, message: why}
 	}
-	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p}
+	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: requestedScopes(p, oc.Spec.Scopes)}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:
 		// The provider's ServiceAccount, in the cluster resource namespace,
@@ -163,10 +167,10 @@ func providerRefusal(err error) (*referenceError, bool) {
 }
 
 // withhold handles an OAuthClient its provider no longer serves (missing,
-// not Ready, or refusing its namespace or scopes): no request is sent, and
-// the derived Secret keeps its token until the token expires; then the token
-// is removed from it, so that a tenant the provider refuses holds no valid
-// token of it for longer than that token's lifetime.
+// not Ready, or refusing its namespace, scopes or audience): no request is
+// sent, and the derived Secret keeps its token until the token expires; then
+// the token is removed from it, so that a tenant the provider refuses holds
+// no valid token of it for longer than that token's lifetime.
 func (r *OAuthClientReconciler) withhold(ctx context.Context, oc *tokenatorv1.OAuthClient, refErr *referenceError, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
 	if st.ExpiresAt == nil || now.Before(st.ExpiresAt.Time) {

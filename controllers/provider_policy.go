@@ -44,15 +44,61 @@ func scopeMatches(glob, scope string) bool {
 }
 
 // refusedScope returns the first of scopes that no glob of allowed matches,
-// or "" when all are allowed; an empty allowed list allows every scope.
+// or "" when all are allowed; an empty allowed list allows every scope. It
+// judges the scopes asked for one by one: that none is asked for is for
+// scopeRefusal to judge.
 func refusedScope(allowed, scopes []string) string {
 	if len(allowed) == 0 {
 		return ""
 	}
 	for _, s := range scopes {
-		if !slices.ContainsFunc(allowed, func(g string) bool { return scopeMatches(g, s) }) {
+		if !matchesAny(allowed, s) {
 			return s
 		}
+	}
+	return ""
+}
+
+// matchesAny reports whether a glob of globs matches s.
+func matchesAny(globs []string, s string) bool {
+	return slices.ContainsFunc(globs, func(g string) bool { return scopeMatches(g, s) })
+}
+
+// requestedScopes are the scopes requested through p for an OAuthClient that
+// names scopes: its own, or p's defaultScopes when it names none.
+func requestedScopes(p *tokenatorv1.ClusterOAuthProvider, scopes []string) []string {
+	if len(scopes) == 0 {
+		return p.Spec.DefaultScopes
+	}
+	return scopes
+}
+
+// scopeRefusal reports why p refuses the scopes an OAuthClient names, or ""
+// when it allows them. With allowedScopes set, a request of no scope is
+// refused: most identity providers answer it with every scope the client
+// may have.
+func scopeRefusal(p *tokenatorv1.ClusterOAuthProvider, scopes []string) string {
+	requested := requestedScopes(p, scopes)
+	if len(requested) == 0 && len(p.Spec.AllowedScopes) > 0 {
+		return fmt.Sprintf(msgNoScopeRefused, p.Name)
+	}
+	if s := refusedScope(p.Spec.AllowedScopes, requested); s != "" {
+		return fmt.Sprintf(msgScopeRefused, p.Name, s)
+	}
+	return ""
+}
+
+// audienceRefusal reports why p refuses the audience an OAuthClient names,
+// or "" when it allows it: an audience must match a glob of
+// allowedAudiences, and none is allowed when allowedAudiences is unset.
+func audienceRefusal(p *tokenatorv1.ClusterOAuthProvider, audience string) string {
+	switch {
+	case audience == "":
+		return ""
+	case len(p.Spec.AllowedAudiences) == 0:
+		return fmt.Sprintf(msgAudienceNotAllowed, p.Name)
+	case !matchesAny(p.Spec.AllowedAudiences, audience):
+		return fmt.Sprintf(msgAudienceRefused, p.Name, audience)
 	}
 	return ""
 }
@@ -70,7 +116,9 @@ func providerSelector(p *tokenatorv1.ClusterOAuthProvider) (labels.Selector, err
 }
 
 // checkProvider checks what the schema cannot of a provider's spec: the
-// endpoint resolves, its host is allowed, and the namespace selector parses.
+// endpoint resolves, its host is allowed, the namespace selector parses, and
+// allowedScopes allows every scope of defaultScopes (globs with several *
+// cannot be matched in CEL).
 // It returns the resolved endpoint and the selector.
 func checkProvider(p *tokenatorv1.ClusterOAuthProvider, hosts hostChecker) (presets.Endpoint, labels.Selector, error) {
 	ep, err := presets.Resolve(&p.Spec.OAuthEndpoint)
@@ -86,6 +134,9 @@ func checkProvider(p *tokenatorv1.ClusterOAuthProvider, hosts hostChecker) (pres
 	if err != nil {
 		return presets.Endpoint{}, nil, err
 	}
+	if s := refusedScope(p.Spec.AllowedScopes, p.Spec.DefaultScopes); s != "" {
+		return presets.Endpoint{}, nil, fmt.Errorf(msgDefaultScopeRefused, s)
+	}
 	return ep, sel, nil
 }
 
@@ -96,15 +147,15 @@ type hostChecker interface {
 }
 
 // allows reports why p refuses an OAuthClient of namespace ns (its labels
-// nsLabels) requesting scopes, or "" when it allows it.
-func allows(p *tokenatorv1.ClusterOAuthProvider, sel labels.Selector, ns string, nsLabels map[string]string, scopes []string) string {
+// nsLabels) that names scopes and audience, or "" when it allows it.
+func allows(p *tokenatorv1.ClusterOAuthProvider, sel labels.Selector, ns string, nsLabels map[string]string, scopes []string, audience string) string {
 	if !sel.Matches(labels.Set(nsLabels)) {
 		return fmt.Sprintf(msgNamespaceRefused, p.Name, ns)
 	}
-	if s := refusedScope(p.Spec.AllowedScopes, scopes); s != "" {
-		return fmt.Sprintf(msgScopeRefused, p.Name, s)
+	if why := scopeRefusal(p, scopes); why != "" {
+		return why
 	}
-	return ""
+	return audienceRefusal(p, audience)
 }
 
 // sharedKey identifies the shared token of a set of scopes and an audience:

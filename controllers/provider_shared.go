@@ -176,9 +176,9 @@ func (s *sharedTokens) len() int {
 }
 
 // sharedSpec is what identifies a shared token's request: the provider's
-// endpoint, the scopes as a set and the audience.
+// endpoint, the requested scopes (src's) as a set and the audience.
 func sharedSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.OAuthClientSpec {
-	scopes := slices.Clone(oc.Spec.Scopes)
+	scopes := slices.Clone(src.scopes)
 	slices.Sort(scopes)
 	return &tokenatorv1.OAuthClientSpec{
 		OAuthEndpoint: *src.endpoint.DeepCopy(),
@@ -262,7 +262,7 @@ func (r *OAuthClientReconciler) sharedTokenValue(ctx context.Context, key, name 
 // the OAuthClients that share it.
 func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
 	p := g.source.provider
-	sk := sharedKey(oc.Spec.Scopes, oc.Spec.Audience)
+	sk := sharedKey(g.source.scopes, oc.Spec.Audience)
 	key := string(p.UID) + "/" + sk
 	name := sharedSecretName(p.Name, sk)
 	st := &oc.Status

@@ -85,6 +85,40 @@ func (e *providerEnv) createProvider(p *tokenatorv1.ClusterOAuthProvider) {
 	e.t.Cleanup(func() { _ = k8s.Delete(e.ctx, p) })
 }
 
+// waitProvider waits until provider name's Ready condition, of its current
+// generation, has reason and, unless clients is negative, its status counts
+// clients; it returns the provider.
+func (e *providerEnv) waitProvider(name, reason string, clients int) *tokenatorv1.ClusterOAuthProvider {
+	e.t.Helper()
+	var cur *tokenatorv1.ClusterOAuthProvider
+	e.g.Eventually(func(g Gomega) {
+		cur = &tokenatorv1.ClusterOAuthProvider{}
+		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
+		c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.ObservedGeneration).To(Equal(cur.Generation))
+		g.Expect(c.Reason).To(Equal(reason), c.Message)
+		if clients >= 0 {
+			g.Expect(cur.Status.Clients).To(BeEquivalentTo(clients), "status.clients")
+		}
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	return cur
+}
+
+// updateProvider applies mutate to the latest version of provider name,
+// retrying on conflicts.
+func (e *providerEnv) updateProvider(name string, mutate func(*tokenatorv1.ClusterOAuthProvider)) {
+	e.t.Helper()
+	e.g.Eventually(func() error {
+		cur := &tokenatorv1.ClusterOAuthProvider{}
+		if err := k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur); err != nil {
+			return err
+		}
+		mutate(cur)
+		return k8s.Update(e.ctx, cur)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
 // label sets (value != "") or removes the label key of namespace ns.
 func (e *providerEnv) label(ns, key, value string) {
 	e.t.Helper()
@@ -192,36 +226,44 @@ func TestProviderScopes(t *testing.T) {
 		To(ContainSubstring(`does not allow scope "admin"`))
 
 	// The provider narrows its scopes: the reader is refused within seconds.
-	e.g.Eventually(func() error {
-		cur := &tokenatorv1.ClusterOAuthProvider{}
-		if err := k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur); err != nil {
-			return err
-		}
-		cur.Spec.AllowedScopes = []string{"payroll"}
-		return k8s.Update(e.ctx, cur)
-	}).WithTimeout(timeout).Should(Succeed())
+	e.updateProvider(name, func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.AllowedScopes = []string{"payroll"} })
 	refused = tenant.waitReason("reader", tokenatorv1.ReasonProviderRefused)
 	e.g.Expect(meta.FindStatusCondition(refused.Status.Conditions, tokenatorv1.ConditionReady).Message).
 		To(ContainSubstring(`does not allow scope "api.read.all"`))
 }
 
-// A tenant's own credentials, in its namespace, are used instead of the
-// central ones; the provider's endpoint and CA are the same.
-func TestProviderOwnCredentials(t *testing.T) {
+// ownCredentialsEnv starts a provider env with one tenant, whose endpoint
+// also accepts the tenant's own client, and creates a provider (p, adjusted
+// by mutate) that allows the tenant, and in the tenant's namespace the Secret
+// "own" of its client. It returns the provider's name and the client's ID.
+func ownCredentialsEnv(t *testing.T, mutate func(p *tokenatorv1.ClusterOAuthProvider)) (e *providerEnv, name string, tenant *testEnv, ownID string) {
+	t.Helper()
 	ownID, ownSecret := randomString("client-"), randomString("secret-")
 	secretsMu.Lock()
 	secretsSeen = append(secretsSeen, ownSecret)
 	secretsMu.Unlock()
-	e := newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{ownID: ownSecret}}, 1, nil)
-	name := randomString("p-")
-	e.createProvider(e.provider(name))
-	tenant := e.tenant(0)
+	e = newProviderEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749, Clients: map[string]string{ownID: ownSecret}}, 1, nil)
+	name = randomString("p-")
+	p := e.provider(name)
+	mutate(p)
+	e.createProvider(p)
+	tenant = e.tenant(0)
 	e.label(tenant.ns, allowLabel(name), "allowed")
 	tenant.create(tenant.credentials("own", ownID, ownSecret))
+	return e, name, tenant, ownID
+}
 
-	own := providerClient("own", name)
-	own.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "own"}
-	tenant.create(own)
+// withOwnCredentials makes oc use the Secret "own" of ownCredentialsEnv.
+func withOwnCredentials(oc *tokenatorv1.OAuthClient) *tokenatorv1.OAuthClient {
+	oc.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "own"}
+	return oc
+}
+
+// A tenant's own credentials, in its namespace, are used instead of the
+// central ones; the provider's endpoint and CA are the same.
+func TestProviderOwnCredentials(t *testing.T) {
+	e, name, tenant, ownID := ownCredentialsEnv(t, func(*tokenatorv1.ClusterOAuthProvider) {})
+	tenant.create(withOwnCredentials(providerClient("own", name)))
 	tenant.waitReady("own")
 	e.g.Expect(e.idp.LastRequest().Params["client_id"]).To(Equal(ownID))
 	e.g.Expect(tenant.get("own").Status.TokenSource).To(BeEmpty())
@@ -394,6 +436,17 @@ func TestSharedTokenFortyNamespaces(t *testing.T) {
 	}
 }
 
+// sharedKeys are the shared keys of the shared token Secrets of provider.
+func (e *providerEnv) sharedKeys(g Gomega, provider string) []string {
+	var list corev1.SecretList
+	g.Expect(k8s.List(e.ctx, &list, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: provider})).To(Succeed())
+	var keys []string
+	for _, s := range list.Items {
+		keys = append(keys, s.Annotations[tokenatorv1.AnnotationSharedKey])
+	}
+	return keys
+}
+
 // twoTenantsSharing starts a provider allowing the scopes api.* and two
 // tenants whose OAuthClient "api" shares its token of api.read.
 func twoTenantsSharing(t *testing.T) (e *providerEnv, name string, a, b *testEnv) {
@@ -429,8 +482,12 @@ func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
 
 	a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Scopes = []string{"admin"} })
 	a.waitReason("api", tokenatorv1.ReasonProviderRefused)
-	a.update("api", func(oc *tokenatorv1.OAuthClient) { oc.Spec.Audience = "https://other.example.com" })
-	a.waitReason("api", tokenatorv1.ReasonProviderRefused)
+	// An audience of its own would be a shared token of its own, requested
+	// with the central credentials: the provider allows none.
+	a.update("api", func(oc *tokenatorv1.OAuthClient) {
+		oc.Spec.Scopes, oc.Spec.Audience = []string{"api.read"}, "https://other.example.com"
+	})
+	waitRefused(a, "api", "remove spec.audience")
 
 	e.g.Consistently(func() string { return b.secret("api-token").ResourceVersion }).
 		WithTimeout(2*time.Second).Should(Equal(before.ResourceVersion), "the other tenant's Secret")
@@ -444,15 +501,6 @@ func TestSharedTokenTenantCannotChangeOthers(t *testing.T) {
 // stays, and deleting the last client of a shared token deletes it.
 func TestSharedTokensOfUnusedScopesAreDeleted(t *testing.T) {
 	e, name, a, b := twoTenantsSharing(t)
-	sharedKeys := func(g Gomega) []string {
-		var list corev1.SecretList
-		g.Expect(k8s.List(e.ctx, &list, client.InNamespace(e.ns), client.MatchingLabels{tokenatorv1.LabelProvider: name})).To(Succeed())
-		var keys []string
-		for _, s := range list.Items {
-			keys = append(keys, s.Annotations[tokenatorv1.AnnotationSharedKey])
-		}
-		return keys
-	}
 	waitShared := func(scopes ...[]string) {
 		t.Helper()
 		want := make([]string, 0, len(scopes))
@@ -460,7 +508,7 @@ func TestSharedTokensOfUnusedScopesAreDeleted(t *testing.T) {
 			want = append(want, controllers.SharedKey(sc, ""))
 		}
 		e.g.Eventually(func(g Gomega) {
-			g.Expect(sharedKeys(g)).To(ConsistOf(want))
+			g.Expect(e.sharedKeys(g, name)).To(ConsistOf(want))
 			cur := &tokenatorv1.ClusterOAuthProvider{}
 			g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
 			g.Expect(cur.Status.SharedTokens).To(BeEquivalentTo(len(want)))
@@ -518,16 +566,7 @@ func TestProviderHealth(t *testing.T) {
 		c.AllowedTokenHosts = []string{"127.0.0.1", "localhost"}
 	})
 	waitProvider := func(name, reason string) *tokenatorv1.ClusterOAuthProvider {
-		var cur *tokenatorv1.ClusterOAuthProvider
-		e.g.Eventually(func(g Gomega) {
-			cur = &tokenatorv1.ClusterOAuthProvider{}
-			g.Expect(k8s.Get(e.ctx, types.NamespacedName{Name: name}, cur)).To(Succeed())
-			c := meta.FindStatusCondition(cur.Status.Conditions, tokenatorv1.ConditionReady)
-			g.Expect(c).NotTo(BeNil())
-			g.Expect(c.ObservedGeneration).To(Equal(cur.Generation))
-			g.Expect(c.Reason).To(Equal(reason), c.Message)
-		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
-		return cur
+		return e.waitProvider(name, reason, -1)
 	}
 	ok := randomString("p-")
 	e.createProvider(e.provider(ok))

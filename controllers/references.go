@@ -158,8 +158,9 @@ func metadataOnly(kind string) *metav1.PartialObjectMetadata {
 // tokenRequestHash identifies the inputs of a token request: every spec field
 // that shapes the request, and the versions (never the
 // values) of the referenced objects. A different hash means a new token is due.
-// requestSpec is the spec of oc with the endpoint of its source: a provider's
-// endpoint is part of what its clients' requests ask for.
+// requestSpec is the spec of oc with the endpoint and the requested scopes of
+// its source: a provider's endpoint and defaultScopes are part of what its
+// clients' requests ask for.
 func requestSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.OAuthClientSpec {
 	if src.provider == nil {
 		return &oc.Spec
@@ -169,6 +170,7 @@ func requestSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.O
 	}
 	spec := oc.Spec.DeepCopy()
 	spec.OAuthEndpoint = *src.endpoint.DeepCopy()
+	spec.Scopes = src.scopes
 	return spec
 }
 

@@ -43,7 +43,8 @@ type ClusterOAuthProviderSpec struct {
 
 	// allowedScopes are the scopes an OAuthClient may request, as globs where
 	// * stands for any run of characters (api.read* matches api.read and
-	// api.read.all). When unset, any scope is allowed.
+	// api.read.all). When unset, any scope is allowed. When set, an
+	// OAuthClient must name at least one scope, unless defaultScopes is set.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=256
@@ -51,6 +52,28 @@ type ClusterOAuthProviderSpec struct {
 	// +listType=atomic
 	// +optional
 	AllowedScopes []string `json:"allowedScopes,omitempty"`
+
+	// defaultScopes are requested for an OAuthClient that names no scope.
+	// Each must match a glob of allowedScopes when allowedScopes is set (else
+	// the provider is not Ready: InvalidSpec).
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +listType=atomic
+	// +optional
+	DefaultScopes []string `json:"defaultScopes,omitempty"`
+
+	// allowedAudiences are the audiences an OAuthClient may request
+	// (spec.audience), as globs like allowedScopes. When unset, an
+	// OAuthClient may not set an audience; an audience the provider sends
+	// itself (extraParameters) is not affected.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +listType=atomic
+	// +optional
+	AllowedAudiences []string `json:"allowedAudiences,omitempty"`
 }
 
 // ClusterOAuthProviderStatus is the observed state of a ClusterOAuthProvider.

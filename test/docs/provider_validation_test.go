@@ -91,9 +91,13 @@ func TestClusterOAuthProviderValidation(t *testing.T) {
 		g := NewWithT(t)
 		p := valid()
 		p.Spec.AllowedScopes = []string{"api.read*", "payroll"}
+		p.Spec.DefaultScopes = []string{"api.read"}
+		p.Spec.AllowedAudiences = []string{"https://api.example.com/*"}
 		p.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "central"}
 		g.Expect(k8s.Create(ctx, p)).To(Succeed())
 		g.Expect(p.Spec.CredentialsSecretRef.ClientIDKey).To(Equal("client_id"))
+		g.Expect(p.Spec.DefaultScopes).To(Equal([]string{"api.read"}), "defaultScopes kept by the schema")
+		g.Expect(p.Spec.AllowedAudiences).To(Equal([]string{"https://api.example.com/*"}), "allowedAudiences kept by the schema")
 		t.Cleanup(func() { _ = k8s.Delete(ctx, p) })
 	})
 	// serviceAccountToken: the ServiceAccount is of the cluster resource
@@ -152,6 +156,10 @@ func TestClusterOAuthProviderValidation(t *testing.T) {
 		}, []string{"spec.clientAssertion", "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"}},
 		{"scope glob with a space", func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.AllowedScopes = []string{"api read"} },
 			[]string{"spec.allowedScopes[0]", "should match"}},
+		{"default scope with a space", func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.DefaultScopes = []string{"api.read", "api write"} },
+			[]string{"spec.defaultScopes[1]", "should match"}},
+		{"empty audience glob", func(p *tokenatorv1.ClusterOAuthProvider) { p.Spec.AllowedAudiences = []string{""} },
+			[]string{"spec.allowedAudiences[0]", "should be at least 1 chars long"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
