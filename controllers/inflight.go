@@ -63,17 +63,21 @@ func (t *tokenRequests) start(ctx context.Context, key, id string, send func(con
 	}()
 }
 
-// take returns the request of key: still in flight (pending, and it stays),
-// or ended (and forgotten, so that one reconcile acts on it); nil when there
-// is none.
+// take returns a copy of the request of key: still in flight (pending, and
+// it stays), or ended (and forgotten, so that one reconcile acts on it); nil
+// when there is none.
 func (t *tokenRequests) take(key string) *requestOutcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := t.m[key]
-	if out != nil && !out.pending {
+	if out == nil {
+		return nil
+	}
+	if !out.pending {
 		delete(t.m, key)
 	}
-	return out
+	c := *out
+	return &c
 }
 
 // usable reports whether an ended request answers id and is recent enough to
