@@ -46,7 +46,8 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
-	cp config/crd/bases/*.yaml charts/tokenator/crds/
+	rm -f charts/tokenator/files/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/tokenator/files/crds/
 	cp config/rbac/role.yaml charts/tokenator/files/manager-role.yaml
 	cp config/grafana/tokenator-dashboard.json charts/tokenator/files/tokenator-dashboard.json
 

@@ -137,7 +137,7 @@ type chartCase struct {
 	name      string
 	namespace string // the release namespace
 	values    map[string]any
-	// kinds counts the rendered objects by kind, with the CRD (--include-crds).
+	// kinds counts the rendered objects by kind.
 	kinds map[string]int
 	check func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment)
 }
@@ -222,7 +222,8 @@ func chartCases() []chartCase {
 				"prometheusRule":      map[string]any{"enabled": true},
 				"grafanaDashboard":    map[string]any{"enabled": true},
 			},
-			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1}),
+			kinds: withKinds(map[string]int{"PodDisruptionBudget": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1,
+				"ServiceAccount": 2, "Secret": 1, "ClusterRoleBinding": 3}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(2))
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
@@ -250,12 +251,13 @@ func chartCases() []chartCase {
 					HaveKeyWithValue("port", svc.Spec.Ports[0].Name),
 					HaveKeyWithValue("path", "/metrics"),
 					HaveKeyWithValue("honorLabels", true),
-					// HTTPS with Prometheus's ServiceAccount token: the manager
-					// authenticates and authorizes the scrape.
+					// HTTPS with the scraper's ServiceAccount token: the
+					// manager authenticates and authorizes the scrape.
 					HaveKeyWithValue("scheme", "https"),
-					HaveKeyWithValue("bearerTokenFile", "/var/run/secrets/kubernetes.io/serviceaccount/token"),
+					Not(HaveKey("bearerTokenFile")),
 					HaveKeyWithValue("tlsConfig", HaveKeyWithValue("insecureSkipVerify", true))))
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--metrics-secure=true"))
+				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-ha")
 
 				// The chart's rules with the default values are those of config/prometheus.
 				plain := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
@@ -286,14 +288,21 @@ func chartCases() []chartCase {
 			name:      "watched namespaces",
 			namespace: "tokenator-ns",
 			values:    map[string]any{"watchNamespaces": []string{"team-a", "team-b"}},
-			kinds:     withKinds(map[string]int{"ClusterRole": 4, "ClusterRoleBinding": 1, "Role": 3, "RoleBinding": 3}),
+			// Roles and RoleBindings: the manager's in team-a, team-b and the
+			// cluster resource namespace, the leader election's, the Events of
+			// ClusterOAuthProviders in default.
+			kinds: withKinds(map[string]int{"ClusterRole": 5, "ClusterRoleBinding": 2, "Role": 5, "RoleBinding": 5}),
 			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
 				// TokenReviews and SubjectAccessReviews are cluster-scoped: the
 				// metrics endpoint keeps its ClusterRole.
 				checkMetricsAuthRBAC(g, r, "tokenator-ns")
-				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--namespaces=team-a,team-b"))
+				// The cluster resource namespace (the release namespace) is
+				// watched too, else no ClusterOAuthProvider is served.
+				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--namespaces=team-a,team-b,tokenator-ns"))
 				g.Expect(r.find("ClusterRole", "", fullname+"-manager")).To(BeNil(), "no cluster-wide access to Secrets")
-				for _, ns := range []string{"team-a", "team-b"} {
+				g.Expect(r.find("ClusterRole", "", fullname+"-cluster-scoped")).NotTo(BeNil())
+				g.Expect(r.find("Role", "default", fullname+"-cluster-events")).NotTo(BeNil())
+				for _, ns := range []string{"team-a", "team-b", "tokenator-ns"} {
 					g.Expect(r.find("Role", ns, fullname+"-manager")).NotTo(BeNil(), "Role in %s", ns)
 					g.Expect(r.find("RoleBinding", ns, fullname+"-manager")).NotTo(BeNil(), "RoleBinding in %s", ns)
 				}
@@ -385,7 +394,8 @@ func chartCases() []chartCase {
 				g.Expect(r.find("ClusterRole", "", "tokenator-oauthclient-editor")).To(BeNil())
 				g.Expect(r.find("ClusterRole", "", "tokenator-metrics-auth")).To(BeNil(), "plain HTTP metrics review no tokens")
 				endpoints, _, _ := unstructured.NestedSlice(r.one(g, "ServiceMonitor").Object, "spec", "endpoints")
-				g.Expect(endpoints).To(ConsistOf(And(HaveKeyWithValue("scheme", "http"), Not(HaveKey("bearerTokenFile")), Not(HaveKey("tlsConfig")))))
+				g.Expect(endpoints).To(ConsistOf(And(HaveKeyWithValue("scheme", "http"), Not(HaveKey("authorization")), Not(HaveKey("tlsConfig")))))
+				g.Expect(r.find("Secret", "tokenator-custom", "tokenator-metrics-scraper-token")).To(BeNil(), "plain HTTP needs no token")
 
 				pr := r.one(g, "PrometheusRule")
 				g.Expect(pr.GetLabels()).To(HaveKeyWithValue("role", "alerts"))
@@ -421,7 +431,84 @@ func chartCases() []chartCase {
 				g.Expect(c.Image).To(Equal("ghcr.io/tokenator-dev/tokenator@" + digest))
 			},
 		},
+		{
+			name:      "day two: PodMonitor, common labels, strategy, volumes, CRDs deleted on uninstall",
+			namespace: "tokenator-daytwo",
+			values: map[string]any{
+				"crds":              map[string]any{"keep": false},
+				"commonLabels":      map[string]any{"team": "platform", "cost-center": "42"},
+				"podLabels":         map[string]any{"sidecar.istio.io/inject": "false"},
+				"strategy":          map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxSurge": 1, "maxUnavailable": 0}},
+				"podMonitor":        map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}, "interval": "1m"},
+				"extraVolumes":      []any{map[string]any{"name": "scratch", "emptyDir": map[string]any{"sizeLimit": "16Mi"}}},
+				"extraVolumeMounts": []any{map[string]any{"name": "scratch", "mountPath": "/scratch"}},
+			},
+			kinds: withKinds(map[string]int{"PodMonitor": 1, "ServiceAccount": 2, "Secret": 1, "ClusterRoleBinding": 3}),
+			check: func(t *testing.T, g Gomega, r rendered, d *appsv1.Deployment) {
+				for _, crd := range r.all("CustomResourceDefinition") {
+					g.Expect(crd.GetAnnotations()).NotTo(HaveKey("helm.sh/resource-policy"), "crds.keep=false: helm uninstall deletes %s", crd.GetName())
+				}
+				g.Expect(d.Spec.Strategy.Type).To(Equal(appsv1.RollingUpdateDeploymentStrategyType))
+				g.Expect(d.Spec.Strategy.RollingUpdate.MaxSurge).To(HaveValue(Equal(intstr.FromInt32(1))))
+				g.Expect(d.Spec.Strategy.RollingUpdate.MaxUnavailable).To(HaveValue(Equal(intstr.FromInt32(0))))
+				pod := d.Spec.Template
+				g.Expect(pod.Labels).To(And(HaveKeyWithValue("team", "platform"), HaveKeyWithValue("sidecar.istio.io/inject", "false")))
+				g.Expect(d.Spec.Selector.MatchLabels).NotTo(HaveKey("team"), "common labels stay out of the immutable selector")
+				g.Expect(pod.Spec.Volumes).To(ConsistOf(HaveField("Name", "scratch")))
+				g.Expect(pod.Spec.Containers[0].VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "scratch", MountPath: "/scratch"}))
+
+				// The PodMonitor selects the manager pods and scrapes their
+				// metrics port, as the ServiceMonitor does the Service's.
+				pm := r.one(g, "PodMonitor")
+				g.Expect(pm.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+				sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
+				g.Expect(sel).NotTo(BeEmpty())
+				for k, v := range sel {
+					g.Expect(pod.Labels).To(HaveKeyWithValue(k, v), "the PodMonitor selects the manager pods")
+				}
+				nss, _, _ := unstructured.NestedStringSlice(pm.Object, "spec", "namespaceSelector", "matchNames")
+				g.Expect(nss).To(Equal([]string{"tokenator-daytwo"}))
+				endpoints, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+				g.Expect(endpoints).To(ConsistOf(And(
+					HaveKeyWithValue("port", "metrics"), HaveKeyWithValue("path", "/metrics"), HaveKeyWithValue("interval", "1m"),
+					HaveKeyWithValue("honorLabels", true), HaveKeyWithValue("scheme", "https"))))
+				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-daytwo")
+				g.Expect(r.all("ServiceMonitor")).To(BeEmpty())
+			},
+		},
+		{
+			name:      "CRDs applied apart",
+			namespace: "tokenator-nocrds",
+			values:    map[string]any{"crds": map[string]any{"enabled": false}},
+			kinds:     withKinds(map[string]int{"CustomResourceDefinition": 0}),
+		},
 	}
+}
+
+// checkScraper checks the identity a ServiceMonitor's or PodMonitor's
+// endpoint scrapes the HTTPS metrics with: the key "token" of a Secret the
+// cluster fills with the token of a ServiceAccount (type
+// kubernetes.io/service-account-token), in the release namespace, which a
+// ClusterRoleBinding lets get /metrics through the metrics-reader ClusterRole.
+func checkScraper(g Gomega, r rendered, endpoint map[string]any, namespace string) {
+	g.ExpectWithOffset(1, endpoint).To(HaveKeyWithValue("authorization", HaveKeyWithValue("type", "Bearer")))
+	name, _, _ := unstructured.NestedString(endpoint, "authorization", "credentials", "name")
+	key, _, _ := unstructured.NestedString(endpoint, "authorization", "credentials", "key")
+	g.ExpectWithOffset(1, key).To(Equal("token"))
+	var secret corev1.Secret
+	u := r.find("Secret", namespace, name)
+	g.ExpectWithOffset(1, u).NotTo(BeNil(), "the scraper's token Secret %s/%s", namespace, name)
+	typed(g, u, &secret)
+	g.ExpectWithOffset(1, secret.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
+	g.ExpectWithOffset(1, secret.Data).To(BeEmpty(), "the cluster fills the token in")
+	sa := secret.Annotations[corev1.ServiceAccountNameKey]
+	g.ExpectWithOffset(1, r.find("ServiceAccount", namespace, sa)).NotTo(BeNil(), "the scraper's ServiceAccount %s", sa)
+	var b rbacv1.ClusterRoleBinding
+	u = r.find("ClusterRoleBinding", "", fullnameOf(r)+"-metrics-scraper")
+	g.ExpectWithOffset(1, u).NotTo(BeNil())
+	typed(g, u, &b)
+	g.ExpectWithOffset(1, b.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullnameOf(r) + "-metrics-reader"}))
+	g.ExpectWithOffset(1, b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: sa, Namespace: namespace}))
 }
 
 // alertRules returns the rules of a PrometheusRule by alert name.
@@ -454,20 +541,29 @@ func TestChartRendersAndApplies(t *testing.T) {
 			r := rendered(render(t, tc.namespace, tc.values))
 			g.Expect(r.kinds()).To(Equal(tc.kinds))
 			watched, _ := tc.values["watchNamespaces"].([]string)
+			roleNamespaces := []string{tc.namespace}
+			if len(watched) > 0 {
+				// The Events of ClusterOAuthProviders are in default.
+				roleNamespaces = append(append(roleNamespaces, watched...), "default")
+			}
+			common, _ := tc.values["commonLabels"].(map[string]any)
 
 			// Namespaced objects are in the release namespace, or for the
-			// manager's Roles in the watched namespaces.
+			// manager's Roles in the watched namespaces. Every object has the
+			// release's labels and commonLabels.
 			for _, u := range r {
 				switch u.GetKind() {
 				case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 					g.Expect(u.GetNamespace()).To(BeEmpty(), "%s %s", u.GetKind(), u.GetName())
 				case "Role", "RoleBinding":
-					g.Expect(append([]string{tc.namespace}, watched...)).To(ContainElement(u.GetNamespace()), "%s %s", u.GetKind(), u.GetName())
+					g.Expect(roleNamespaces).To(ContainElement(u.GetNamespace()), "%s %s", u.GetKind(), u.GetName())
 				default:
 					g.Expect(u.GetNamespace()).To(Equal(tc.namespace), "%s %s", u.GetKind(), u.GetName())
 				}
-				if u.GetKind() != "CustomResourceDefinition" {
-					g.Expect(u.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/instance", "tk"), "%s %s", u.GetKind(), u.GetName())
+				g.Expect(u.GetLabels()).To(And(HaveKeyWithValue("app.kubernetes.io/instance", "tk"), HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm")),
+					"%s %s", u.GetKind(), u.GetName())
+				for k, v := range common {
+					g.Expect(u.GetLabels()).To(HaveKeyWithValue(k, v), "%s %s has commonLabels", u.GetKind(), u.GetName())
 				}
 			}
 
@@ -548,7 +644,7 @@ func checkDeployment(g Gomega, r rendered, flags map[string]bool) *appsv1.Deploy
 // ServiceAccount, and the leader election Role.
 func checkRBAC(g Gomega, r rendered, namespace, serviceAccount string, want []rbacv1.PolicyRule) {
 	if sas := r.all("ServiceAccount"); len(sas) > 0 {
-		g.Expect(sas[0].GetName()).To(Equal(serviceAccount))
+		g.Expect(sas).To(ContainElement(WithTransform((*unstructured.Unstructured).GetName, Equal(serviceAccount))))
 	}
 	managerRoles := 0
 	for _, kind := range []string{"ClusterRole", "Role"} {
@@ -573,11 +669,14 @@ func checkRBAC(g Gomega, r rendered, namespace, serviceAccount string, want []rb
 				roleNS = ""
 			}
 			g.Expect(r.find(b.RoleRef.Kind, roleNS, b.RoleRef.Name)).NotTo(BeNil(), "%s %s binds a rendered role", kind, u.GetName())
+			if u.GetName() == fullnameOf(r)+"-metrics-scraper" {
+				continue // Prometheus's identity: checkScraper
+			}
 			g.Expect(b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: serviceAccount, Namespace: namespace}))
 		}
 	}
 	for _, u := range r.all("ClusterRoleBinding") {
-		g.Expect(u.GetName()).To(Or(Equal(fullnameOf(r)+"-manager"), Equal(fullnameOf(r)+"-metrics-auth")))
+		g.Expect(strings.TrimPrefix(u.GetName(), fullnameOf(r)+"-")).To(BeElementOf("manager", "metrics-auth", "cluster-scoped", "metrics-scraper"))
 	}
 
 	var le rbacv1.Role
@@ -652,33 +751,69 @@ func checkMetricsService(g Gomega, r rendered, d *appsv1.Deployment) {
 // manifests differ from config/: `make manifests` copies them.
 func TestChartCopiesOfGeneratedFiles(t *testing.T) {
 	t.Parallel()
-	for copied, generated := range map[string]string{
-		"charts/tokenator/crds/tokenator.dev_oauthclients.yaml": "config/crd/bases/tokenator.dev_oauthclients.yaml",
-		"charts/tokenator/files/manager-role.yaml":              "config/rbac/role.yaml",
-		"charts/tokenator/files/tokenator-dashboard.json":       "config/grafana/tokenator-dashboard.json",
-	} {
+	copies := map[string]string{
+		"charts/tokenator/files/manager-role.yaml":        "config/rbac/role.yaml",
+		"charts/tokenator/files/tokenator-dashboard.json": "config/grafana/tokenator-dashboard.json",
+	}
+	// Every generated CRD is in the chart, and nothing else.
+	gen := generatedCRDFiles(t)
+	chart, err := filepath.Glob(filepath.Join(chartDir, "files", "crds", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range chart {
+		chart[i] = filepath.Base(chart[i])
+	}
+	NewWithT(t).Expect(chart).To(ConsistOf(gen), "charts/tokenator/files/crds holds the CRDs of config/crd/bases")
+	for _, name := range gen {
+		copies["charts/tokenator/files/crds/"+name] = "config/crd/bases/" + name
+	}
+	for copied, generated := range copies {
 		if !bytes.Equal(readFile(t, copied), readFile(t, generated)) {
 			t.Errorf("%s differs from %s: run `make manifests` (cp %s %s)", copied, generated, generated, copied)
 		}
 	}
-	// Every generated CRD is in the chart, and nothing else.
-	gen, err := os.ReadDir(filepath.Join(repoRoot, "config", "crd", "bases"))
+}
+
+// generatedCRDFiles lists the file names of config/crd/bases.
+func generatedCRDFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(repoRoot, "config", "crd", "bases"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	chart, err := os.ReadDir(filepath.Join(chartDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	names := func(es []os.DirEntry) []string {
-		var out []string
-		for _, e := range es {
-			out = append(out, e.Name())
+	slices.Sort(names)
+	if len(names) < 2 {
+		t.Fatalf("config/crd/bases holds %v", names)
+	}
+	return names
+}
+
+// TestChartRendersTheGeneratedCRDs: by default (crds.enabled, crds.keep) the
+// chart renders each CRD of config/crd/bases as it is, with the release's
+// labels and the annotation that keeps it on helm uninstall.
+func TestChartRendersTheGeneratedCRDs(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := rendered(render(t, "tokenator-system", nil))
+	names := generatedCRDFiles(t)
+	g.Expect(r.all("CustomResourceDefinition")).To(HaveLen(len(names)))
+	for _, name := range names {
+		gen := decodeAll(t, readFile(t, "config/crd/bases/"+name))
+		g.Expect(gen).To(HaveLen(1))
+		crd := r.find("CustomResourceDefinition", "", gen[0].GetName())
+		g.Expect(crd).NotTo(BeNil(), "the chart renders %s", gen[0].GetName())
+		g.Expect(crd.Object["spec"]).To(Equal(gen[0].Object["spec"]), "%s is rendered as config/crd/bases/%s has it", crd.GetName(), name)
+		g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		for k, v := range gen[0].GetAnnotations() {
+			g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue(k, v))
 		}
-		slices.Sort(out)
-		return out
+		g.Expect(crd.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/instance", "tk"))
 	}
-	NewWithT(t).Expect(names(chart)).To(Equal(names(gen)), "charts/tokenator/crds holds the CRDs of config/crd/bases")
 }
 
 // TestChartLint runs helm lint, plain and --strict, also with each value set.
@@ -712,7 +847,19 @@ func TestChartRejectsInconsistentValues(t *testing.T) {
 	}{
 		{
 			values: map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"enabled": false}},
-			want:   "serviceMonitor.enabled needs metrics.enabled",
+			want:   "serviceMonitor.enabled and podMonitor.enabled need metrics.enabled",
+		},
+		{
+			values: map[string]any{"podMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"enabled": false}},
+			want:   "serviceMonitor.enabled and podMonitor.enabled need metrics.enabled",
+		},
+		{
+			values: map[string]any{"podMonitor": map[string]any{"enabled": true}, "serviceMonitor": map[string]any{"enabled": true}},
+			want:   "serviceMonitor.enabled and podMonitor.enabled: choose one",
+		},
+		{
+			values: map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "rbac": map[string]any{"create": false}},
+			want:   "metrics.scraper.secretName is required unless metrics.scraper.create and rbac.create",
 		},
 		{
 			values: map[string]any{"serviceAccount": map[string]any{"create": false}},
@@ -774,5 +921,7 @@ func TestChartNotes(t *testing.T) {
 		ContainSubstring("docs/troubleshooting.md"),
 		ContainSubstring("https://github.com/tokenator-dev/tokenator/tree/main/docs"),
 		ContainSubstring("ConfigMap tokenator-system/"+fullname+"-dashboard"),
+		ContainSubstring("The CRDs, OAuthClient and ClusterOAuthProvider, are part of the release"),
+		ContainSubstring("helm uninstall leaves them"),
 	))
 }

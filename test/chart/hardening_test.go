@@ -40,14 +40,15 @@ func TestChartHardening(t *testing.T) {
 	c := d.Spec.Template.Spec.Containers[0]
 
 	// --credentials-selector, a flag of cmd/main.go (checkDeployment).
-	g.Expect(c.Args).To(ContainElements("--credentials-selector=tokenator.dev/credentials=true", "--namespaces=strict-a,strict-b"))
+	// The release namespace, the cluster resource namespace, is watched too.
+	g.Expect(c.Args).To(ContainElements("--credentials-selector=tokenator.dev/credentials=true", "--namespaces=strict-a,strict-b,tokenator-strict"))
 	// The digest, not the tag.
 	g.Expect(c.Image).To(Equal("ghcr.io/tokenator-dev/tokenator@" + digest))
 
 	// No ClusterRole grants anything on Secrets; the manager's Roles do, in the
 	// watched namespaces only.
 	g.Expect(secretGrants(g, r, "ClusterRole")).To(BeEmpty())
-	g.Expect(secretGrants(g, r, "Role")).To(ConsistOf("strict-a/"+fullname+"-manager", "strict-b/"+fullname+"-manager"))
+	g.Expect(secretGrants(g, r, "Role")).To(ConsistOf("strict-a/"+fullname+"-manager", "strict-b/"+fullname+"-manager", ns+"/"+fullname+"-manager"))
 
 	var np networkingv1.NetworkPolicy
 	typed(g, r.one(g, "NetworkPolicy"), &np)

@@ -213,8 +213,9 @@ func TestMonitoringCRDsValidate(t *testing.T) {
 // ServiceMonitor, the scrape of kustomize installs: the API server accepts
 // them, the Service selects the manager pods of config/manager on their metrics
 // port, the ServiceMonitor selects the Service, and it scrapes as the chart's
-// ServiceMonitor does with its default values (HTTPS, bearer token, TLS,
-// honorLabels).
+// ServiceMonitor does with its default values (HTTPS, TLS, honorLabels), with
+// a bearer token: config/prometheus sends Prometheus's own, the chart that of
+// its scraper ServiceAccount (checkScraper).
 func TestKustomizeMetricsScrape(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -284,10 +285,12 @@ func TestKustomizeMetricsScrape(t *testing.T) {
 	chartEndpoints, _, _ := unstructured.NestedSlice(chartSM.Object, "spec", "endpoints")
 	g.Expect(chartEndpoints).To(HaveLen(1))
 	chartEP := chartEndpoints[0].(map[string]any)
-	for _, k := range []string{"path", "scheme", "bearerTokenFile", "tlsConfig", "honorLabels", "interval", "scrapeTimeout"} {
+	for _, k := range []string{"path", "scheme", "tlsConfig", "honorLabels", "interval", "scrapeTimeout"} {
 		g.Expect(chartEP).To(HaveKey(k))
 		g.Expect(ep[k]).To(Equal(chartEP[k]), "endpoint %s differs from the chart's ServiceMonitor", k)
 	}
+	g.Expect(ep).To(HaveKey("bearerTokenFile"))
+	g.Expect(chartEP).To(HaveKeyWithValue("authorization", HaveKeyWithValue("type", "Bearer")))
 	g.Expect(ep["scheme"]).To(Equal("https"))
 	g.Expect(ep["honorLabels"]).To(BeTrue())
 }

@@ -9,7 +9,6 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The chart passes --require-provider-ref and --cluster-resource-namespace,
@@ -53,8 +52,6 @@ func TestChartClusterOAuthProviders(t *testing.T) {
 
 	// The API server accepts the provider, once the chart's CRDs are installed.
 	ctx := context.Background()
-	for _, crd := range r.all("CustomResourceDefinition") {
-		g.Expect(k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd.DeepCopy()), client.FieldOwner("chart-test"), client.ForceOwnership)).To(Succeed())
-	}
+	applyCRDs(t, r)
 	g.Eventually(func() error { return applyDryRun(ctx, p) }).WithTimeout(30 * time.Second).Should(Succeed())
 }

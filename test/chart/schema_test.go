@@ -193,6 +193,19 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"no API audiences", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": []string{}}}, []string{"'/tokenRequestPolicy/apiAudiences'", "minItems"}},
 		{"an empty API audience", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": []string{"k3s", ""}}}, []string{"'/tokenRequestPolicy/apiAudiences/1'"}},
 		{"API audiences a string", map[string]any{"tokenRequestPolicy": map[string]any{"apiAudiences": "k3s"}}, []string{"'/tokenRequestPolicy/apiAudiences'", "want array"}},
+		{"crds.enabled a string", map[string]any{"crds": map[string]any{"enabled": "false"}}, []string{"'/crds/enabled'", "want boolean"}},
+		{"misspelt crds key", map[string]any{"crds": map[string]any{"install": true}}, []string{"'/crds'", "'install' not allowed"}},
+		{"common label overriding the chart's", map[string]any{"commonLabels": map[string]any{"app.kubernetes.io/name": "other"}}, []string{"'/commonLabels/app.kubernetes.io~1name'", "false schema"}},
+		{"common label not a string", map[string]any{"commonLabels": map[string]any{"tier": 1}}, []string{"'/commonLabels/tier'", "want string"}},
+		{"strategy type", map[string]any{"strategy": map[string]any{"type": "BlueGreen"}}, []string{"'/strategy/type'"}},
+		{"misspelt strategy key", map[string]any{"strategy": map[string]any{"rollingUpdates": map[string]any{"maxSurge": 1}}}, []string{"'/strategy'"}},
+		{"misspelt rolling update key", map[string]any{"strategy": map[string]any{"rollingUpdate": map[string]any{"maxSurges": 1}}}, []string{"'/strategy/rollingUpdate'"}},
+		{"volume without a name", map[string]any{"extraVolumes": []any{map[string]any{"emptyDir": map[string]any{}}}}, []string{"'/extraVolumes/0'", "'name'"}},
+		{"volume mount without a path", map[string]any{"extraVolumeMounts": []any{map[string]any{"name": "x"}}}, []string{"'/extraVolumeMounts/0'", "'mountPath'"}},
+		{"PodMonitor without metrics", map[string]any{"podMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"enabled": false}}, []string{"'/metrics/enabled'"}},
+		{"PodMonitor and ServiceMonitor", map[string]any{"podMonitor": map[string]any{"enabled": true}, "serviceMonitor": map[string]any{"enabled": true}}, []string{"'not' failed"}},
+		{"PodMonitor interval", map[string]any{"podMonitor": map[string]any{"interval": "1 m"}}, []string{"'/podMonitor/interval'"}},
+		{"no scraper and no token Secret", map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"scraper": map[string]any{"create": false}}}, []string{"'/metrics/scraper/secretName'", "minLength"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

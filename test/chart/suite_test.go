@@ -1,8 +1,9 @@
 // Package chart_test tests the Helm chart in charts/tokenator: helm lint, helm
 // template with several value sets, checks of the rendered objects against the
-// generated manifests (CRD, RBAC) and the manager's flags, and server-side apply
+// generated manifests (CRDs, RBAC) and the manager's flags, and server-side apply
 // (dry run) of everything rendered to a real kube-apiserver (envtest), where the
-// pod template must also pass the restricted Pod Security Standard.
+// pod template must also pass the restricted Pod Security Standard; and helm
+// install, upgrade and uninstall against that API server.
 //
 // It needs HELM (the helm binary, built by hack/build-helm.sh into bin/helm) and
 // KUBEBUILDER_ASSETS (kube-apiserver and etcd, built by hack/build-control-plane.sh).
@@ -34,9 +35,11 @@ import (
 )
 
 var (
-	// k8s is a client of the test API server, with restConfig.
+	// k8s is a client of the test API server, with restConfig; kubeConfig
+	// is a kubeconfig of it, for helm.
 	k8s        client.Client
 	restConfig *rest.Config
+	kubeConfig []byte
 	// helmBin is the helm binary named by $HELM.
 	helmBin string
 )
@@ -67,8 +70,9 @@ func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 
 	// The Prometheus Operator's CRDs (testdata/crds), so that the chart's
-	// ServiceMonitor and PrometheusRule are checked against their real schemas.
-	// The chart's own CRD is applied by the tests, like every rendered object.
+	// ServiceMonitor, PodMonitor and PrometheusRule are checked against their
+	// real schemas.
+	// The chart's own CRDs are applied by the tests, like every rendered object.
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("testdata", "crds")},
 		ErrorIfCRDPathMissing: true,
@@ -79,6 +83,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := 1
+	kubeConfig = env.KubeConfig
 	if k8s, err = client.New(restConfig, client.Options{}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
 	} else {
@@ -90,10 +95,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// helm runs the helm binary with a private home, and returns its standard output.
+// helm runs the helm binary with a private home, and returns its standard
+// output. Its kubeconfig names no cluster: see helmCluster.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runHelm(t, t.TempDir(), args...)
+}
+
+// helmCluster runs helm as helm does, against the test API server.
+func helmCluster(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "kubeconfig"), kubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return runHelm(t, home, args...)
+}
+
+func runHelm(t *testing.T, home string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(helmBin, args...)
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
@@ -131,7 +151,7 @@ func valuesFile(t *testing.T, values map[string]any) string {
 
 // templateArgs are the arguments of helm template for release "tk".
 func templateArgs(t *testing.T, namespace string, values map[string]any) []string {
-	args := []string{"template", "tk", chartDir, "--namespace", namespace, "--include-crds"}
+	args := []string{"template", "tk", chartDir, "--namespace", namespace}
 	if values != nil {
 		args = append(args, "--values", valuesFile(t, values))
 	}

@@ -30,14 +30,27 @@ The chart name and version, as in the helm.sh/chart label.
 {{- end }}
 
 {{/*
-The standard labels of every object.
+The labels of every object: the chart's own, then commonLabels (which cannot
+override them).
 */}}
 {{- define "tokenator.labels" -}}
-helm.sh/chart: {{ include "tokenator.chart" . }}
-{{ include "tokenator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: tokenator
+{{- include "tokenator.labelsWith" (dict "ctx" . "extra" dict) }}
+{{- end }}
+
+{{/*
+The labels of every object and those of one kind of object, such as
+serviceMonitor.labels: {ctx: ., extra: map}. The chart's labels win over the
+extra ones, and those over commonLabels, so that no key is written twice.
+*/}}
+{{- define "tokenator.labelsWith" -}}
+{{- $ctx := .ctx }}
+{{- $own := dict
+  "helm.sh/chart" (include "tokenator.chart" $ctx)
+  "app.kubernetes.io/version" ($ctx.Chart.AppVersion | toString)
+  "app.kubernetes.io/managed-by" $ctx.Release.Service
+  "app.kubernetes.io/part-of" "tokenator" }}
+{{- $own = merge $own (include "tokenator.selectorLabels" $ctx | fromYaml) }}
+{{- toYaml (merge $own (.extra | default dict) ($ctx.Values.commonLabels | default dict)) }}
 {{- end }}
 
 {{/*
@@ -92,4 +105,120 @@ markers (`make manifests` copies it). test/chart fails when they differ.
 {{- fail "files/manager-role.yaml holds no rules: copy config/rbac/role.yaml into the chart (make manifests)" }}
 {{- end }}
 {{- toYaml $role.rules }}
+{{- end }}
+
+{{/*
+The cluster resource namespace: where the Secrets and ConfigMaps of
+ClusterOAuthProviders and their shared tokens are. The manager's default, when
+--cluster-resource-namespace is not given, is the namespace it runs in.
+*/}}
+{{- define "tokenator.clusterResourceNamespace" -}}
+{{- default .Release.Namespace .Values.clusterResourceNamespace }}
+{{- end }}
+
+{{/*
+The namespaces the manager watches with watchNamespaces (--namespaces), one a
+line: those listed, and the cluster resource namespace, without which a manager
+that watches some namespaces serves no ClusterOAuthProvider. Empty without
+watchNamespaces (the whole cluster).
+*/}}
+{{- define "tokenator.watchedNamespaces" -}}
+{{- if .Values.watchNamespaces }}
+{{- append .Values.watchNamespaces (include "tokenator.clusterResourceNamespace" .) | uniq | join "\n" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The manager's rules on cluster-scoped resources (ClusterOAuthProviders, their
+status and finalizers, Namespaces), with the verbs of files/manager-role.yaml:
+a manager that watches some namespaces gets them from a ClusterRole, as Roles
+cannot grant them. test/chart fails when the generated rules name another
+cluster-scoped resource.
+*/}}
+{{- define "tokenator.clusterScopedRules" -}}
+{{- $clusterScoped := list "namespaces" "clusteroauthproviders" "clusteroauthproviders/status" "clusteroauthproviders/finalizers" }}
+{{- $rules := list }}
+{{- range (.Files.Get "files/manager-role.yaml" | fromYaml).rules }}
+{{- $resources := list }}
+{{- range .resources }}
+{{- if has . $clusterScoped }}
+{{- $resources = append $resources . }}
+{{- end }}
+{{- end }}
+{{- if $resources }}
+{{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" $resources "verbs" .verbs) }}
+{{- end }}
+{{- end }}
+{{- toYaml $rules }}
+{{- end }}
+
+{{/*
+Checks of the ServiceMonitor and PodMonitor values, for --skip-schema-validation.
+*/}}
+{{- define "tokenator.checkMonitors" -}}
+{{- if not .Values.metrics.enabled }}
+{{- fail "serviceMonitor.enabled and podMonitor.enabled need metrics.enabled" }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
+{{- fail "serviceMonitor.enabled and podMonitor.enabled: choose one, else every series is scraped twice" }}
+{{- end }}
+{{- if and .Values.metrics.secure (ne (include "tokenator.createScraper" .) "true") (not .Values.metrics.scraper.secretName) }}
+{{- fail "metrics.scraper.secretName is required unless metrics.scraper.create and rbac.create: the Secret holding the token the Prometheus Operator scrapes with" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the chart creates the metrics scraper's ServiceAccount, token Secret
+and binding: "true" for a ServiceMonitor or PodMonitor of the HTTPS endpoint,
+with metrics.scraper.create and rbac.create.
+*/}}
+{{- define "tokenator.createScraper" -}}
+{{- $v := .Values }}
+{{- and $v.metrics.enabled $v.metrics.secure (or $v.serviceMonitor.enabled $v.podMonitor.enabled) $v.metrics.scraper.create $v.rbac.create | toString }}
+{{- end }}
+
+{{/*
+The Secret whose key holds the scraper's bearer token.
+*/}}
+{{- define "tokenator.scraperSecretName" -}}
+{{- default (printf "%s-metrics-scraper-token" (include "tokenator.fullname" .)) .Values.metrics.scraper.secretName }}
+{{- end }}
+
+{{/*
+A scrape endpoint of the ServiceMonitor or PodMonitor, after its port:
+{ctx: ., monitor: .Values.serviceMonitor or .Values.podMonitor}.
+*/}}
+{{- define "tokenator.scrapeEndpoint" -}}
+{{- $v := .ctx.Values -}}
+path: /metrics
+{{- if $v.metrics.secure }}
+# The manager authenticates and authorizes every scrape: the Prometheus
+# Operator sends the token of metrics.scraper's Secret, whose ServiceAccount
+# may get /metrics (the chart's metrics-reader ClusterRole).
+scheme: https
+authorization:
+  type: Bearer
+  credentials:
+    name: {{ include "tokenator.scraperSecretName" .ctx }}
+    key: {{ $v.metrics.scraper.secretKey }}
+{{- with .monitor.tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- else }}
+scheme: http
+{{- end }}
+interval: {{ .monitor.interval }}
+scrapeTimeout: {{ .monitor.scrapeTimeout }}
+# tokenator's per-OAuthClient series carry the OAuthClient's namespace in a
+# "namespace" label: keep it rather than the manager pod's namespace.
+honorLabels: true
+{{- with .monitor.relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .monitor.metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
