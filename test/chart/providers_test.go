@@ -14,12 +14,14 @@ import (
 // The chart passes --require-provider-ref and --cluster-resource-namespace,
 // creates ClusterOAuthProviders from values, which the API server accepts, and
 // its admission policy allows shared tokens in the cluster resource namespace.
+// With watchNamespaces, the manager watches that namespace too, with a Role.
 func TestChartClusterOAuthProviders(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	values := map[string]any{
 		"requireProviderRef":       true,
 		"clusterResourceNamespace": "idp-secrets",
+		"watchNamespaces":          []string{"team-x"},
 		"clusterOAuthProviders": []any{map[string]any{
 			"name": "lucca",
 			"spec": map[string]any{
@@ -33,7 +35,12 @@ func TestChartClusterOAuthProviders(t *testing.T) {
 	r := rendered(render(t, "tokenator-system", values))
 	var d appsv1.Deployment
 	typed(g, r.one(g, "Deployment"), &d)
-	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--require-provider-ref", "--cluster-resource-namespace=idp-secrets"))
+	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--require-provider-ref", "--cluster-resource-namespace=idp-secrets",
+		"--namespaces=team-x,idp-secrets"))
+	for _, ns := range []string{"team-x", "idp-secrets"} {
+		g.Expect(r.find("Role", ns, fullname+"-manager")).NotTo(BeNil(), "the manager's Role in %s", ns)
+	}
+	g.Expect(r.find("Role", "tokenator-system", fullname+"-manager")).To(BeNil(), "the release namespace is not watched")
 	p := r.one(g, "ClusterOAuthProvider")
 	g.Expect(p.GetName()).To(Equal("lucca"))
 	g.Expect(p.GetNamespace()).To(BeEmpty())
