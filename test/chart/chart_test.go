@@ -236,16 +236,8 @@ func chartCases() []chartCase {
 
 				var svc corev1.Service
 				typed(g, r.one(g, "Service"), &svc)
-				sm := r.one(g, "ServiceMonitor")
-				g.Expect(sm.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
-				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
-				g.Expect(sel).NotTo(BeEmpty())
-				for k, v := range sel {
-					g.Expect(svc.Labels).To(HaveKeyWithValue(k, v), "the ServiceMonitor selects the metrics Service")
-				}
-				nss, _, _ := unstructured.NestedStringSlice(sm.Object, "spec", "namespaceSelector", "matchNames")
-				g.Expect(nss).To(Equal([]string{"tokenator-ha"}))
-				endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				// The ServiceMonitor selects the metrics Service.
+				endpoints := checkMonitor(g, r.one(g, "ServiceMonitor"), svc.Labels, "tokenator-ha", "endpoints")
 				g.Expect(endpoints).To(HaveLen(1))
 				g.Expect(endpoints[0]).To(And(
 					HaveKeyWithValue("port", svc.Spec.Ports[0].Name),
@@ -459,16 +451,7 @@ func chartCases() []chartCase {
 
 				// The PodMonitor selects the manager pods and scrapes their
 				// metrics port, as the ServiceMonitor does the Service's.
-				pm := r.one(g, "PodMonitor")
-				g.Expect(pm.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
-				sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
-				g.Expect(sel).NotTo(BeEmpty())
-				for k, v := range sel {
-					g.Expect(pod.Labels).To(HaveKeyWithValue(k, v), "the PodMonitor selects the manager pods")
-				}
-				nss, _, _ := unstructured.NestedStringSlice(pm.Object, "spec", "namespaceSelector", "matchNames")
-				g.Expect(nss).To(Equal([]string{"tokenator-daytwo"}))
-				endpoints, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+				endpoints := checkMonitor(g, r.one(g, "PodMonitor"), pod.Labels, "tokenator-daytwo", "podMetricsEndpoints")
 				g.Expect(endpoints).To(ConsistOf(And(
 					HaveKeyWithValue("port", "metrics"), HaveKeyWithValue("path", "/metrics"), HaveKeyWithValue("interval", "1m"),
 					HaveKeyWithValue("honorLabels", true), HaveKeyWithValue("scheme", "https"))))
@@ -483,6 +466,23 @@ func chartCases() []chartCase {
 			kinds:     withKinds(map[string]int{"CustomResourceDefinition": 0}),
 		},
 	}
+}
+
+// checkMonitor checks a ServiceMonitor or PodMonitor: it carries the label
+// release=kube-prometheus-stack of its values, and selects the objects of
+// namespace that have labels (the metrics Service, the manager pods). It
+// returns the monitor's endpoints, under field.
+func checkMonitor(g Gomega, m *unstructured.Unstructured, labels map[string]string, namespace, field string) []any {
+	g.ExpectWithOffset(1, m.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+	sel, _, _ := unstructured.NestedStringMap(m.Object, "spec", "selector", "matchLabels")
+	g.ExpectWithOffset(1, sel).NotTo(BeEmpty())
+	for k, v := range sel {
+		g.ExpectWithOffset(1, labels).To(HaveKeyWithValue(k, v), "the %s selects its targets", m.GetKind())
+	}
+	nss, _, _ := unstructured.NestedStringSlice(m.Object, "spec", "namespaceSelector", "matchNames")
+	g.ExpectWithOffset(1, nss).To(Equal([]string{namespace}))
+	endpoints, _, _ := unstructured.NestedSlice(m.Object, "spec", field)
+	return endpoints
 }
 
 // checkScraper checks the identity a ServiceMonitor's or PodMonitor's
