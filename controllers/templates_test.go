@@ -369,7 +369,7 @@ func TestTemplateEscapersMatchBuiltins(t *testing.T) {
 // bytes for each byte of a string (the most strconv.Quote writes for one, for
 // every rune and invalid byte) and argCost for each argument, whatever the
 // verb and the value; print and println one byte for each byte of a string.
-func TestPrintBounds(t *testing.T) {
+func TestTemplatePrintBounds(t *testing.T) {
 	for r := rune(0); r <= utf8.MaxRune+0x80; r++ {
 		s := string(r)
 		if r > utf8.MaxRune {
@@ -382,7 +382,7 @@ func TestPrintBounds(t *testing.T) {
 	values := []any{nil, true, false, 0, -1, math.MinInt64, uint64(math.MaxUint64), uint8(255), int32(-1), 1114112,
 		-math.MaxFloat64, -math.SmallestNonzeroFloat64, float32(-math.MaxFloat32), complex(-math.MaxFloat64, -math.MaxFloat64),
 		complex64(complex(-math.MaxFloat32, -math.SmallestNonzeroFloat32)),
-		"", "t", "\x00", "\xff", "\u0085", "\U000E0001", "\"\\", hostileToken[:1000],
+		"", "t", "\x00", "\xff", "\u0085", "\U000E0001", "\"\\", hostileToken[:1000], strings.Repeat("\x00", 1000), strings.Repeat("\x7f\xff", 500),
 		templateData{}, templateData{AccessToken: "\x00", Scope: "\xff"}, hostileProbe}
 	for _, v := range values {
 		n, err := argsBound([]any{v}, 4)
