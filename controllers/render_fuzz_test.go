@@ -50,6 +50,10 @@ func FuzzRenderExtraData(f *testing.F) {
 		{"print-printf", `{{ print (printf "%999s" .AccessToken) (printf "%999[1]s%[1]q" .Scope) . }}`, "t", "", "s"},
 		{"repeat", `{{ printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]x" .AccessToken }}`, "t", "", ""},
 		{"escapes-of-values", `{{ html . 1 nil }}{{ urlquery .Scope true }}{{ println . }}{{ printf "%+v %#v" . . }}`, "t", "", "a b"},
+		// The verbs printf takes.
+		{"printf-verbs", `{{ printf "%s %q %v %d %%" .AccessToken .Scope . (len .TokenType) }}`, "a\x00\xff\u0085", "Bearer", "s c"},
+		{"printf-values", `{{ printf "%d%v%q%s" 1.5 nil true -1e308i }}{{ printf "%q" (index .AccessToken 0) }}`, "t", "", ""},
+		{"printf-count", `{{ printf "%s %s" .AccessToken }}`, "t", "", ""},
 	}
 	for i, s := range seeds {
 		f.Add(s.key, s.tpl, s.token, s.tokenType, s.scope, int64(1_700_000_000+i))
@@ -97,7 +101,8 @@ func FuzzRenderExtraData(f *testing.F) {
 			named := false
 			for k := range extra {
 				named = named || msg == fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token%s", k, msgKeyLeftOut) ||
-					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v%s", k, errRenderedTooLarge, msgKeyLeftOut)
+					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v%s", k, errRenderedTooLarge, msgKeyLeftOut) ||
+					msg == fmt.Sprintf("spec.secret.extraData[%s]: %v%s", k, errRenderWork, msgKeyLeftOut)
 			}
 			// Exactly the fixed message: no value, so no token, can be in it.
 			if !named {
@@ -129,7 +134,7 @@ func FuzzRenderExtraData(f *testing.F) {
 }
 
 // Templates cannot make rendering unbounded: range, template, define and block
-// are refused, printf widths are limited, and a value is at most 64 KiB.
+// are refused, printf takes no widths, and a value is at most 64 KiB.
 func TestExtraDataBounds(t *testing.T) {
 	for tpl, want := range map[string]string{
 		"Bearer {{ .AccessToken }}":                                   "",
@@ -139,12 +144,13 @@ func TestExtraDataBounds(t *testing.T) {
 		`{{ define "a" }}x{{ end }}{{ template "a" }}`:                "define and block are not allowed",
 		`{{ block "a" . }}x{{ end }}`:                                 "define and block are not allowed",
 		`{{ with .Scope }}{{ template "x" }}{{ end }}`:                "template actions are not allowed",
-		`{{ printf "%099999d" 1 }}`:                                   "widths and precisions are limited to 999",
-		`{{ printf "%.99999s" .AccessToken }}`:                        "widths and precisions are limited to 999",
-		`{{ printf "%*d" 999999 1 }}`:                                 "* widths and precisions are not allowed",
-		`{{ printf "%.5s" .AccessToken }}`:                            "",
-		`{{ printf "%0999d" 1 }}`:                                     "",
-		strings.Repeat(`{{ printf "%0999d" 1 }}`, 70):                 "the rendered value is over 65536 bytes",
+		`{{ printf "%099999d" 1 }}`:                                   refusedVerb("%099999d"),
+		`{{ printf "%.99999s" .AccessToken }}`:                        refusedVerb("%.99999s"),
+		`{{ printf "%*d" 999999 1 }}`:                                 refusedVerb("%*d"),
+		`{{ printf "%.5s" .AccessToken }}`:                            refusedVerb("%.5s"),
+		`{{ printf "%0999d" 1 }}`:                                     refusedVerb("%0999d"),
+		`{{ printf "%s %q %v %d %%" .AccessToken .Scope . 1 }}`:       "",
+		wideVar + strings.Repeat(`{{ printf "%s" $w }}`, 70):          "the rendered value is over 65536 bytes",
 		"{{ if eq .TokenType `Bearer` }}y{{ else }}n{{ end }}":        "",
 	} {
 		_, err := parseExtraData(map[string]string{"k": tpl})
