@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -49,25 +51,22 @@ func CacheOptions(namespaces []string) cache.Options {
 
 // stripOAuthClient is the transform of the cache of OAuthClients: it keeps
 // the spec, the status and the metadata a reconcile reads (identity,
-// generation, resourceVersion, deletionTimestamp and the tokenator.dev/
-// annotations), and drops labels, the other annotations (kubectl's
-// last-applied annotation holds a copy of the spec), owner references,
-// finalizers and managed fields. The status is kept whole: it is the base of
-// the status merge patch. Update events compare transformed objects, so a
-// change of a dropped annotation does not wake the OAuthClient either.
+// generation, resourceVersion, deletionTimestamp and the
+// tokenator.dev/refresh-requested-at annotation, bounded by
+// boundedRefreshRequest), and drops labels, the other annotations (kubectl's
+// last-applied annotation holds a copy of the spec; a tenant may add any
+// tokenator.dev/ key), owner references, finalizers and managed fields. The
+// status is kept whole: it is the base of the status merge patch. Update
+// events compare transformed objects, so a change of a dropped annotation does
+// not wake the OAuthClient either.
 func stripOAuthClient(in any) (any, error) {
 	oc, ok := in.(*tokenatorv1.OAuthClient)
 	if !ok {
 		return in, nil
 	}
 	var keep map[string]string
-	for k, v := range oc.Annotations {
-		if strings.HasPrefix(k, tokenatorv1.GroupVersion.Group+"/") {
-			if keep == nil {
-				keep = map[string]string{}
-			}
-			keep[k] = v
-		}
+	if v, ok := oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]; ok {
+		keep = map[string]string{tokenatorv1.AnnotationRefreshRequestedAt: boundedRefreshRequest(v)}
 	}
 	oc.Annotations = keep
 	oc.Labels = nil
@@ -75,6 +74,23 @@ func stripOAuthClient(in any) (any, error) {
 	oc.Finalizers = nil
 	oc.ManagedFields = nil
 	return oc, nil
+}
+
+// maxRefreshRequest is the longest tokenator.dev/refresh-requested-at value
+// kept as it is (kubectl tokenator renew writes an RFC 3339 time, date +%s a
+// number).
+const maxRefreshRequest = 128
+
+// boundedRefreshRequest is the refresh-requested-at value v as the cache
+// keeps it, and status.lastHandledRefreshRequest records it: v itself up to
+// maxRefreshRequest bytes, else "sha256:" and the SHA-256 of v in hex, 71
+// bytes, so that any change of a long value still asks for a new token.
+func boundedRefreshRequest(v string) string {
+	if len(v) <= maxRefreshRequest {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ClientOptions are the manager's client options: Secrets are never read
