@@ -260,6 +260,29 @@ func indexControllerValues(o client.Object) []string {
 	return nil
 }
 
+// referenceCacheOptions are the options of the reconciler's metadata cache
+// of Secrets, ConfigMaps and ServiceAccounts: each kind with its transform.
+func referenceCacheOptions(mgr ctrl.Manager, o *Options) cache.Options {
+	opts := cache.Options{
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		HTTPClient:       mgr.GetHTTPClient(),
+		DefaultTransform: stripToIdentity,
+		ByObject: map[client.Object]cache.ByObject{
+			metadataOnly("Secret"): {Transform: stripSecret(o.ClusterResourceNamespace)},
+			// ServiceAccounts keep their opt-in annotation (serviceAccountToken).
+			metadataOnly("ServiceAccount"): {Transform: stripServiceAccount},
+		},
+	}
+	if len(o.Namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range o.Namespaces {
+			opts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return opts
+}
+
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
 // the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift,
 // hardened clusters), that needs update on the owner's finalizers.
@@ -327,24 +350,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	// OAuthClient through its controller reference and its name (see
 	// requestsForDerivedSecret), and through the index of the Secrets it
 	// references when spec.secret.name sets the name.
-	refOpts := cache.Options{
-		Scheme:           mgr.GetScheme(),
-		Mapper:           mgr.GetRESTMapper(),
-		HTTPClient:       mgr.GetHTTPClient(),
-		DefaultTransform: stripToIdentity,
-		ByObject: map[client.Object]cache.ByObject{
-			metadataOnly("Secret"): {Transform: stripSecret(r.Options.ClusterResourceNamespace)},
-			// ServiceAccounts keep their opt-in annotation (serviceAccountToken).
-			metadataOnly("ServiceAccount"): {Transform: stripServiceAccount},
-		},
-	}
-	if ns := r.Options.Namespaces; len(ns) > 0 {
-		refOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			refOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
-	refCache, err := cache.New(mgr.GetConfig(), refOpts)
+	refCache, err := cache.New(mgr.GetConfig(), referenceCacheOptions(mgr, &r.Options))
 	if err != nil {
 		return fmt.Errorf("creating the reference cache: %w", err)
 	}
