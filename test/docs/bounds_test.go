@@ -41,15 +41,7 @@ func TestCRDBoundsTenantMaps(t *testing.T) {
 		{"spec.secret.extraData", "extraData templates may be at most 4096 characters",
 			func(o *tokenatorv1.OAuthClient) *map[string]string { return &o.Spec.Secret.ExtraData }},
 	}
-	valid := func() *tokenatorv1.OAuthClient {
-		return &tokenatorv1.OAuthClient{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns.Name},
-			Spec: tokenatorv1.OAuthClientSpec{
-				OAuthEndpoint:        tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/oauth2/token"},
-				CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
-			},
-		}
-	}
+	valid := func() *tokenatorv1.OAuthClient { return validClient(ns.Name) }
 
 	t.Run("every map at its bounds", func(t *testing.T) {
 		g := NewWithT(t)
@@ -125,13 +117,7 @@ func TestCRDBoundsStatus(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bounds-"}}
 	g := NewWithT(t)
 	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
-	oc := &tokenatorv1.OAuthClient{
-		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns.Name},
-		Spec: tokenatorv1.OAuthClientSpec{
-			OAuthEndpoint:        tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/oauth2/token"},
-			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
-		},
-	}
+	oc := validClient(ns.Name)
 	g.Expect(k8s.Create(ctx, oc)).To(Succeed())
 
 	oc.Status.TokenType = strings.Repeat("t", 64)
@@ -166,4 +152,15 @@ func boundedMap(n, keyLen, valueLen int) map[string]string {
 func boundedKey(i, keyLen int) string {
 	prefix := fmt.Sprintf("k%d-", i)
 	return prefix + strings.Repeat("x", keyLen-len(prefix))
+}
+
+// validClient is a valid OAuthClient of namespace ns, of a generated name.
+func validClient(ns string) *tokenatorv1.OAuthClient {
+	return &tokenatorv1.OAuthClient{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns},
+		Spec: tokenatorv1.OAuthClientSpec{
+			OAuthEndpoint:        tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/oauth2/token"},
+			CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
+		},
+	}
 }
