@@ -55,3 +55,22 @@ var IndexControllerValues = indexControllerValues
 // ReferencedSecrets is the value of the index of OAuthClients by the Secrets
 // they reference.
 var ReferencedSecrets = referencedSecrets
+
+// StripSecret exposes the transform of the Secret metadata cache, for the
+// cluster resource namespace crn.
+var StripSecret = stripSecret
+
+// StripToIdentity exposes the transform of the ConfigMap metadata cache.
+var StripToIdentity = stripToIdentity
+
+// KeepNamespaceLabels exposes the transform of the Namespace cache.
+var KeepNamespaceLabels = keepLabels
+
+// RenderError exposes the render error of the failed templates.
+var RenderError = renderError
+
+// MaxRenderError is the bound of a render error.
+const MaxRenderError = maxRenderError
+
+// StatusTokenType exposes the token type as status.tokenType holds it.
+var StatusTokenType = statusTokenType

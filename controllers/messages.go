@@ -30,6 +30,8 @@ const (
 	msgCredentialField = "spec.credentialsSecretRef.%s %q of Secret %q"
 	msgTemplateFailed  = "spec.secret.extraData[%s]: rendering failed with the issued token"
 	msgKeyLeftOut      = "; the key is left out of the Secret until the template is fixed"
+	// msgMoreTemplatesFailed ends a render error that names some of the failed keys.
+	msgMoreTemplatesFailed = "; and %d more extraData keys"
 
 	// ClusterOAuthProvider and providerRef messages.
 	msgProviderNotFound      = "spec.providerRef: ClusterOAuthProvider %q not found"
@@ -56,6 +58,7 @@ const (
 	msgSARequiresClientID       = "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"
 	msgSAProviderOwnCredentials = "spec.credentialsSecretRef: ClusterOAuthProvider %q authenticates with a ServiceAccount of the cluster resource namespace (clientAuthentication serviceAccountToken), a central credential that its OAuthClients share; remove credentialsSecretRef to use it"
 	msgSANotOptedIn             = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
+	msgSAOptInOverBound         = "spec.clientAssertion.serviceAccountName: the %s annotation of ServiceAccount %q is over %s; tokenator reads at most 4 KiB and 32 audiences"
 	msgSAAudienceNotListed      = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
 	msgSAAudienceOfAPIServer    = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
 	msgSATokenRequestFailed     = "requesting a token for ServiceAccount %q: %w"

@@ -433,7 +433,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		wasReady := prev != nil && prev.Status == metav1.ConditionTrue
 		issuedAt := tok.IssuedAt.Truncate(time.Second)
 		expires := tok.ExpiresAt.Truncate(time.Second)
-		st.TokenType = tok.TokenType
+		st.TokenType = statusTokenType(tok.TokenType)
 		st.ExpiresAt = &metav1.Time{Time: expires}
 		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
 		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(g.source.endpoint), r.Options.MinRequestInterval, string(oc.UID))}
@@ -454,6 +454,24 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 	}
 	r.setTokenHeld(oc, renderMsg, now)
 	return requeueAt(st.RefreshAt.Time, now), nil
+}
+
+// maxStatusTokenType is the most characters of the token type that
+// status.tokenType holds (the schema's maxLength); the Secret's token_type
+// key holds it whole.
+const maxStatusTokenType = 64
+
+// statusTokenType is the token type t as status.tokenType holds it: its first
+// maxStatusTokenType characters.
+func statusTokenType(t string) string {
+	n := 0
+	for i := range t {
+		if n == maxStatusTokenType {
+			return t[:i]
+		}
+		n++
+	}
+	return t
 }
 
 // setTokenHeld sets Ready for a Secret that holds the current token:

@@ -163,11 +163,12 @@ func TestSharedKey(t *testing.T) {
 func TestStripKeepsSharedTokensInTheClusterResourceNamespaceOnly(t *testing.T) {
 	secret := func(ns string) *metav1.PartialObjectMetadata {
 		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: ns,
+			Labels:      map[string]string{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue},
 			Annotations: map[string]string{tokenatorv1.AnnotationRequestHash: "h", "other": strings.Repeat("x", 1000)},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "tokenator.dev/v1alpha1", Kind: "ClusterOAuthProvider",
 				Name: "p", UID: "u", Controller: ptr.To(true)}}}}
 	}
-	strip := stripToIdentity("tokenator-system")
+	strip := stripSecret("tokenator-system")
 	kept, _ := strip(secret("tokenator-system"))
 	if m := kept.(*metav1.PartialObjectMetadata); len(m.OwnerReferences) != 1 || m.Annotations[tokenatorv1.AnnotationRequestHash] != "h" || len(m.Annotations) != 1 {
 		t.Errorf("shared token in the cluster resource namespace: %+v", m.ObjectMeta)

@@ -67,15 +67,27 @@ func referencedServiceAccounts(oc *tokenatorv1.OAuthClient) []string {
 // stripServiceAccount is the transform of the metadata cache of
 // ServiceAccounts: it keeps what identifies a version and the opt-in
 // annotation, nothing else, so that the ServiceAccounts of the cluster cost
-// little memory whatever they carry.
+// little memory whatever they carry. An opt-in over its bounds (more than
+// maxOptInBytes, or more than maxOptInAudiences audiences) is not kept: the
+// annotationOptInOverBound marker takes its place, says which bound it is
+// over, and makes the OAuthClients that use the ServiceAccount InvalidSpec.
+// The informer may transform an object it already transformed, so a marker
+// of a known value is kept too (one a tenant writes itself only makes its own
+// ServiceAccount unusable).
 func stripServiceAccount(in any) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil
 	}
 	var keep map[string]string
-	if v, ok := obj.GetAnnotations()[tokenatorv1.AnnotationTokenAudiences]; ok {
+	annotations := obj.GetAnnotations()
+	if v, ok := annotations[tokenatorv1.AnnotationTokenAudiences]; ok {
 		keep = map[string]string{tokenatorv1.AnnotationTokenAudiences: v}
+		if over := optInOverBound(v); over != "" {
+			keep = map[string]string{annotationOptInOverBound: over}
+		}
+	} else if over := annotations[annotationOptInOverBound]; over == optInOverBytes || over == optInOverAudiences {
+		keep = map[string]string{annotationOptInOverBound: over}
 	}
 	obj.SetManagedFields(nil)
 	obj.SetAnnotations(keep)
@@ -83,6 +95,35 @@ func stripServiceAccount(in any) (any, error) {
 	obj.SetOwnerReferences(nil)
 	obj.SetFinalizers(nil)
 	return in, nil
+}
+
+// The bounds of a tokenator.dev/token-audiences annotation.
+const (
+	maxOptInBytes     = 4096
+	maxOptInAudiences = 32
+)
+
+// annotationOptInOverBound is the key the ServiceAccount cache keeps instead
+// of an opt-in annotation over its bounds; its value names the bound.
+const annotationOptInOverBound = tokenatorv1.AnnotationTokenAudiences + "-over-bound"
+
+// The values of annotationOptInOverBound: the bound the opt-in is over.
+var (
+	optInOverBytes     = fmt.Sprintf("%d KiB", maxOptInBytes>>10)
+	optInOverAudiences = fmt.Sprintf("%d audiences", maxOptInAudiences)
+)
+
+// optInOverBound names the bound the opt-in value is over, or is "" when it
+// is within them. The value is split only once its size is known to be
+// small.
+func optInOverBound(value string) string {
+	if len(value) > maxOptInBytes {
+		return optInOverBytes
+	}
+	if len(optInAudiences(value)) > maxOptInAudiences {
+		return optInOverAudiences
+	}
+	return ""
 }
 
 // optInAudiences are the audiences a tokenator.dev/token-audiences value
@@ -168,6 +209,9 @@ func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, src *
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
+	}
+	if over, ok := sa.Annotations[annotationOptInOverBound]; ok {
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAOptInOverBound, tokenatorv1.AnnotationTokenAudiences, name, over))))
 	}
 	optIn, ok := sa.Annotations[tokenatorv1.AnnotationTokenAudiences]
 	if !ok {

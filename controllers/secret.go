@@ -89,9 +89,28 @@ func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, e
 		data[key] = v
 	}
 	if len(failed) > 0 {
-		return data, errors.New(strings.Join(failed, "; ") + msgKeyLeftOut)
+		return data, renderError(failed)
 	}
 	return data, nil
+}
+
+// maxRenderError bounds the render error, which the derived Secret's
+// render-error annotation holds and the metadata cache keeps: room for the
+// longest key's failure and a few more.
+const maxRenderError = 512
+
+// renderError names the failures of failed, as many as fit in
+// maxRenderError bytes with the count of the others.
+func renderError(failed []string) error {
+	budget := maxRenderError - len(msgKeyLeftOut) - len(fmt.Sprintf(msgMoreTemplatesFailed, len(failed)))
+	msg, n := failed[0], 1
+	for ; n < len(failed) && len(msg)+len("; ")+len(failed[n]) <= budget; n++ {
+		msg += "; " + failed[n]
+	}
+	if n < len(failed) {
+		msg += fmt.Sprintf(msgMoreTemplatesFailed, len(failed)-n)
+	}
+	return errors.New(msg + msgKeyLeftOut)
 }
 
 // holdsToken reports whether meta, a derived Secret of oc, holds intact the

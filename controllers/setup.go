@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -49,25 +51,22 @@ func CacheOptions(namespaces []string) cache.Options {
 
 // stripOAuthClient is the transform of the cache of OAuthClients: it keeps
 // the spec, the status and the metadata a reconcile reads (identity,
-// generation, resourceVersion, deletionTimestamp and the tokenator.dev/
-// annotations), and drops labels, the other annotations (kubectl's
-// last-applied annotation holds a copy of the spec), owner references,
-// finalizers and managed fields. The status is kept whole: it is the base of
-// the status merge patch. Update events compare transformed objects, so a
-// change of a dropped annotation does not wake the OAuthClient either.
+// generation, resourceVersion, deletionTimestamp and the
+// tokenator.dev/refresh-requested-at annotation, bounded by
+// boundedRefreshRequest), and drops labels, the other annotations (kubectl's
+// last-applied annotation holds a copy of the spec; a tenant may add any
+// tokenator.dev/ key), owner references, finalizers and managed fields. The
+// status is kept whole: it is the base of the status merge patch. Update
+// events compare transformed objects, so a change of a dropped annotation does
+// not wake the OAuthClient either.
 func stripOAuthClient(in any) (any, error) {
 	oc, ok := in.(*tokenatorv1.OAuthClient)
 	if !ok {
 		return in, nil
 	}
 	var keep map[string]string
-	for k, v := range oc.Annotations {
-		if strings.HasPrefix(k, tokenatorv1.GroupVersion.Group+"/") {
-			if keep == nil {
-				keep = map[string]string{}
-			}
-			keep[k] = v
-		}
+	if v, ok := oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]; ok {
+		keep = map[string]string{tokenatorv1.AnnotationRefreshRequestedAt: boundedRefreshRequest(v)}
 	}
 	oc.Annotations = keep
 	oc.Labels = nil
@@ -77,6 +76,23 @@ func stripOAuthClient(in any) (any, error) {
 	return oc, nil
 }
 
+// maxRefreshRequest is the longest tokenator.dev/refresh-requested-at value
+// kept as it is (kubectl tokenator renew writes an RFC 3339 time, date +%s a
+// number).
+const maxRefreshRequest = 128
+
+// boundedRefreshRequest is the refresh-requested-at value v as the cache
+// keeps it, and status.lastHandledRefreshRequest records it: v itself up to
+// maxRefreshRequest bytes, else "sha256:" and the SHA-256 of v in hex, 71
+// bytes, so that any change of a long value still asks for a new token.
+func boundedRefreshRequest(v string) string {
+	if len(v) <= maxRefreshRequest {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // ClientOptions are the manager's client options: Secrets are never read
 // through a cache, so that no read can start an informer that would hold the
 // data of every Secret of the cluster.
@@ -84,61 +100,124 @@ func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
-// stripToIdentity returns the transform of the metadata cache of Secrets and
-// ConfigMaps, crn being the cluster resource namespace: it keeps what identifies a version of an object and, for an
-// object whose controller is an OAuthClient, that controller reference and the
-// two tokenator.dev/ annotations a reconcile reads of a derived Secret. No
-// labels, no other annotations (kubectl's last-applied annotation can hold a
-// Secret's data), no managed fields: whatever tenants put on their Secrets
-// does not grow the manager's memory. A shared token's controller reference
-// and annotations (a ClusterOAuthProvider's) are kept in the cluster resource
-// namespace only, where tenants write nothing.
-func stripToIdentity(crn string) func(any) (any, error) {
-	return func(in any) (any, error) { return stripObject(in, crn) }
-}
-
-// stripObject strips in, crn being the cluster resource namespace.
-func stripObject(in any, crn string) (any, error) {
+// stripToIdentity is the transform of the metadata cache of ConfigMaps (and
+// the default of the reference cache): it keeps what identifies a version of
+// an object, nothing a tenant writes besides its name. No labels, no
+// annotations (kubectl's last-applied annotation can hold an object's data),
+// no owner references, no managed fields.
+func stripToIdentity(in any) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil
 	}
-	var keep map[string]string
-	var refs []metav1.OwnerReference
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Kind == "ClusterOAuthProvider" && (crn == "" || obj.GetNamespace() != crn) {
-			continue
-		}
-		if ref.Controller != nil && *ref.Controller && keptAnnotations[ref.Kind] != nil &&
-			strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") {
-			refs = []metav1.OwnerReference{ref}
-			for _, k := range keptAnnotations[ref.Kind] {
-				if v, ok := obj.GetAnnotations()[k]; ok {
-					if keep == nil {
-						keep = map[string]string{}
-					}
-					keep[k] = v
-				}
-			}
-			break
-		}
-	}
 	obj.SetManagedFields(nil)
-	obj.SetAnnotations(keep)
+	obj.SetAnnotations(nil)
 	obj.SetLabels(nil)
-	obj.SetOwnerReferences(refs)
+	obj.SetOwnerReferences(nil)
 	obj.SetFinalizers(nil)
 	return in, nil
 }
 
+// stripSecret returns the transform of the metadata cache of Secrets, crn
+// being the cluster resource namespace: stripToIdentity, and of a Secret
+// controlled by an OAuthClient (a derived Secret) or, in the cluster resource
+// namespace only, by a ClusterOAuthProvider (a shared token), that controller
+// reference, the managed-by label and the annotations the manager wrote and a
+// reconcile reads (keptAnnotations).
+//
+// Anyone who may write a Secret in a namespace may give it such a controller
+// reference, the label and those annotations, so what is kept is bounded, not
+// trusted: the annotations are kept only of a Secret that carries the
+// managed-by label the manager always writes, and only when each is within
+// the size the manager writes; else none is. A derived Secret without its
+// shape hash is written again from the token it holds (see upToDate), as one
+// the manager did not write that way should be. What a kept annotation says
+// reaches only the OAuthClient its controller reference names, of the
+// Secret's own namespace.
+func stripSecret(crn string) func(any) (any, error) {
+	return func(in any) (any, error) {
+		obj, err := meta.Accessor(in)
+		if err != nil {
+			return in, nil
+		}
+		ref := keptController(obj, crn)
+		var keep, labels map[string]string
+		if ref != nil && obj.GetLabels()[tokenatorv1.LabelManagedBy] == tokenatorv1.ManagedByValue {
+			keep = boundedAnnotations(obj.GetAnnotations(), keptAnnotations[ref.Kind])
+			// Kept so that the transform, which the informer may apply to
+			// an object it already transformed, keeps the same.
+			labels = map[string]string{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue}
+		}
+		if _, err := stripToIdentity(in); err != nil {
+			return in, err
+		}
+		obj.SetAnnotations(keep)
+		obj.SetLabels(labels)
+		if ref != nil {
+			obj.SetOwnerReferences([]metav1.OwnerReference{*ref})
+		}
+		return in, nil
+	}
+}
+
+// keptController is the controller reference of obj that the cache keeps, a
+// copy bounded to what names an object: an OAuthClient's, or a
+// ClusterOAuthProvider's in the cluster resource namespace crn; nil for any
+// other.
+func keptController(obj metav1.Object, crn string) *metav1.OwnerReference {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	switch {
+	case ref == nil || keptAnnotations[ref.Kind] == nil:
+		return nil
+	case !strings.HasPrefix(ref.APIVersion, tokenatorv1.GroupVersion.Group+"/") || len(ref.APIVersion) > maxOwnerField:
+		return nil
+	case len(ref.Name) > maxOwnerField || len(ref.UID) > maxOwnerField:
+		// No object has such a name or UID.
+		return nil
+	case ref.Kind == "ClusterOAuthProvider" && (crn == "" || obj.GetNamespace() != crn):
+		return nil
+	}
+	return &metav1.OwnerReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ptr.To(true)}
+}
+
+// maxOwnerField bounds the name, UID and apiVersion of a kept controller
+// reference: the longest object name.
+const maxOwnerField = 253
+
+// boundedAnnotations are the annotations of bounds found in all, or nil when
+// one of them is longer than its bound.
+func boundedAnnotations(all map[string]string, bounds map[string]int) map[string]string {
+	var keep map[string]string
+	for k, limit := range bounds {
+		v, ok := all[k]
+		if !ok {
+			continue
+		}
+		if len(v) > limit {
+			return nil
+		}
+		if keep == nil {
+			keep = map[string]string{}
+		}
+		keep[k] = v
+	}
+	return keep
+}
+
 // keptAnnotations are the annotations the metadata cache keeps of a Secret
 // controlled by an OAuthClient (a derived Secret) or by a
-// ClusterOAuthProvider (a shared token), by the kind of its controller.
-var keptAnnotations = map[string][]string{
-	"OAuthClient": {tokenatorv1.AnnotationShapeHash, tokenatorv1.AnnotationRenderError},
-	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey, tokenatorv1.AnnotationRequestHash,
-		tokenatorv1.AnnotationIssuedAt, tokenatorv1.AnnotationExpiresAt, tokenatorv1.AnnotationRefreshAt},
+// ClusterOAuthProvider (a shared token), by the kind of its controller, with
+// the longest value the manager writes of each.
+var keptAnnotations = map[string]map[string]int{
+	"OAuthClient": {tokenatorv1.AnnotationShapeHash: hashAnnotationBound, tokenatorv1.AnnotationRenderError: maxRenderError},
+	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey: hashAnnotationBound, tokenatorv1.AnnotationRequestHash: hashAnnotationBound,
+		tokenatorv1.AnnotationIssuedAt: hashAnnotationBound, tokenatorv1.AnnotationExpiresAt: hashAnnotationBound,
+		tokenatorv1.AnnotationRefreshAt: hashAnnotationBound},
 }
+
+// hashAnnotationBound bounds the hashes (SHA-256 in hex at most) and RFC 3339
+// times the manager writes in annotations.
+const hashAnnotationBound = 64
 
 // indexNamespaced adds to the informer of obj in c a field index that a List
 // of the cache with client.InNamespace and client.MatchingFields{field: value}
@@ -179,6 +258,29 @@ func indexControllerValues(o client.Object) []string {
 		return []string{string(ref.UID)}
 	}
 	return nil
+}
+
+// referenceCacheOptions are the options of the reconciler's metadata cache
+// of Secrets, ConfigMaps and ServiceAccounts: each kind with its transform.
+func referenceCacheOptions(mgr ctrl.Manager, o *Options) cache.Options {
+	opts := cache.Options{
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		HTTPClient:       mgr.GetHTTPClient(),
+		DefaultTransform: stripToIdentity,
+		ByObject: map[client.Object]cache.ByObject{
+			metadataOnly("Secret"): {Transform: stripSecret(o.ClusterResourceNamespace)},
+			// ServiceAccounts keep their opt-in annotation (serviceAccountToken).
+			metadataOnly("ServiceAccount"): {Transform: stripServiceAccount},
+		},
+	}
+	if len(o.Namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range o.Namespaces {
+			opts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return opts
 }
 
 // The derived Secret's controller ownerReference sets blockOwnerDeletion: where
@@ -248,21 +350,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	// OAuthClient through its controller reference and its name (see
 	// requestsForDerivedSecret), and through the index of the Secrets it
 	// references when spec.secret.name sets the name.
-	refOpts := cache.Options{
-		Scheme:           mgr.GetScheme(),
-		Mapper:           mgr.GetRESTMapper(),
-		HTTPClient:       mgr.GetHTTPClient(),
-		DefaultTransform: stripToIdentity(r.Options.ClusterResourceNamespace),
-		// ServiceAccounts keep their opt-in annotation (serviceAccountToken).
-		ByObject: map[client.Object]cache.ByObject{metadataOnly("ServiceAccount"): {Transform: stripServiceAccount}},
-	}
-	if ns := r.Options.Namespaces; len(ns) > 0 {
-		refOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			refOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
-	refCache, err := cache.New(mgr.GetConfig(), refOpts)
+	refCache, err := cache.New(mgr.GetConfig(), referenceCacheOptions(mgr, &r.Options))
 	if err != nil {
 		return fmt.Errorf("creating the reference cache: %w", err)
 	}

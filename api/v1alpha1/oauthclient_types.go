@@ -127,16 +127,20 @@ type OAuthEndpoint struct {
 
 	// extraParameters are added to the token request body. They may not set
 	// grant_type, client_id, client_secret, client_assertion,
-	// client_assertion_type or scope.
+	// client_assertion_type or scope. At most 32, keys of at most 253 and
+	// values of at most 4096 characters.
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 4096)",message="extraParameters keys may be at most 253 and values at most 4096 characters"
 	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'scope'])",message="extraParameters may not set grant_type, client_id, client_secret, client_assertion, client_assertion_type or scope; use the dedicated fields"
 	// +optional
 	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
 
 	// extraHeaders are added to the token request. They may not set Content-Type,
 	// Content-Length, Host, or the connection headers (Connection, Keep-Alive,
-	// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).
+	// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade). At most 32,
+	// names of at most 253 and values of at most 4096 characters.
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 4096)",message="extraHeaders names may be at most 253 and values at most 4096 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$'))",message="extraHeaders keys must be valid HTTP header names"
 	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k.lowerAscii() in ['content-type', 'content-length', 'host', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])",message="extraHeaders may not set Content-Type, Content-Length, Host or connection headers (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade)"
 	// +optional
@@ -362,12 +366,19 @@ type SecretTemplate struct {
 	// +optional
 	Name string `json:"name,omitempty"`
 
-	// labels added to the derived Secret.
+	// labels added to the derived Secret: at most 32, keys of at most 253 and
+	// values of at most 4096 characters (the API server's own rules for labels
+	// apply when the Secret is written).
+	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/managed-by' in self)",message="labels may not set app.kubernetes.io/managed-by"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 4096)",message="labels keys may be at most 253 and values at most 4096 characters"
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 
-	// annotations added to the derived Secret.
+	// annotations added to the derived Secret: at most 32, keys of at most 253
+	// and values of at most 4096 characters.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 4096)",message="annotations keys may be at most 253 and values at most 4096 characters"
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 
@@ -399,7 +410,9 @@ type OAuthClientStatus struct {
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 
-	// tokenType of the current token, as returned by the endpoint.
+	// tokenType of the current token, as returned by the endpoint, cut to 64
+	// characters (the Secret's token_type key holds it whole).
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	TokenType string `json:"tokenType,omitempty"`
 
@@ -425,7 +438,10 @@ type OAuthClientStatus struct {
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 
 	// lastHandledRefreshRequest is the last value of the
-	// tokenator.dev/refresh-requested-at annotation that was acted on.
+	// tokenator.dev/refresh-requested-at annotation that was acted on; a
+	// value longer than 128 characters is recorded as "sha256:" and its
+	// SHA-256 in hex.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	LastHandledRefreshRequest string `json:"lastHandledRefreshRequest,omitempty"`
 

@@ -116,6 +116,8 @@ type results struct {
 	LabelledDeltaMiB float64 `json:"rss_delta_labelled_mib"`
 	// Shared: the shared-token phase (hack/bench/shared.go).
 	Shared *sharedResult `json:"shared,omitempty"`
+	// Hostile: the hostile phase (hack/bench/hostile.go), run alone.
+	Hostile *hostileResult `json:"hostile,omitempty"`
 
 	RestartSeconds                  float64 `json:"restart_seconds"`
 	RestartTokenRequests            int     `json:"restart_token_requests"`
@@ -220,11 +222,12 @@ func (r *results) finish(o options, runErr error) {
 func (r *results) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+	if r.Hostile != nil {
+		r.Hostile.print(r, w, tw, p)
+		return
+	}
 	p("\ntokenator bench\tN=%d in %d namespaces, %d unrelated Secrets of %d B, steady %s\t", r.N, r.Namespaces, r.Secrets, r.SecretSize, r.Steady)
-	p("machine\t%d CPUs, %s, %.1f GiB, %s, load %s -> %s\t", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemGiB, r.Machine.Go, r.Machine.LoadAvg, r.Machine.LoadEnd)
-	p("manager\t--concurrent-reconciles=%d --kube-api-qps=%g --kube-api-burst=%d\t", r.Concurrency, r.QPS, r.Burst)
-	p("\t\t")
-	p("figure\tvalue\tgoal")
+	r.printMachine(p)
 	p("floor_seconds\t%.2f\t", r.FloorSeconds)
 	p("cold_seconds\t%.2f\t(create %.2fs; 10/50/90%% Ready at %v s)", r.ColdSeconds, r.ColdCreateSeconds, []float64{r.ColdReadyAt["p10"], r.ColdReadyAt["p50"], r.ColdReadyAt["p90"]})
 	p("cold_ratio\t%.2f\t<= 1.3 (floor: OAuthClients created in %.2fs, in the clock as in the cold phase)", r.ColdRatio, r.FloorCreateSeconds)
@@ -258,6 +261,32 @@ func (r *results) printTable(w io.Writer) {
 	}
 	r.Shared.row(p)
 	p("refresh_peak_share\t%.3f\t<= 0.05 (%d of %d in one second; %d distinct seconds over %.0fs)", r.RefreshPeakShare, r.RefreshPeak, r.RefreshPlanned, r.RefreshDistinctSeconds, r.RefreshSpanSeconds)
+	r.printGoals(p, tw)
+	printRequests(w, "manager API requests, cold phase", r.ColdAPIRequests)
+	printRates(w, "manager requests per second, cold phase (median over its whole seconds)", r.ColdRates)
+	printRequests(w, "floor API requests", r.FloorAPIRequests)
+	printRates(w, "floor requests per second (median over its whole seconds)", r.FloorRates)
+	printRequests(w, "manager API requests, steady", r.SteadyAPIRequests)
+	if r.Refresh != nil {
+		printRequests(w, "manager API requests, routine refreshes", r.Refresh.APIRequests)
+	}
+	if r.Restart != nil {
+		printRequests(w, "manager API requests, restart", r.Restart.APIRequests)
+	}
+	r.printNotes(w)
+}
+
+// printMachine prints the machine's and the manager's lines and the head of
+// the figures.
+func (r *results) printMachine(p func(format string, args ...any)) {
+	p("machine\t%d CPUs, %s, %.1f GiB, %s, load %s -> %s\t", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemGiB, r.Machine.Go, r.Machine.LoadAvg, r.Machine.LoadEnd)
+	p("manager\t--concurrent-reconciles=%d --kube-api-qps=%g --kube-api-burst=%d\t", r.Concurrency, r.QPS, r.Burst)
+	p("\t\t")
+	p("figure\tvalue\tgoal")
+}
+
+// printGoals prints the goals and flushes the table.
+func (r *results) printGoals(p func(format string, args ...any), tw *tabwriter.Writer) {
 	p("\t\t")
 	for _, g := range r.Goals {
 		mark := "MISSED"
@@ -272,17 +301,9 @@ func (r *results) printTable(w io.Writer) {
 		p("goal %s %s\t%s\t%s", g.Name, g.Goal, g.Value, mark)
 	}
 	_ = tw.Flush()
-	printRequests(w, "manager API requests, cold phase", r.ColdAPIRequests)
-	printRates(w, "manager requests per second, cold phase (median over its whole seconds)", r.ColdRates)
-	printRequests(w, "floor API requests", r.FloorAPIRequests)
-	printRates(w, "floor requests per second (median over its whole seconds)", r.FloorRates)
-	printRequests(w, "manager API requests, steady", r.SteadyAPIRequests)
-	if r.Refresh != nil {
-		printRequests(w, "manager API requests, routine refreshes", r.Refresh.APIRequests)
-	}
-	if r.Restart != nil {
-		printRequests(w, "manager API requests, restart", r.Restart.APIRequests)
-	}
+}
+
+func (r *results) printNotes(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}

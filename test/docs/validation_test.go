@@ -22,15 +22,7 @@ func TestCRDValidation(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
 	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
 
-	valid := func() *tokenatorv1.OAuthClient {
-		return &tokenatorv1.OAuthClient{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns.Name},
-			Spec: tokenatorv1.OAuthClientSpec{
-				OAuthEndpoint:        tokenatorv1.OAuthEndpoint{TokenURL: "https://idp.example.com/oauth2/token"},
-				CredentialsSecretRef: &tokenatorv1.CredentialsSecretReference{Name: "creds"},
-			},
-		}
-	}
+	valid := func() *tokenatorv1.OAuthClient { return validClient(ns.Name) }
 	tests := []struct {
 		name   string
 		mutate func(*tokenatorv1.OAuthClient)
