@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
 // The serviceAccountToken method: the client assertion is a token of a
@@ -506,27 +507,14 @@ func tokenAudiences(file string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the Pod's ServiceAccount token: %w", err)
 	}
-	parts := strings.Split(strings.TrimSpace(string(raw)), ".")
-	if len(parts) != 3 {
-		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
-	}
 	var claims struct {
-		Aud json.RawMessage `json:"aud"`
+		Audience jwt.Audience `json:"aud"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
+	if !oauth.UnverifiedClaims(strings.TrimSpace(string(raw)), &claims) {
 		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
 	}
-	var one string
-	if json.Unmarshal(claims.Aud, &one) == nil && one != "" {
-		return []string{one}, nil
-	}
-	var many []string
-	if json.Unmarshal(claims.Aud, &many) == nil && len(many) > 0 {
-		return many, nil
+	if auds := slices.DeleteFunc(claims.Audience, func(a string) bool { return a == "" }); len(auds) > 0 {
+		return auds, nil
 	}
 	return nil, errors.New("the Pod's ServiceAccount token has no aud claim")
 }
