@@ -230,21 +230,30 @@ func TestServiceAccountTokenReusedAndOptInWithdrawn(t *testing.T) {
 	e.g.Expect(e.requests.count()).To(Equal(2))
 }
 
+// serviceAccountClient is a test environment with the ServiceAccount
+// "workload", opted in to the audience "aud", and a client of the API server
+// whose transport wrap wraps.
+func serviceAccountClient(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (*testEnv, *corev1.ServiceAccount, client.Client) {
+	t.Helper()
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
+	e.serviceAccount("workload", "aud")
+	sa := &corev1.ServiceAccount{}
+	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "workload"}, sa)).To(Succeed())
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Wrap(wrap)
+	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	return e, sa, c
+}
+
 // The reuse rule, against the API server with a clock of the test's: the
 // token is reused while more than half its life is left, then a new one is
 // requested; a different opt-in, a replaced ServiceAccount (another UID) or
 // a change of it (Forget) asks for a new one too.
 func TestServiceAccountTokenReuseRule(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
-	e.serviceAccount("workload", "aud")
-	sa := &corev1.ServiceAccount{}
-	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "workload"}, sa)).To(Succeed())
 	counter := &tokenRequestCounter{}
-	cfg := rest.CopyConfig(restConfig)
-	cfg.Wrap(counter.wrap)
-	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
-	e.g.Expect(err).NotTo(HaveOccurred())
+	e, sa, c := serviceAccountClient(t, counter.wrap)
 
 	clk := clocktesting.NewFakePassiveClock(time.Now())
 	var tokens controllers.ServiceAccountTokens
@@ -302,15 +311,8 @@ func (g *tokenRequestGate) wrap(rt http.RoundTripper) http.RoundTripper {
 // UID) does not take a token requested for the first: it requests its own.
 func TestServiceAccountTokenOneRequestPerKey(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
-	e.serviceAccount("workload", "aud")
-	sa := &corev1.ServiceAccount{}
-	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "workload"}, sa)).To(Succeed())
 	gate := &tokenRequestGate{open: make(chan struct{})}
-	cfg := rest.CopyConfig(restConfig)
-	cfg.Wrap(gate.wrap)
-	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
-	e.g.Expect(err).NotTo(HaveOccurred())
+	e, sa, c := serviceAccountClient(t, gate.wrap)
 
 	var tokens controllers.ServiceAccountTokens
 	type result struct {
