@@ -321,6 +321,9 @@ func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk c
 		if e, ok := t.kept(key, v, clk.Now()); ok {
 			return e.token, nil
 		}
+		if err := ctx.Err(); err != nil {
+			return "", err // no token is requested for a caller gone
+		}
 		// One TokenRequest per key at a time: OAuthClients of the same
 		// ServiceAccount and audience reconciled at once share its token.
 		ch := t.requests.DoChan(key.String(), func() (any, error) {
