@@ -192,6 +192,9 @@ func TestSharedTokensInFlight(t *testing.T) {
 	if !s.begin("other", "d") {
 		t.Fatal("another shared token waits for this one")
 	}
+	if w := s.waiting("k"); !slices.Equal(w, []string{"b", "c"}) {
+		t.Errorf("in line %v, want [b c], each once", w)
+	}
 	if w := s.end("k", false); len(w) != 0 {
 		t.Errorf("woken without a request: %v", w)
 	}

@@ -22,6 +22,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
+	"github.com/tokenator-dev/tokenator/internal/slots"
 )
 
 // Shared tokens: the OAuthClients that use a ClusterOAuthProvider's central
@@ -64,7 +65,7 @@ type sharedEntry struct {
 	held     *sharedToken
 	failure  *sharedFailure
 	inFlight bool
-	waiters  []string
+	waiters  slots.Line
 }
 
 // sharedTokens is this process's memory of shared tokens, by provider UID and
@@ -114,14 +115,12 @@ func (s *sharedTokens) begin(key, waiter string) bool {
 	defer s.mu.Unlock()
 	e := s.entry(key)
 	if e.inFlight {
-		if !slices.Contains(e.waiters, waiter) {
-			e.waiters = append(e.waiters, waiter)
-		}
+		e.waiters.Add(waiter)
 		return false
 	}
 	e.inFlight = true
 	// The one requesting needs no wake-up of its own.
-	e.waiters = slices.DeleteFunc(e.waiters, func(w string) bool { return w == waiter })
+	e.waiters.Remove(waiter)
 	return true
 }
 
@@ -136,9 +135,7 @@ func (s *sharedTokens) end(key string, wake bool) []string {
 	if !wake {
 		return nil
 	}
-	w := e.waiters
-	e.waiters = nil
-	return w
+	return e.waiters.Drain()
 }
 
 // waiting returns the clients in line for the request of key, who stay in
@@ -146,7 +143,7 @@ func (s *sharedTokens) end(key string, wake bool) []string {
 func (s *sharedTokens) waiting(key string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.entry(key).waiters)
+	return s.entry(key).waiters.Keys()
 }
 
 // forgetUnused drops the keys of the provider uid whose shared key is not

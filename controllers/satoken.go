@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/sync/singleflight"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
 // The serviceAccountToken method: the client assertion is a token of a
@@ -274,17 +276,29 @@ func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, s
 type serviceAccountTokens struct {
 	mu      sync.Mutex
 	entries map[saTokenKey]saTokenEntry
-	// inFlight are the keys whose token is being obtained (lock).
-	inFlight map[saTokenKey]chan struct{}
+	// requests makes one TokenRequest at a time per key: the callers of a
+	// key that come while one is made share its outcome.
+	requests singleflight.Group
 }
 
 // maxServiceAccountTokens bounds the tokens kept; at the bound, expired
 // entries go first, then any.
 const maxServiceAccountTokens = 4096
 
+// saTokenRequestTimeout bounds one TokenRequest. It runs apart from the
+// context of the caller that started it: that caller may give up without
+// failing the others that share the request.
+const saTokenRequestTimeout = 30 * time.Second
+
 type saTokenKey struct {
 	namespace, name, audience string
 	lifetime                  time.Duration
+}
+
+// String is the key of the request of k: a namespace and a name hold no
+// "/", so the audience, last, is whatever follows them.
+func (k saTokenKey) String() string {
+	return fmt.Sprintf("%d/%s/%s/%s", k.lifetime, k.namespace, k.name, k.audience)
 }
 
 type saTokenEntry struct {
@@ -296,44 +310,77 @@ type saTokenEntry struct {
 
 // token returns a token of the ServiceAccount v, in namespace, for the
 // audience and lifetime of ca: the one kept while more than half its life is
-// left, else a new one from the TokenRequest API.
+// left, else a new one from the TokenRequest API. While the token of the key
+// is being requested, the caller waits for that request (or its own ctx)
+// rather than make another.
 func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk clock.PassiveClock, namespace string,
 	v *objectVersion, ca *tokenatorv1.ClientAssertion) (string, error) {
 	name, audience, lifetime := serviceAccountAssertion(ca)
 	key := saTokenKey{namespace: namespace, name: name, audience: audience, lifetime: lifetime}
-	// One TokenRequest per key at a time: OAuthClients of the same
-	// ServiceAccount and audience reconciled at once share its token.
-	unlock, err := t.lock(ctx, key)
-	if err != nil {
-		return "", err
+	for {
+		if e, ok := t.kept(key, v, clk.Now()); ok {
+			return e.token, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err // no token is requested for a caller gone
+		}
+		// One TokenRequest per key at a time: OAuthClients of the same
+		// ServiceAccount and audience reconciled at once share its token.
+		ch := t.requests.DoChan(key.String(), func() (any, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saTokenRequestTimeout)
+			defer cancel()
+			return t.request(ctx, c, clk, key, v)
+		})
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case res := <-ch:
+			if res.Err != nil {
+				return "", res.Err
+			}
+			if e := res.Val.(saTokenEntry); e.uid == v.UID && e.optIn == v.OptIn {
+				return e.token, nil
+			}
+			// Requested for another version of the ServiceAccount, by a
+			// caller that read it before or after this one: again, for v.
+		}
 	}
-	defer unlock()
-	now := clk.Now()
-	t.mu.Lock()
-	e, ok := t.entries[key]
-	t.mu.Unlock()
-	if ok && e.uid == v.UID && e.optIn == v.OptIn && now.Before(e.reuseUntil) {
-		return e.token, nil
-	}
+}
 
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+// kept is the token kept of key for the version v, while it may be reused.
+func (t *serviceAccountTokens) kept(key saTokenKey, v *objectVersion, now time.Time) (saTokenEntry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	return e, ok && e.uid == v.UID && e.optIn == v.OptIn && now.Before(e.reuseUntil)
+}
+
+// request obtains a token of key for the version v from the TokenRequest API,
+// unless one was kept meanwhile, and keeps it.
+func (t *serviceAccountTokens) request(ctx context.Context, c client.Client, clk clock.PassiveClock,
+	key saTokenKey, v *objectVersion) (saTokenEntry, error) {
+	now := clk.Now()
+	if e, ok := t.kept(key, v, now); ok {
+		return e, nil
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: key.namespace, Name: key.name}}
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		Audiences:         []string{audience},
-		ExpirationSeconds: ptr.To(int64(lifetime / time.Second)),
+		Audiences:         []string{key.audience},
+		ExpirationSeconds: ptr.To(int64(key.lifetime / time.Second)),
 	}}
 	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-				message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, namespace)}
+			return saTokenEntry{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
+				message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", key.name, key.namespace)}
 		}
-		return "", fmt.Errorf(msgSATokenRequestFailed, name, err)
+		return saTokenEntry{}, fmt.Errorf(msgSATokenRequestFailed, key.name, err)
 	}
 	if tr.Status.Token == "" {
-		return "", fmt.Errorf(msgSATokenRequestFailed, name, errors.New("the API server returned no token"))
+		return saTokenEntry{}, fmt.Errorf(msgSATokenRequestFailed, key.name, errors.New("the API server returned no token"))
 	}
 	expires := tr.Status.ExpirationTimestamp.Time
-	reuseUntil := now.Add(expires.Sub(now) / 2)
-	log.FromContext(ctx).V(1).Info("ServiceAccount token obtained", "serviceAccount", name, "audience", audience,
+	e := saTokenEntry{token: tr.Status.Token, uid: v.UID, optIn: v.OptIn, reuseUntil: now.Add(expires.Sub(now) / 2)}
+	log.FromContext(ctx).V(1).Info("ServiceAccount token obtained", "serviceAccount", key.name, "audience", key.audience,
 		"expiresAt", expires.UTC().Format(time.RFC3339))
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -343,37 +390,8 @@ func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk c
 	if len(t.entries) >= maxServiceAccountTokens {
 		t.evict(now)
 	}
-	t.entries[key] = saTokenEntry{token: tr.Status.Token, uid: v.UID, optIn: v.OptIn, reuseUntil: reuseUntil}
-	return tr.Status.Token, nil
-}
-
-// lock waits until no other caller obtains a token of key, then holds it
-// until unlock; the table holds only the keys being obtained.
-func (t *serviceAccountTokens) lock(ctx context.Context, key saTokenKey) (unlock func(), err error) {
-	for {
-		t.mu.Lock()
-		busy, ok := t.inFlight[key]
-		if !ok {
-			if t.inFlight == nil {
-				t.inFlight = map[saTokenKey]chan struct{}{}
-			}
-			done := make(chan struct{})
-			t.inFlight[key] = done
-			t.mu.Unlock()
-			return func() {
-				t.mu.Lock()
-				delete(t.inFlight, key)
-				t.mu.Unlock()
-				close(done)
-			}, nil
-		}
-		t.mu.Unlock()
-		select {
-		case <-busy:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	t.entries[key] = e
+	return e, nil
 }
 
 // evict makes room: entries no longer reusable go, and if none was, one
@@ -506,27 +524,14 @@ func tokenAudiences(file string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the Pod's ServiceAccount token: %w", err)
 	}
-	parts := strings.Split(strings.TrimSpace(string(raw)), ".")
-	if len(parts) != 3 {
-		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
-	}
 	var claims struct {
-		Aud json.RawMessage `json:"aud"`
+		Audience jwt.Audience `json:"aud"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
+	if !oauth.UnverifiedClaims(strings.TrimSpace(string(raw)), &claims) {
 		return nil, errors.New("the Pod's ServiceAccount token is not a JWT")
 	}
-	var one string
-	if json.Unmarshal(claims.Aud, &one) == nil && one != "" {
-		return []string{one}, nil
-	}
-	var many []string
-	if json.Unmarshal(claims.Aud, &many) == nil && len(many) > 0 {
-		return many, nil
+	if auds := slices.DeleteFunc(claims.Audience, func(a string) bool { return a == "" }); len(auds) > 0 {
+		return auds, nil
 	}
 	return nil, errors.New("the Pod's ServiceAccount token has no aud claim")
 }

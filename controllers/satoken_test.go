@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -229,21 +230,30 @@ func TestServiceAccountTokenReusedAndOptInWithdrawn(t *testing.T) {
 	e.g.Expect(e.requests.count()).To(Equal(2))
 }
 
+// serviceAccountClient is a test environment with the ServiceAccount
+// "workload", opted in to the audience "aud", and a client of the API server
+// whose transport wrap wraps.
+func serviceAccountClient(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (*testEnv, *corev1.ServiceAccount, client.Client) {
+	t.Helper()
+	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
+	e.serviceAccount("workload", "aud")
+	sa := &corev1.ServiceAccount{}
+	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "workload"}, sa)).To(Succeed())
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Wrap(wrap)
+	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	return e, sa, c
+}
+
 // The reuse rule, against the API server with a clock of the test's: the
 // token is reused while more than half its life is left, then a new one is
 // requested; a different opt-in, a replaced ServiceAccount (another UID) or
 // a change of it (Forget) asks for a new one too.
 func TestServiceAccountTokenReuseRule(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, oauthtest.Config{Kind: oauthtest.RFC6749})
-	e.serviceAccount("workload", "aud")
-	sa := &corev1.ServiceAccount{}
-	e.g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "workload"}, sa)).To(Succeed())
 	counter := &tokenRequestCounter{}
-	cfg := rest.CopyConfig(restConfig)
-	cfg.Wrap(counter.wrap)
-	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
-	e.g.Expect(err).NotTo(HaveOccurred())
+	e, sa, c := serviceAccountClient(t, counter.wrap)
 
 	clk := clocktesting.NewFakePassiveClock(time.Now())
 	var tokens controllers.ServiceAccountTokens
@@ -272,6 +282,91 @@ func TestServiceAccountTokenReuseRule(t *testing.T) {
 	e.g.Expect(tokens.Len()).To(Equal(0))
 	get("aud,other", "another-uid")
 	e.g.Expect(counter.count()).To(Equal(5))
+}
+
+// tokenRequestGate counts the TokenRequests a client sends and holds them
+// until opened.
+type tokenRequestGate struct {
+	tokenRequestCounter
+	open chan struct{}
+}
+
+func (g *tokenRequestGate) wrap(rt http.RoundTripper) http.RoundTripper {
+	return g.tokenRequestCounter.wrap(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
+			select {
+			case <-g.open:
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		}
+		return rt.RoundTrip(r)
+	}))
+}
+
+// One TokenRequest at a time per ServiceAccount, audience and lifetime: the
+// callers that come while it is made share it, a caller that gives up stops
+// waiting at once, and the caller that started it giving up fails none of
+// the others. A caller of another version of the ServiceAccount (another
+// UID) does not take a token requested for the first: it requests its own.
+func TestServiceAccountTokenOneRequestPerKey(t *testing.T) {
+	t.Parallel()
+	gate := &tokenRequestGate{open: make(chan struct{})}
+	e, sa, c := serviceAccountClient(t, gate.wrap)
+
+	var tokens controllers.ServiceAccountTokens
+	type result struct {
+		tok string
+		err error
+	}
+	call := func(ctx context.Context, uid types.UID) chan result {
+		out := make(chan result, 1)
+		go func() {
+			tok, err := tokens.Token(ctx, c, clock.RealClock{}, e.ns, "workload", uid, "aud", "aud", 0)
+			out <- result{tok, err}
+		}()
+		return out
+	}
+	starterCtx, cancelStarter := context.WithCancel(context.Background())
+	starter := call(starterCtx, sa.UID)
+	// The first request is held at the gate.
+	time.Sleep(200 * time.Millisecond)
+	quitterCtx, cancelQuitter := context.WithCancel(context.Background())
+	quitter := call(quitterCtx, sa.UID)
+	var sharers []chan result
+	for range 5 {
+		sharers = append(sharers, call(context.Background(), sa.UID))
+	}
+	other := call(context.Background(), "another-uid")
+	// They wait for the first request (a slow machine may take longer to get
+	// them there; a late one would find the kept token, or request its own).
+	time.Sleep(500 * time.Millisecond)
+
+	cancelQuitter()
+	cancelStarter()
+	for _, ch := range []chan result{quitter, starter} {
+		select {
+		case r := <-ch:
+			e.g.Expect(r.err).To(MatchError(context.Canceled))
+		case <-time.After(2 * time.Second):
+			t.Fatal("a caller whose context ended still waits for the TokenRequest")
+		}
+	}
+	close(gate.open)
+	var shared string
+	for _, ch := range sharers {
+		r := <-ch
+		e.g.Expect(r.err).NotTo(HaveOccurred())
+		if shared == "" {
+			shared = r.tok
+		}
+		e.g.Expect(r.tok).To(Equal(shared))
+	}
+	r := <-other
+	e.g.Expect(r.err).NotTo(HaveOccurred())
+	e.g.Expect(r.tok).NotTo(Equal(shared))
+	e.g.Expect(gate.count()).To(Equal(2), "one TokenRequest for the ServiceAccount's UID, one for the other")
+	e.g.Expect(tokens.Len()).To(Equal(1))
 }
 
 // The ServiceAccount cache keeps the identity and the opt-in annotation only.
@@ -306,6 +401,12 @@ func TestTokenAudiences(t *testing.T) {
 	g.Expect(auds).To(Equal([]string{"https://kubernetes.default.svc"}))
 	_, err = controllers.TokenAudiences(write(`{"sub":"x"}`))
 	g.Expect(err).To(MatchError(ContainSubstring("no aud claim")))
+	_, err = controllers.TokenAudiences(write(`{"aud":""}`))
+	g.Expect(err).To(MatchError(ContainSubstring("no aud claim")))
+	f := filepath.Join(dir, "opaque")
+	g.Expect(os.WriteFile(f, []byte("opaque.token"), 0o600)).To(Succeed())
+	_, err = controllers.TokenAudiences(f)
+	g.Expect(err).To(MatchError(ContainSubstring("not a JWT")))
 	_, err = controllers.TokenAudiences(filepath.Join(dir, "absent"))
 	g.Expect(err).To(HaveOccurred())
 	_, err = controllers.TokenAudiences("")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,6 +388,8 @@ func TestCABundle(t *testing.T) {
 	good := srv.CAPEM()
 	badCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")})
 	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("key")})
+	block, _ := pem.Decode(good)
+	withHeaders := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED"}, Bytes: block.Bytes})
 	tests := []struct {
 		name    string
 		bundle  []byte
@@ -396,6 +399,8 @@ func TestCABundle(t *testing.T) {
 		{"white space", []byte(" \n\t"), false},
 		{"good", good, false},
 		{"good after junk", append(append([]byte("# comment\n"), badCert...), good...), false},
+		{"good after a key", append(slices.Clone(key), good...), false},
+		{"certificate with PEM headers", withHeaders, true},
 		{"garbage", []byte("not a PEM bundle"), true},
 		{"unparsable certificate", badCert, true},
 		{"private key only", key, true},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -120,25 +119,9 @@ func certPool(bundle []byte) (*x509.CertPool, error) {
 	if len(bundle) == 0 {
 		return roots, nil
 	}
-	added := 0
-	rest := bundle
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" || len(block.Headers) != 0 {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			continue
-		}
-		roots.AddCert(cert)
-		added++
-	}
-	if added == 0 {
+	// Blocks of another type, with PEM headers, or whose certificate does
+	// not parse are skipped.
+	if !roots.AppendCertsFromPEM(bundle) {
 		// The size of the bundle is not said: the key may be any key of any
 		// Secret, and its size is not the reader's to know.
 		return nil, fmt.Errorf("%w: no PEM certificate could be parsed", ErrInvalidCABundle)

@@ -1,65 +1,86 @@
 package oauth
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // maxJWTExp is 9999-12-31T23:59:59Z: later expiry times cannot be written as
 // RFC 3339 and are treated as unusable.
 const maxJWTExp = 253402300799
 
+// maxJWTHeader bounds the header segment of a JWT read by UnverifiedClaims.
+// Real headers (alg, kid, typ, at most a certificate chain) are far shorter;
+// the bound keeps what go-jose decodes of a hostile header (keys,
+// certificates) small, whatever the size of the token.
+const maxJWTHeader = 16 << 10
+
+// jwsAlgorithms are the algorithms a JWT's header may name: all of go-jose's
+// signature algorithms, and "none" (an unsecured JWT, RFC 7519 section 6).
+// No signature is verified: the list only says what is read as a JWS.
+var jwsAlgorithms = []jose.SignatureAlgorithm{
+	jose.EdDSA, jose.HS256, jose.HS384, jose.HS512, jose.RS256, jose.RS384, jose.RS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.PS256, jose.PS384, jose.PS512,
+	jose.MLDSA44, jose.MLDSA65, jose.MLDSA87, "none",
+}
+
+// UnverifiedClaims decodes the claims of token, a JWS compact serialisation
+// (three dot-separated base64url segments, the header a JSON object naming
+// one of jwsAlgorithms, the payload a JSON object), into dest, with go-jose.
+// The signature is NOT verified. Padding and the standard base64 alphabet are
+// tolerated. It reports whether token was such a JWS and its claims fit dest;
+// nothing of the token is said on failure. Its cost is linear in the size of
+// token: the shape is checked in one scan before anything is decoded.
+func UnverifiedClaims(token string, dest any) bool {
+	header, rest, ok1 := strings.Cut(token, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || header == "" || payload == "" || len(header) > maxJWTHeader || strings.Contains(sig, ".") {
+		return false
+	}
+	parsed, err := jwt.ParseSigned(base64URL(header)+"."+base64URL(payload)+"."+base64URL(sig), jwsAlgorithms)
+	return err == nil && parsed.UnsafeClaimsWithoutVerification(dest) == nil
+}
+
+// base64URL turns a base64 segment, padded or not, of either alphabet into
+// the unpadded base64url go-jose reads.
+func base64URL(seg string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '+':
+			return '-'
+		case '/':
+			return '_'
+		}
+		return r
+	}, strings.TrimRight(seg, "="))
+}
+
 // JWTExpiry returns the exp claim of token when token is a JWS compact
-// serialisation (three dot-separated base64url segments) whose payload is a
-// JSON object with a numeric exp (RFC 7519 NumericDate, fractions allowed; a
-// numeric string is tolerated too). The signature is NOT verified: the result
-// only schedules the refresh. Padding and the standard base64 alphabet are
-// tolerated. ok is false when there is no usable exp: not a JWT, no exp, exp
-// not a positive number, or exp after year 9999.
+// serialisation that UnverifiedClaims reads, with a numeric exp (RFC 7519
+// NumericDate, fractions allowed; a numeric string is tolerated too). The
+// signature is NOT verified: the result only schedules the refresh. ok is
+// false when there is no usable exp: not a JWT, no exp, exp not a positive
+// number, or exp after year 9999.
 func JWTExpiry(token string) (exp time.Time, ok bool) {
-	// At most four parts: a token of a megabyte of dots splits in no time.
-	parts := strings.SplitN(token, ".", 4)
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+	var claims struct {
+		Exp json.RawMessage `json:"exp"`
+	}
+	if !UnverifiedClaims(token, &claims) {
 		return time.Time{}, false
 	}
-	payload, ok := decodeSegment(parts[1])
-	if !ok {
-		return time.Time{}, false
-	}
-	var claims map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&claims); err != nil || claims == nil || dec.More() {
-		return time.Time{}, false
-	}
-	raw, present := claims["exp"]
-	if !present {
-		return time.Time{}, false
-	}
-	secs, ok := numericValue(raw)
+	secs, ok := numericValue(claims.Exp)
 	if !ok || secs <= 0 || secs > maxJWTExp {
 		return time.Time{}, false
 	}
 	// float64 holds a current NumericDate to about a microsecond: round there.
 	whole, frac := math.Modf(secs)
 	return time.Unix(int64(whole), int64(math.Round(frac*1e6))*1e3).UTC(), true
-}
-
-// decodeSegment decodes base64url with or without padding, falling back to
-// the standard alphabet.
-func decodeSegment(seg string) ([]byte, bool) {
-	seg = strings.TrimRight(seg, "=")
-	if b, err := base64.RawURLEncoding.DecodeString(seg); err == nil {
-		return b, true
-	}
-	if b, err := base64.RawStdEncoding.DecodeString(seg); err == nil {
-		return b, true
-	}
-	return nil, false
 }
 
 // numericValue reads a JSON number, or a string holding a decimal number, as

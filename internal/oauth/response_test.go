@@ -22,7 +22,13 @@ func TestJWTExpiry(t *testing.T) {
 		parts[1] += strings.Repeat("=", (4-len(parts[1])%4)%4)
 		return strings.Join(parts, ".")
 	}
-	std := base64.RawStdEncoding.EncodeToString([]byte(`{"exp":1700000000,"x":"??>>"}`))
+	std := base64.StdEncoding.EncodeToString([]byte(`{"alg":"HS256","x":"??>>"}`)) + "." +
+		base64.RawStdEncoding.EncodeToString([]byte(`{"exp":1700000000,"x":"??>>"}`)) + "." +
+		base64.StdEncoding.EncodeToString([]byte("sig>>"))
+	withHeader := func(header, payload string) string {
+		enc := base64.RawURLEncoding.EncodeToString
+		return enc([]byte(header)) + "." + enc([]byte(payload)) + "." + enc([]byte("sig"))
+	}
 	tests := []struct {
 		name  string
 		token string
@@ -32,7 +38,13 @@ func TestJWTExpiry(t *testing.T) {
 		{"documented sample with float exp", sample, time.Unix(1710223631, 577478000), true},
 		{"integer exp", jwtWith(`{"exp":1700000000}`), time.Unix(1700000000, 0), true},
 		{"padded payload", padded(jwtWith(`{"exp":1700000000,"a":"b"}`)), time.Unix(1700000000, 0), true},
-		{"standard alphabet", "aGVhZA." + std + ".c2ln", time.Unix(1700000000, 0), true},
+		{"standard alphabet", std, time.Unix(1700000000, 0), true},
+		{"every algorithm of go-jose", withHeader(`{"alg":"ML-DSA-87","kid":"k"}`, `{"exp":1700000000}`), time.Unix(1700000000, 0), true},
+		{"header of 16 KiB", withHeader(`{"alg":"RS256","x":"`+strings.Repeat("x", 12<<10-22)+`"}`, `{"exp":1700000000}`), time.Unix(1700000000, 0), true},
+		{"header over 16 KiB", withHeader(`{"alg":"RS256","x":"`+strings.Repeat("x", 12<<10)+`"}`, `{"exp":1700000000}`), time.Time{}, false},
+		{"unknown algorithm", withHeader(`{"alg":"ES256K"}`, `{"exp":1700000000}`), time.Time{}, false},
+		{"header not JSON", "aGVhZA." + strings.Split(jwtWith(`{"exp":1700000000}`), ".")[1] + ".c2ln", time.Time{}, false},
+		{"exp in capitals", jwtWith(`{"EXP":1700000000}`), time.Time{}, false},
 		{"numeric string exp", jwtWith(`{"exp":"1700000000"}`), time.Unix(1700000000, 0), true},
 		{"exponent", jwtWith(`{"exp":1.7e9}`), time.Unix(1700000000, 0), true},
 		{"empty signature", strings.TrimSuffix(jwtWith(`{"exp":1700000000}`), "c2ln"), time.Unix(1700000000, 0), true},

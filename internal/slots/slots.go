@@ -28,13 +28,7 @@ type Limiter struct {
 	mu      sync.Mutex
 	hosts   map[string]int
 	tenants map[string]int
-	lines   map[string]*line // by bound: "host " + host, "namespace " + tenant
-}
-
-// line is a first-in first-out queue of distinct keys.
-type line struct {
-	keys []string
-	in   map[string]bool
+	lines   map[string]*Line // by bound: "host " + host, "namespace " + tenant
 }
 
 // Busy says which bound refused a slot.
@@ -100,30 +94,25 @@ func (l *Limiter) TryAcquire(host, tenant, waiter string) (release func(), busy 
 // that line keeps its place. l.mu is held.
 func (l *Limiter) wait(b *Busy, key string) {
 	if l.lines == nil {
-		l.lines = map[string]*line{}
+		l.lines = map[string]*Line{}
 	}
 	name := b.Kind + " " + b.Key
 	q := l.lines[name]
 	if q == nil {
-		q = &line{in: map[string]bool{}}
+		q = &Line{}
 		l.lines[name] = q
 	}
-	if !q.in[key] {
-		q.in[key] = true
-		q.keys = append(q.keys, key)
-	}
+	q.Add(key)
 }
 
 // next takes the first key in line for a bound, or "". An empty line goes.
 func (l *Limiter) next(name string) string {
 	q := l.lines[name]
-	if q == nil || len(q.keys) == 0 {
+	if q == nil {
 		return ""
 	}
-	key := q.keys[0]
-	q.keys = q.keys[1:]
-	delete(q.in, key)
-	if len(q.keys) == 0 {
+	key, _ := q.Next()
+	if q.Len() == 0 {
 		delete(l.lines, name)
 	}
 	return key
@@ -135,7 +124,7 @@ func (l *Limiter) Waiting() int {
 	defer l.mu.Unlock()
 	n := 0
 	for _, q := range l.lines {
-		n += len(q.keys)
+		n += q.Len()
 	}
 	return n
 }
