@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -71,6 +72,9 @@ type OAuthClientReconciler struct {
 	saTokens serviceAccountTokens
 	// warned remembers the last Warning Event of each failing client.
 	warned warnings
+	// requests are the token requests in flight, off the workers, and the
+	// outcomes not yet taken.
+	requests tokenRequests
 	// apiAudiences are the API server's own audiences, refused for them.
 	apiAudiences *apiAudiences
 }
@@ -185,12 +189,14 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.writes.forget(key)
 	r.held.forget(key)
 	r.warned.forget(key)
+	r.requests.forget(key.String())
 }
 
 // errDeferred is returned by requestToken for a client that found no free
-// request slot, and by reconcileShared for a client that waits for its
-// shared token's request: the reconcile did nothing, and writes no status (a
-// new client's status is written once, with its token).
+// request slot or whose request is in flight, and by reconcileShared for a
+// client that waits for its shared token's request: the reconcile did
+// nothing, and writes no status (a new client's status is written once, with
+// its token).
 var errDeferred = errors.New("token request deferred")
 
 // cacheLagRetry is when a reconcile that read a status older than this
@@ -236,8 +242,20 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.O
 // free slot reads them from memory when it comes back); a slot is then taken
 // for the token request alone: a client whose endpoint host, or namespace,
 // has its share of requests in flight comes back shortly without holding a
-// worker.
+// worker. The request itself runs off the workers (see tokenRequests): this
+// reconcile returns at once, and the one its end wakes writes the outcome.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(oc).String()
+	id := g.hash + "|" + oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
+	if out := r.requests.take(key); out != nil {
+		if out.pending {
+			// Woken when it ends; back in a few seconds in any case.
+			return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
+		}
+		if out.usable(id, now) {
+			return r.tokenResponse(ctx, oc, g, d, out.tok, out.err, now)
+		}
+	}
 	in, err := r.readRequestInputs(ctx, g)
 	if err != nil && g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken && !errors.As(err, new(*referenceError)) {
 		// The TokenRequest failed: shown and retried with backoff, like a
@@ -250,17 +268,27 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		return r.report(oc, err, now)
 	}
 
-	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, client.ObjectKeyFromObject(oc).String())
+	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, key)
 	if busy != nil {
 		// In line for the bound: woken when one of its slots is freed, and
 		// back in any case after a few seconds.
 		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
-	defer release()
+	scopes := slices.Clone(g.source.scopes)
+	// The reconcile's context is the controller's, which lives until the
+	// manager stops (no reconcile timeout is set): a request in flight
+	// ends with the manager.
+	r.requests.start(ctx, key, id, func(ctx context.Context) (*oauth.Token, error) {
+		defer release()
+		return r.sendTokenRequest(ctx, g, in, scopes)
+	}, func() { r.wake(key) })
+	return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
+}
 
-	tok, err := r.sendTokenRequest(ctx, g, in, g.source.scopes)
-	release()
+// tokenResponse carries on with the outcome of oc's own token request: the
+// token written, or the failure reported.
+func (r *OAuthClientReconciler) tokenResponse(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, tok *oauth.Token, err error, now time.Time) (ctrl.Result, error) {
 	var refErr *referenceError
 	if errors.As(err, &refErr) {
 		return r.report(oc, err, now)
@@ -275,6 +303,14 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 		return r.requestFailed(ctx, oc, err, now)
 	}
 	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+}
+
+// wake brings the OAuthClient of key ("namespace/name") back to a worker,
+// through the slots' wake-up channel.
+func (r *OAuthClientReconciler) wake(key string) {
+	if r.Slots != nil && r.Slots.Wake != nil {
+		r.Slots.Wake(key)
+	}
 }
 
 // requestInputs are what a token request reads from the API server: the

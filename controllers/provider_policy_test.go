@@ -192,10 +192,7 @@ func TestSharedTokensInFlight(t *testing.T) {
 	if !s.begin("other", "d") {
 		t.Fatal("another shared token waits for this one")
 	}
-	s.mu.Lock()
-	w := s.entry("k").waiters.Keys()
-	s.mu.Unlock()
-	if !slices.Equal(w, []string{"b", "c"}) {
+	if w := s.waiting("k"); !slices.Equal(w, []string{"b", "c"}) {
 		t.Errorf("in line %v, want [b c], each once", w)
 	}
 	if w := s.end("k", false); len(w) != 0 {

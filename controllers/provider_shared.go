@@ -138,6 +138,14 @@ func (s *sharedTokens) end(key string, wake bool) []string {
 	return e.waiters.Drain()
 }
 
+// waiting returns the clients in line for the request of key, who stay in
+// line.
+func (s *sharedTokens) waiting(key string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.entry(key).waiters.Keys()
+}
+
 // forgetUnused drops the keys of the provider uid whose shared key is not
 // in inUse, unless a request of the key is in flight: failures remembered
 // of scopes no client asks for any more go too.
@@ -256,38 +264,72 @@ func (r *OAuthClientReconciler) sharedTokenValue(ctx context.Context, key, name 
 // reconcileShared serves an OAuthClient that uses its provider's central
 // credentials: it copies the shared token of its scopes and audience into its
 // derived Secret, and requests that token when none is usable, once for all
-// the OAuthClients that share it.
+// the OAuthClients that share it. The request runs off the workers (see
+// tokenRequests); the in-flight mark of the shared token lasts until a client
+// of it has taken the outcome and written it.
 func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
 	p := g.source.provider
 	sk := sharedKey(g.source.scopes, oc.Spec.Audience)
 	key := string(p.UID) + "/" + sk
-	name := sharedSecretName(p.Name, sk)
 	st := &oc.Status
 	st.TokenSource = tokenatorv1.TokenSourceShared
+	waiter := client.ObjectKeyFromObject(oc).String()
 
-	cur, err := r.currentShared(ctx, key, name, g.hash, p, now)
+	if out := r.requests.take(sharedRequestKey(key)); out != nil {
+		if out.pending {
+			r.shared.begin(key, waiter) // in line: woken when it ends
+			return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
+		}
+		if out.usable(g.hash, now) {
+			defer r.endShared(key, true)
+			return r.sharedResponse(ctx, oc, g, key, sk, out.tok, out.err, now)
+		}
+		// An outcome no client took in time, or of another request: the
+		// in-flight mark goes with it, and a new request is made if needed.
+		r.endShared(key, true)
+	}
+
+	cur, err := r.currentShared(ctx, key, sharedSecretName(p.Name, sk), g.hash, p, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if cur != nil {
-		return r.deliverShared(ctx, oc, g, key, name, cur, now)
+		return r.deliverShared(ctx, oc, g, key, sharedSecretName(p.Name, sk), cur, now)
 	}
 	if _, f := r.shared.get(key); f != nil && f.requestHash == g.hash && now.Before(f.retryAt) {
 		return r.sharedFailed(oc, f, now)
 	}
-
-	waiter := client.ObjectKeyFromObject(oc).String()
 	if !r.shared.begin(key, waiter) {
 		// Another client of the same shared token is requesting it: this one
 		// is woken when the request ends, and writes nothing meanwhile.
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
-	wakeWaiters := true
+	return r.startShared(ctx, oc, g, key, sk, now)
+}
+
+// sharedRequestKey is the key of a shared token's request in tokenRequests,
+// apart from the keys of clients' own requests.
+func sharedRequestKey(key string) string { return "shared:" + key }
+
+// endShared ends the in-flight mark of the shared token key and wakes the
+// clients waiting for it (with wake false they stay in line).
+func (r *OAuthClientReconciler) endShared(key string, wake bool) {
+	for _, w := range r.shared.end(key, wake) {
+		r.wake(w)
+	}
+}
+
+// startShared starts the request of the shared token key, under its
+// in-flight mark, once the API server confirms none is usable; the mark ends
+// here unless the request was started.
+func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, key, sk string, now time.Time) (ctrl.Result, error) {
+	p := g.source.provider
+	name := sharedSecretName(p.Name, sk)
+	waiter := client.ObjectKeyFromObject(oc).String()
+	started, wakeWaiters := false, true
 	defer func() {
-		for _, w := range r.shared.end(key, wakeWaiters) {
-			if r.Slots != nil && r.Slots.Wake != nil {
-				r.Slots.Wake(w)
-			}
+		if !started {
+			r.endShared(key, wakeWaiters)
 		}
 	}()
 	// Read again under the in-flight mark, from the API server: a request
@@ -299,7 +341,6 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		}
 		return r.deliverShared(ctx, oc, g, key, name, cur, now)
 	}
-
 	// The central credentials and the CA bundle are read before the slot is
 	// taken (each version once), as for a client's own request.
 	in, err := r.readRequestInputs(ctx, g)
@@ -316,9 +357,27 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		log.FromContext(ctx).V(1).Info("Shared token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
 	}
-	scopes := sharedSpec(oc, g.source).Scopes
-	tok, err := r.sendTokenRequest(ctx, g, in, scopes)
-	release()
+	scopes := sharedSpec(oc, g.source).Scopes // sorted, without repeats
+	started = true
+	r.requests.start(ctx, sharedRequestKey(key), g.hash, func(ctx context.Context) (*oauth.Token, error) {
+		defer release()
+		return r.sendTokenRequest(ctx, g, in, scopes)
+	}, func() {
+		// The client that started it and those in line: the first to come
+		// takes the outcome, the others wait for the mark to end.
+		r.wake(waiter)
+		for _, w := range r.shared.waiting(key) {
+			r.wake(w)
+		}
+	})
+	return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
+}
+
+// sharedResponse writes the outcome of a shared token's request: the shared
+// Secret and oc's derived Secret, or the failure every client of it reports.
+func (r *OAuthClientReconciler) sharedResponse(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, key, sk string, tok *oauth.Token, err error, now time.Time) (ctrl.Result, error) {
+	p := g.source.provider
+	st := &oc.Status
 	var refErr *referenceError
 	if errors.As(err, &refErr) {
 		return r.report(oc, err, now)
@@ -344,6 +403,7 @@ func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenat
 		log.FromContext(ctx).Info("Shared token request failed", "provider", p.Name, "error", err.Error(), "failedAttempts", f.attempts)
 		return r.sharedFailed(oc, f, now)
 	}
+	name := sharedSecretName(p.Name, sk)
 	held, err := r.writeShared(ctx, p, name, sk, g, tok)
 	if err != nil {
 		return ctrl.Result{}, err

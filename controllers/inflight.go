@@ -1,0 +1,94 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tokenator-dev/tokenator/internal/oauth"
+)
+
+// Token requests run off the reconcile workers: a reconcile that takes a
+// request slot starts the request in a goroutine of its own and returns at
+// once, writing nothing; when the request ends, its outcome is kept here and
+// the OAuthClient is woken (the slots' wake-up channel), and its next
+// reconcile takes the outcome and carries on as if it had waited for it. An
+// endpoint that hangs thus holds a goroutine and a request slot until
+// --token-request-timeout, never a worker: the workers go on serving every
+// other namespace. The slots (per host, per namespace, per provider) still
+// bound how many requests are in flight, so the goroutines are bounded too.
+
+// maxOutcomeAge is how long the outcome of a request is kept for the
+// reconcile that takes it. A reconcile comes within milliseconds of its
+// wake-up; an outcome older than this (its client was suspended or changed
+// meanwhile, and the wake-up led elsewhere) is not used: a new request is made.
+const maxOutcomeAge = time.Minute
+
+// requestOutcome is one token request, in flight or ended.
+type requestOutcome struct {
+	// id identifies what was requested (the request hash, and for a
+	// client's own request the refresh annotation it answers).
+	id       string
+	pending  bool
+	tok      *oauth.Token
+	err      error
+	finished time.Time
+}
+
+// tokenRequests keeps the token requests in flight and their outcomes, by
+// OAuthClient (its own requests) or by shared token; an entry goes when its
+// outcome is taken, so it holds at most one small entry per client or shared
+// token with a request in flight or just ended.
+type tokenRequests struct {
+	mu sync.Mutex
+	m  map[string]*requestOutcome
+}
+
+// start runs send in a goroutine, with ctx, as the request of key for id;
+// woken is called once its outcome is kept.
+func (t *tokenRequests) start(ctx context.Context, key, id string, send func(context.Context) (*oauth.Token, error), woken func()) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]*requestOutcome{}
+	}
+	out := &requestOutcome{id: id, pending: true}
+	t.m[key] = out
+	t.mu.Unlock()
+	go func() {
+		tok, err := send(ctx)
+		t.mu.Lock()
+		out.tok, out.err, out.pending, out.finished = tok, err, false, time.Now()
+		t.mu.Unlock()
+		woken()
+	}()
+}
+
+// take returns a copy of the request of key: still in flight (pending, and
+// it stays), or ended (and forgotten, so that one reconcile acts on it); nil
+// when there is none.
+func (t *tokenRequests) take(key string) *requestOutcome {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.m[key]
+	if out == nil {
+		return nil
+	}
+	if !out.pending {
+		delete(t.m, key)
+	}
+	c := *out
+	return &c
+}
+
+// usable reports whether an ended request answers id and is recent enough to
+// act on (see maxOutcomeAge).
+func (o *requestOutcome) usable(id string, now time.Time) bool {
+	return !o.pending && o.id == id && now.Sub(o.finished) <= maxOutcomeAge
+}
+
+// forget drops what is kept of key; a request in flight ends unseen.
+func (t *tokenRequests) forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
+}
