@@ -21,6 +21,7 @@ import (
 	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // testEnv is one test's namespace, token endpoint and manager.
@@ -128,24 +129,7 @@ func (e *testEnv) startManager() func() {
 	}
 	mgr, err := operator.NewManager(ctx, apiConfig, cfg)
 	e.g.Expect(err).NotTo(HaveOccurred())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	return func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("manager stopped with an error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			e.t.Error("manager did not stop within 30s")
-		}
-	}
+	return testutil.StartManager(e.t, ctx, cancel, mgr)
 }
 
 // create creates obj in the test's namespace.

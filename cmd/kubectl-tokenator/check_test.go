@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // The Lease check api looks for is the one the manager takes.
@@ -116,24 +117,7 @@ func startLeader(t *testing.T, cfg *rest.Config) (stop func()) {
 		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the manager stopped with an error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the manager did not stop within 30s")
-		}
-	}
+	stop = testutil.StartManager(t, ctx, cancel, mgr)
 	t.Cleanup(stop)
 	return stop
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/internal/testutil"
 )
 
 // With watchNamespaces, the chart's RBAC is enough for a manager that serves
@@ -111,20 +112,7 @@ func runScopedManager(t *testing.T, g Gomega, config *rest.Config, namespaces []
 		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no DNS in tests") }}}
 	mgr, err := operator.NewManager(ctx, config, cfg)
 	g.Expect(err).NotTo(HaveOccurred())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		// A manager whose caches never synced (RBAC missing) may not return.
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the manager did not stop within 30s")
-		}
-	})
+	t.Cleanup(testutil.StartManager(t, ctx, cancel, mgr))
 
 	objects := `
 apiVersion: v1
