@@ -78,7 +78,7 @@ func run(ctx context.Context, opts options) (err error) {
 		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which puts kube-apiserver and etcd into bin/k8s")
 	}
 
-	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient CRD")
+	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient and ClusterOAuthProvider CRDs")
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
