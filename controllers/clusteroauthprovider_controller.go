@@ -105,18 +105,31 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 	r.Metrics.SetProvider(metrics.ProviderState{Name: p.Name, Clients: int(st.Clients), SharedTokens: int(st.SharedTokens),
 		Ready: status == metav1.ConditionTrue, ReadyReason: reason})
 
-	prev := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
+	r.setProviderReady(p, status, reason, message)
+	if !equality.Semantic.DeepEqual(before.Status, p.Status) {
+		if err := r.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// setProviderReady sets p's Ready condition (and Stalled for what only a
+// person can fix), and emits an Event when the condition changed: a Warning
+// when the provider becomes unusable, a Normal one when it is usable again.
+func (r *ClusterOAuthProviderReconciler) setProviderReady(p *tokenatorv1.ClusterOAuthProvider, status metav1.ConditionStatus, reason, message string) {
+	prev := meta.FindStatusCondition(p.Status.Conditions, tokenatorv1.ConditionReady)
 	changed := prev == nil || prev.Status != status || prev.Reason != reason || prev.Message != message
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: tokenatorv1.ConditionReady, Status: status,
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: tokenatorv1.ConditionReady, Status: status,
 		Reason: reason, Message: message, ObservedGeneration: p.Generation,
 		LastTransitionTime: metav1.Time{Time: r.Clock.Now().Truncate(time.Second)}})
 	// Stalled marks what only a person can fix (kstatus: Failed).
 	if reason == tokenatorv1.ReasonInvalidSpec {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: tokenatorv1.ConditionStalled, Status: metav1.ConditionTrue,
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: tokenatorv1.ConditionStalled, Status: metav1.ConditionTrue,
 			Reason: reason, Message: message, ObservedGeneration: p.Generation,
 			LastTransitionTime: metav1.Time{Time: r.Clock.Now().Truncate(time.Second)}})
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, tokenatorv1.ConditionStalled)
+		meta.RemoveStatusCondition(&p.Status.Conditions, tokenatorv1.ConditionStalled)
 	}
 	if changed {
 		if status == metav1.ConditionFalse {
@@ -125,12 +138,6 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, reason, "CheckProvider", "%s", message)
 		}
 	}
-	if !equality.Semantic.DeepEqual(before.Status, p.Status) {
-		if err := r.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
-		}
-	}
-	return ctrl.Result{}, nil
 }
 
 // checkReferences checks that the objects p refers to exist in the cluster
