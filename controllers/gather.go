@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/presets"
@@ -33,16 +35,87 @@ type gathered struct {
 	// holder is the derived Secret that holds the token the status describes
 	// (under the current name, else under a previous one), nil when none does.
 	holder *metav1.PartialObjectMetadata
+	// sharedKey is the key of the shared token of a client of one (the
+	// provider's UID and sharedSK, the shared key of its scopes and
+	// audience), sharedName the name of its Secret.
+	sharedKey, sharedSK, sharedName string
 }
 
-// gather reads what the decision needs. A problem of the spec or of what it
-// references is returned as a *referenceError or an *errSecretConflict, for
-// report; a suspended OAuthClient needs nothing.
-func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
-	g := &gathered{audience: oc.Spec.Audience}
-	if oc.Spec.Suspend {
-		return g, nil
+// gather reads what the plan needs, from the caches and this process's
+// memory: a problem of the spec or of what it references is a fact
+// (facts.Problem), and the error returned is one a retry may fix. A
+// suspended OAuthClient needs nothing.
+func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAuthClient, now time.Time) (facts, *gathered, error) {
+	f := facts{Now: now, UID: string(oc.UID), Suspended: oc.Spec.Suspend, Status: &oc.Status,
+		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]}
+	if f.Suspended {
+		return f, nil, nil
 	}
+	g, err := r.gatherRequest(ctx, oc)
+	if f.Problem = problemOf(err); f.Problem != nil {
+		return f, nil, nil
+	}
+	if err != nil {
+		return f, nil, err
+	}
+	f.RequestHash, f.TokenHeld = g.hash, g.holder != nil
+	if f.SecretUpToDate = upToDate(g.existing, oc); f.SecretUpToDate {
+		f.RenderError = g.existing.Annotations[tokenatorv1.AnnotationRenderError]
+	}
+	if !g.source.shared {
+		r.gatherOutcome(&f, client.ObjectKeyFromObject(oc).String(), g.hash+"|"+f.RefreshRequest)
+		return f, g, nil
+	}
+	err = r.gatherShared(ctx, &f, g, oc.Spec.Audience)
+	return f, g, err
+}
+
+// gatherOutcome takes the request of key: in flight, or ended for id (the
+// request asked now); an outcome for another request, or one no reconcile
+// took in time, is dropped.
+func (r *OAuthClientReconciler) gatherOutcome(f *facts, key, id string) {
+	out := r.requests.take(key)
+	switch {
+	case out == nil:
+	case out.pending:
+		f.InFlight = true
+	case out.usable(id, f.Now):
+		f.Outcome = out
+	}
+}
+
+// gatherShared reads what is known of the shared token of g's scopes and
+// audience: the request of it in flight or ended, the token the provider
+// holds, its latest failure.
+func (r *OAuthClientReconciler) gatherShared(ctx context.Context, f *facts, g *gathered, audience string) error {
+	p := g.source.provider
+	sk := sharedKey(g.source.scopes, audience)
+	g.sharedKey, g.sharedSK, g.sharedName = string(p.UID)+"/"+sk, sk, sharedSecretName(p.Name, sk)
+	f.Shared = &sharedFacts{Key: g.sharedKey}
+	_, f.Shared.Failure = r.shared.get(g.sharedKey)
+	if out := r.requests.take(sharedRequestKey(g.sharedKey)); out != nil {
+		switch {
+		case out.pending:
+			f.InFlight = true
+			return nil
+		case out.usable(g.hash, f.Now):
+			f.Outcome = out
+			return nil
+		}
+		// An outcome no client took in time, or of another request: the
+		// in-flight mark goes with it, and a new request is made if needed.
+		r.endShared(g.sharedKey, true)
+	}
+	var err error
+	f.Shared.Token, err = r.currentShared(ctx, g.sharedKey, g.sharedName, g.hash, p, f.Now)
+	return err
+}
+
+// gatherRequest resolves the request the spec asks for, and the derived
+// Secret. A problem of the spec or of what it references is returned as a
+// *referenceError or an *errSecretConflict.
+func (r *OAuthClientReconciler) gatherRequest(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
+	g := &gathered{audience: oc.Spec.Audience}
 	var err error
 	if g.source, err = r.resolveSource(ctx, oc); err != nil {
 		return nil, err
@@ -72,7 +145,6 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {
 		return nil, err
 	}
-	oc.Status.SecretName = derivedSecretName(oc)
 	held, err := r.holdsToken(ctx, oc, g.existing)
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -204,105 +203,17 @@ var errDeferred = errors.New("token request deferred")
 const cacheLagRetry = 100 * time.Millisecond
 
 // reconcile updates oc.Status in place and says when to come back: it
-// gathers what it needs from the caches, decides (a pure function of those
-// facts and the time), and acts.
+// gathers the facts from the caches, plans (a pure function of those facts),
+// and acts.
 func (r *OAuthClientReconciler) reconcile(ctx context.Context, oc *tokenatorv1.OAuthClient) (ctrl.Result, error) {
-	now := r.Clock.Now()
 	oc.Status.ObservedGeneration = oc.Generation
-	g, err := r.gather(ctx, oc)
-	if refErr, ok := providerRefusal(err); ok {
-		return r.withhold(ctx, oc, refErr, now)
-	}
+	f, g, err := r.gather(ctx, oc, r.Clock.Now())
 	if err != nil {
-		return r.report(oc, err, now)
+		return ctrl.Result{}, err
 	}
-	if g.source != nil && g.source.shared {
-		return r.reconcileShared(ctx, oc, g, now)
-	}
-	oc.Status.TokenSource = ""
-	d := decide(facts{Suspended: oc.Spec.Suspend, RequestHash: g.hash, TokenHeld: g.holder != nil,
-		RefreshRequest: oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt], Status: &oc.Status},
-		r.Options.MinRequestInterval, now)
-	log.FromContext(ctx).V(1).Info("Decided", "action", d.Action.String(), "why", d.Why)
-	switch d.Action {
-	case actionSuspend:
-		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSuspended,
-			msgSuspended, now)
-		return ctrl.Result{}, nil
-	case actionWait:
-		return requeueAt(d.At, now), nil
-	case actionKeep:
-		return r.keepToken(ctx, oc, g, now)
-	}
-	return r.requestToken(ctx, oc, g, d, now)
-}
-
-// requestToken requests a new token and writes it. The credentials and the
-// CA bundle are read first (each version once: a client that then finds no
-// free slot reads them from memory when it comes back); a slot is then taken
-// for the token request alone: a client whose endpoint host, or namespace,
-// has its share of requests in flight comes back shortly without holding a
-// worker. The request itself runs off the workers (see tokenRequests): this
-// reconcile returns at once, and the one its end wakes writes the outcome.
-func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, now time.Time) (ctrl.Result, error) {
-	key := client.ObjectKeyFromObject(oc).String()
-	id := g.hash + "|" + oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	if out := r.requests.take(key); out != nil {
-		if out.pending {
-			// Woken when it ends; back in a few seconds in any case.
-			return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-		}
-		if out.usable(id, now) {
-			return r.tokenResponse(ctx, oc, g, d, out.tok, out.err, now)
-		}
-	}
-	in, err := r.readRequestInputs(ctx, g)
-	if err != nil && g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken && !errors.As(err, new(*referenceError)) {
-		// The TokenRequest failed: shown and retried with backoff, like a
-		// token request.
-		oc.Status.TokenRequestHash = g.hash
-		oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-		return r.requestFailed(ctx, oc, err, now)
-	}
-	if err != nil {
-		return r.report(oc, err, now)
-	}
-
-	release, busy := r.Slots.TryAcquire(g.endpoint.Host, oc.Namespace, key)
-	if busy != nil {
-		// In line for the bound: woken when one of its slots is freed, and
-		// back in any case after a few seconds.
-		log.FromContext(ctx).V(1).Info("Token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-	}
-	scopes := slices.Clone(g.source.scopes)
-	// The reconcile's context is the controller's, which lives until the
-	// manager stops (no reconcile timeout is set): a request in flight
-	// ends with the manager.
-	r.requests.start(ctx, key, id, func(ctx context.Context) (*oauth.Token, error) {
-		defer release()
-		return r.sendTokenRequest(ctx, g, in, scopes)
-	}, func() { r.wake(key) })
-	return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-}
-
-// tokenResponse carries on with the outcome of oc's own token request: the
-// token written, or the failure reported.
-func (r *OAuthClientReconciler) tokenResponse(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, d decision, tok *oauth.Token, err error, now time.Time) (ctrl.Result, error) {
-	var refErr *referenceError
-	if errors.As(err, &refErr) {
-		return r.report(oc, err, now)
-	}
-	oc.Status.TokenRequestHash = g.hash
-	oc.Status.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	if errors.Is(err, oauth.ErrInvalidRequest) {
-		// The spec asks for a request that cannot be sent: a retry cannot help.
-		return r.report(oc, invalidSpec(err), now)
-	}
-	if err != nil {
-		return r.requestFailed(ctx, oc, err, now)
-	}
-	return r.writeSecret(ctx, oc, g, tok, true, d.InputsChanged, now)
+	p := decide(f, r.planOptions())
+	log.FromContext(ctx).V(1).Info("Planned", "action", p.Action.String(), "why", p.Why)
+	return r.act(ctx, oc, f, g, p)
 }
 
 // wake brings the OAuthClient of key ("namespace/name") back to a worker,
@@ -385,77 +296,6 @@ func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathere
 	return tok, err
 }
 
-// keepToken keeps the token a derived Secret holds: when spec.secret changed
-// (name, labels, annotations, extraData), the Secret is written again from
-// that token, without a request.
-func (r *OAuthClientReconciler) keepToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	if upToDate(g.existing, oc) {
-		r.setTokenHeld(oc, g.existing.Annotations[tokenatorv1.AnnotationRenderError], now)
-		return requeueAt(st.RefreshAt.Time, now), nil
-	}
-	tok, err := r.tokenOf(ctx, oc, g.holder)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if tok == nil {
-		// The Secret changed since it was gathered: look again.
-		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
-	}
-	return r.writeSecret(ctx, oc, g, tok, false, false, now)
-}
-
-// writeSecret brings the derived Secret up to date with tok, the token just
-// obtained (issued) or the one a derived Secret already holds, and sets the
-// status; inputsChanged says the token was requested for a changed spec.
-// A template that fails with the real token leaves its key out and makes the
-// OAuthClient InvalidSpec, naming the key; the token is written and kept all
-// the same, so fixing the template needs no new token.
-func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, tok *oauth.Token,
-	issued, inputsChanged bool, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	data, renderErr := secretData(tok, g.templates)
-	if err := r.applySecret(ctx, oc, desiredSecret(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
-		if apierrors.IsInvalid(err) {
-			err = invalidSpec(fmt.Errorf(msgSecretRefused, err))
-		}
-		if errors.As(err, new(*errSecretConflict)) || errors.As(err, new(*referenceError)) {
-			return r.report(oc, err, now)
-		}
-		return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
-	}
-	if err := r.deleteStaleSecrets(ctx, oc); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	if issued {
-		prev := meta.FindStatusCondition(st.Conditions, tokenatorv1.ConditionReady)
-		wasReady := prev != nil && prev.Status == metav1.ConditionTrue
-		issuedAt := tok.IssuedAt.Truncate(time.Second)
-		expires := tok.ExpiresAt.Truncate(time.Second)
-		st.TokenType = statusTokenType(tok.TokenType)
-		st.ExpiresAt = &metav1.Time{Time: expires}
-		st.LastRefreshTime = &metav1.Time{Time: issuedAt}
-		st.RefreshAt = &metav1.Time{Time: schedule.RefreshTime(issuedAt, expires, refreshBefore(g.source.endpoint), r.Options.MinRequestInterval, string(oc.UID))}
-		st.FailedAttempts = 0
-		log.FromContext(ctx).Info("Token issued", "secret", st.SecretName, "expiresAt", st.ExpiresAt.UTC().Format(time.RFC3339),
-			"refreshAt", st.RefreshAt.UTC().Format(time.RFC3339), "expirySource", tok.ExpirySource)
-		// A client's first token, with nothing reported before it, is told by
-		// its Ready condition alone: an Event each would double the writes of
-		// a cold start.
-		if renderErr == nil && prev != nil && (!wasReady || inputsChanged) {
-			r.Recorder.Eventf(oc, nil, "Normal", tokenatorv1.ReasonTokenIssued, "IssueToken",
-				eventTokenWritten, st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339))
-		}
-	}
-	renderMsg := ""
-	if renderErr != nil {
-		renderMsg = renderErr.Error()
-	}
-	r.setTokenHeld(oc, renderMsg, now)
-	return requeueAt(st.RefreshAt.Time, now), nil
-}
-
 // maxStatusTokenType is the most characters of the token type that
 // status.tokenType holds (the schema's maxLength); the Secret's token_type
 // key holds it whole.
@@ -472,20 +312,6 @@ func statusTokenType(t string) string {
 		n++
 	}
 	return t
-}
-
-// setTokenHeld sets Ready for a Secret that holds the current token:
-// InvalidSpec when templates failed with it (renderMsg, as written in the
-// Secret's render-error annotation), else TokenIssued, unless the latest
-// request failed (its condition stays).
-func (r *OAuthClientReconciler) setTokenHeld(oc *tokenatorv1.OAuthClient, renderMsg string, now time.Time) {
-	st := &oc.Status
-	switch {
-	case renderMsg != "":
-		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec, fmt.Sprintf("%s; %s", renderMsg, currentTokenNote(st, now)), now)
-	case st.FailedAttempts == 0:
-		r.setReady(oc, metav1.ConditionTrue, tokenatorv1.ReasonTokenIssued, validUntil(st.ExpiresAt), now)
-	}
 }
 
 // busyRetryDelay is when a client whose request found no free slot comes back
@@ -520,32 +346,6 @@ func specDefaultLifetime(ep *tokenatorv1.OAuthEndpoint) time.Duration {
 	return 0
 }
 
-// requestFailed records a failed token request and schedules the retry.
-func (r *OAuthClientReconciler) requestFailed(ctx context.Context, oc *tokenatorv1.OAuthClient, reqErr error, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	var retryAfter time.Duration
-	var respErr *oauth.ResponseError
-	if errors.As(reqErr, &respErr) {
-		retryAfter = respErr.RetryAfter
-	}
-	previousFailure := st.LastFailureTime
-	st.FailedAttempts++
-	failedAt := now.Truncate(time.Second)
-	st.LastFailureTime = &metav1.Time{Time: failedAt}
-	delay := schedule.RetryDelay(st.FailedAttempts, r.Options.RetryBaseDelay, r.Options.RetryMaxDelay, retryAfter, string(oc.UID))
-	st.RefreshAt = &metav1.Time{Time: failedAt.Add(delay)}
-	msg := fmt.Sprintf(msgRequestFailed, reqErr, currentTokenNote(st, now))
-	log.FromContext(ctx).Info("Token request failed", "error", reqErr.Error(), "failedAttempts", st.FailedAttempts,
-		"retryAt", st.RefreshAt.UTC().Format(time.RFC3339))
-	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, msg, now)
-	if warnExpiringSoon(st, previousFailure, now) {
-		r.Recorder.Eventf(oc, nil, "Warning", tokenatorv1.ReasonTokenExpiringSoon, "IssueToken",
-			eventExpiringSoon,
-			st.SecretName, st.ExpiresAt.UTC().Format(time.RFC3339), st.RefreshAt.UTC().Format(time.RFC3339))
-	}
-	return requeueAt(st.RefreshAt.Time, now), nil
-}
-
 // exportMetrics publishes the state of oc.
 func (r *OAuthClientReconciler) exportMetrics(oc *tokenatorv1.OAuthClient) {
 	state := metrics.ClientState{Namespace: oc.Namespace, Name: oc.Name, ReadyStatus: string(metav1.ConditionUnknown),
@@ -560,82 +360,6 @@ func (r *OAuthClientReconciler) exportMetrics(oc *tokenatorv1.OAuthClient) {
 		state.RefreshAt = &t.Time
 	}
 	r.Metrics.SetClient(state)
-}
-
-// invalidSpec wraps a spec problem the schema could not catch. A retry cannot
-// fix it: the next change of the OAuthClient or of what it references is awaited.
-func invalidSpec(err error) error {
-	return &referenceError{reason: tokenatorv1.ReasonInvalidSpec, message: err.Error()}
-}
-
-// report sets the condition of a problem gather or act found that no retry
-// can fix (the next change of the OAuthClient or of what it references is
-// awaited), or returns any other error for a retry with backoff.
-func (r *OAuthClientReconciler) report(oc *tokenatorv1.OAuthClient, err error, now time.Time) (ctrl.Result, error) {
-	var conflict *errSecretConflict
-	if errors.As(err, &conflict) {
-		r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonSecretConflict, conflict.Error(), now)
-		return ctrl.Result{}, nil
-	}
-	var refErr *referenceError
-	if errors.As(err, &refErr) {
-		r.setReady(oc, metav1.ConditionFalse, refErr.reason, fmt.Sprintf("%s; %s", refErr.message, currentTokenNote(&oc.Status, now)), now)
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{}, err
-}
-
-// setReady sets the Ready condition and emits a Warning Event when a failure
-// condition is new or its reason changed, and at most once per
-// warningInterval while only its message changes.
-func (r *OAuthClientReconciler) setReady(oc *tokenatorv1.OAuthClient, status metav1.ConditionStatus, reason, message string, now time.Time) {
-	prev := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
-	changed := prev == nil || prev.Status != status || prev.Reason != reason || prev.Message != message
-	meta.SetStatusCondition(&oc.Status.Conditions, metav1.Condition{
-		Type:               tokenatorv1.ConditionReady,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: oc.Generation,
-		LastTransitionTime: metav1.Time{Time: now.Truncate(time.Second)},
-	})
-	// Stalled marks what only a human can fix, so that kstatus (and the GitOps
-	// tools built on it) report Failed rather than InProgress.
-	if reason == tokenatorv1.ReasonInvalidSpec || reason == tokenatorv1.ReasonSecretConflict {
-		meta.SetStatusCondition(&oc.Status.Conditions, metav1.Condition{
-			Type:               tokenatorv1.ConditionStalled,
-			Status:             metav1.ConditionTrue,
-			Reason:             reason,
-			Message:            message,
-			ObservedGeneration: oc.Generation,
-			LastTransitionTime: metav1.Time{Time: now.Truncate(time.Second)},
-		})
-	} else {
-		meta.RemoveStatusCondition(&oc.Status.Conditions, tokenatorv1.ConditionStalled)
-	}
-	key := types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name}
-	switch {
-	case status == metav1.ConditionTrue || reason == tokenatorv1.ReasonSuspended:
-		r.warned.forget(key)
-	case r.warned.due(key, reason, changed, now):
-		r.Recorder.Eventf(oc, nil, "Warning", reason, "IssueToken", "%s", message)
-	}
-}
-
-// currentTokenNote says what happens to the token already in the Secret.
-func currentTokenNote(st *tokenatorv1.OAuthClientStatus, now time.Time) string {
-	switch {
-	case st.ExpiresAt == nil:
-		return msgNoTokenYet
-	case now.Before(st.ExpiresAt.Time):
-		return fmt.Sprintf(msgPreviousValid, st.ExpiresAt.UTC().Format(time.RFC3339))
-	default:
-		return fmt.Sprintf(msgPreviousExpiry, st.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-}
-
-func validUntil(t *metav1.Time) string {
-	return fmt.Sprintf(msgTokenValid, t.UTC().Format(time.RFC3339))
 }
 
 func refreshBefore(ep *tokenatorv1.OAuthEndpoint) time.Duration {

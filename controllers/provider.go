@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
@@ -155,53 +153,6 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 		return nil, invalidSpec(fmt.Errorf(msgNoCentralCredentials, p.Name))
 	}
 	return src, nil
-}
-
-// providerRefusal reports whether err says oc's provider no longer serves it.
-func providerRefusal(err error) (*referenceError, bool) {
-	var refErr *referenceError
-	if errors.As(err, &refErr) && (refErr.reason == tokenatorv1.ReasonProviderRefused || refErr.reason == tokenatorv1.ReasonProviderNotFound) {
-		return refErr, true
-	}
-	return nil, false
-}
-
-// withhold handles an OAuthClient its provider no longer serves (missing,
-// not Ready, or refusing its namespace, scopes or audience): no request is
-// sent, and the derived Secret keeps its token until the token expires; then
-// the token is removed from it, so that a tenant the provider refuses holds
-// no valid token of it for longer than that token's lifetime.
-func (r *OAuthClientReconciler) withhold(ctx context.Context, oc *tokenatorv1.OAuthClient, refErr *referenceError, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	if st.ExpiresAt == nil || now.Before(st.ExpiresAt.Time) {
-		if _, err := r.report(oc, refErr, now); err != nil {
-			return ctrl.Result{}, err
-		}
-		if st.ExpiresAt == nil {
-			return ctrl.Result{}, nil
-		}
-		return requeueAt(st.ExpiresAt.Time, now), nil
-	}
-	existing, err := r.getDerivedSecret(ctx, oc)
-	if err != nil {
-		if errors.As(err, new(*errSecretConflict)) {
-			return r.report(oc, err, now)
-		}
-		return ctrl.Result{}, err
-	}
-	if existing != nil {
-		ac := desiredSecret(oc, map[string][]byte{}, "", nil)
-		if err := r.applySecret(ctx, oc, ac, true); err != nil {
-			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
-		}
-		if err := r.dropTokenKeys(ctx, oc, ac); err != nil {
-			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
-		}
-		r.held.forget(types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name})
-	}
-	r.setReady(oc, metav1.ConditionFalse, refErr.reason,
-		fmt.Sprintf("%s; %s", refErr.message, fmt.Sprintf(msgTokenRemoved, st.ExpiresAt.UTC().Format(time.RFC3339))), now)
-	return ctrl.Result{}, nil
 }
 
 // observeProviderRequest counts a token request sent through a provider.

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,9 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
@@ -261,52 +258,6 @@ func (r *OAuthClientReconciler) sharedTokenValue(ctx context.Context, key, name 
 	return &out, nil
 }
 
-// reconcileShared serves an OAuthClient that uses its provider's central
-// credentials: it copies the shared token of its scopes and audience into its
-// derived Secret, and requests that token when none is usable, once for all
-// the OAuthClients that share it. The request runs off the workers (see
-// tokenRequests); the in-flight mark of the shared token lasts until a client
-// of it has taken the outcome and written it.
-func (r *OAuthClientReconciler) reconcileShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, now time.Time) (ctrl.Result, error) {
-	p := g.source.provider
-	sk := sharedKey(g.source.scopes, oc.Spec.Audience)
-	key := string(p.UID) + "/" + sk
-	st := &oc.Status
-	st.TokenSource = tokenatorv1.TokenSourceShared
-	waiter := client.ObjectKeyFromObject(oc).String()
-
-	if out := r.requests.take(sharedRequestKey(key)); out != nil {
-		if out.pending {
-			r.shared.begin(key, waiter) // in line: woken when it ends
-			return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-		}
-		if out.usable(g.hash, now) {
-			defer r.endShared(key, true)
-			return r.sharedResponse(ctx, oc, g, key, sk, out.tok, out.err, now)
-		}
-		// An outcome no client took in time, or of another request: the
-		// in-flight mark goes with it, and a new request is made if needed.
-		r.endShared(key, true)
-	}
-
-	cur, err := r.currentShared(ctx, key, sharedSecretName(p.Name, sk), g.hash, p, now)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if cur != nil {
-		return r.deliverShared(ctx, oc, g, key, sharedSecretName(p.Name, sk), cur, now)
-	}
-	if _, f := r.shared.get(key); f != nil && f.requestHash == g.hash && now.Before(f.retryAt) {
-		return r.sharedFailed(oc, f, now)
-	}
-	if !r.shared.begin(key, waiter) {
-		// Another client of the same shared token is requesting it: this one
-		// is woken when the request ends, and writes nothing meanwhile.
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-	}
-	return r.startShared(ctx, oc, g, key, sk, now)
-}
-
 // sharedRequestKey is the key of a shared token's request in tokenRequests,
 // apart from the keys of clients' own requests.
 func sharedRequestKey(key string) string { return "shared:" + key }
@@ -317,101 +268,6 @@ func (r *OAuthClientReconciler) endShared(key string, wake bool) {
 	for _, w := range r.shared.end(key, wake) {
 		r.wake(w)
 	}
-}
-
-// startShared starts the request of the shared token key, under its
-// in-flight mark, once the API server confirms none is usable; the mark ends
-// here unless the request was started.
-func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, key, sk string, now time.Time) (ctrl.Result, error) {
-	p := g.source.provider
-	name := sharedSecretName(p.Name, sk)
-	waiter := client.ObjectKeyFromObject(oc).String()
-	started, wakeWaiters := false, true
-	defer func() {
-		if !started {
-			r.endShared(key, wakeWaiters)
-		}
-	}()
-	// Read again under the in-flight mark, from the API server: a request
-	// that ended in the meantime, or a Secret the cache has not shown yet,
-	// leaves nothing to request.
-	if cur, err := r.sharedFromAPI(ctx, key, name, g.hash, p, now); err != nil || cur != nil {
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		return r.deliverShared(ctx, oc, g, key, name, cur, now)
-	}
-	// The central credentials and the CA bundle are read before the slot is
-	// taken (each version once), as for a client's own request.
-	in, err := r.readRequestInputs(ctx, g)
-	if err != nil {
-		return r.report(oc, err, now)
-	}
-	// The request belongs to the provider, not to the namespace of the client
-	// that came first: it counts against a bound of the provider's own.
-	release, busy := r.Slots.TryAcquire(g.endpoint.Host, "ClusterOAuthProvider/"+p.Name, waiter)
-	if busy != nil {
-		// This client is in line for the slot; the others keep waiting for
-		// it rather than be woken to find the same bound reached.
-		wakeWaiters = false
-		log.FromContext(ctx).V(1).Info("Shared token request deferred", "reason", busy.Error())
-		return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-	}
-	scopes := sharedSpec(oc, g.source).Scopes // sorted, without repeats
-	started = true
-	r.requests.start(ctx, sharedRequestKey(key), g.hash, func(ctx context.Context) (*oauth.Token, error) {
-		defer release()
-		return r.sendTokenRequest(ctx, g, in, scopes)
-	}, func() {
-		// The client that started it and those in line: the first to come
-		// takes the outcome, the others wait for the mark to end.
-		r.wake(waiter)
-		for _, w := range r.shared.waiting(key) {
-			r.wake(w)
-		}
-	})
-	return ctrl.Result{RequeueAfter: busyRetryDelay(string(oc.UID), now)}, errDeferred
-}
-
-// sharedResponse writes the outcome of a shared token's request: the shared
-// Secret and oc's derived Secret, or the failure every client of it reports.
-func (r *OAuthClientReconciler) sharedResponse(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, key, sk string, tok *oauth.Token, err error, now time.Time) (ctrl.Result, error) {
-	p := g.source.provider
-	st := &oc.Status
-	var refErr *referenceError
-	if errors.As(err, &refErr) {
-		return r.report(oc, err, now)
-	}
-	st.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	if errors.Is(err, oauth.ErrInvalidRequest) {
-		st.TokenRequestHash = g.hash
-		return r.report(oc, invalidSpec(err), now)
-	}
-	if err != nil {
-		_, prev := r.shared.get(key)
-		f := &sharedFailure{requestHash: g.hash, message: sharedFailureMessage(err), at: now.Truncate(time.Second), attempts: 1}
-		if prev != nil && prev.requestHash == g.hash {
-			f.attempts = prev.attempts + 1
-		}
-		var retryAfter time.Duration
-		var respErr *oauth.ResponseError
-		if errors.As(err, &respErr) {
-			retryAfter = respErr.RetryAfter
-		}
-		f.retryAt = f.at.Add(schedule.RetryDelay(f.attempts, r.Options.RetryBaseDelay, r.Options.RetryMaxDelay, retryAfter, key))
-		r.shared.fail(key, f)
-		log.FromContext(ctx).Info("Shared token request failed", "provider", p.Name, "error", err.Error(), "failedAttempts", f.attempts)
-		return r.sharedFailed(oc, f, now)
-	}
-	name := sharedSecretName(p.Name, sk)
-	held, err := r.writeShared(ctx, p, name, sk, g, tok)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	r.shared.put(key, held)
-	log.FromContext(ctx).Info("Shared token issued", "provider", p.Name, "secret", name,
-		"expiresAt", held.expiresAt.UTC().Format(time.RFC3339), "refreshAt", held.refreshAt.UTC().Format(time.RFC3339))
-	return r.deliverShared(ctx, oc, g, key, name, held, now)
 }
 
 // sharedFromAPI reads the shared token Secret's metadata from the API server.
@@ -470,50 +326,4 @@ func (r *OAuthClientReconciler) writeShared(ctx context.Context, p *tokenatorv1.
 		t.uid, t.resourceVersion = *ac.UID, *ac.ResourceVersion
 	}
 	return t, nil
-}
-
-// deliverShared brings oc's derived Secret and status up to date with the
-// shared token t: nothing to write when the Secret already holds it.
-func (r *OAuthClientReconciler) deliverShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, key, name string, t *sharedToken, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	refreshRequested := st.LastHandledRefreshRequest != oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	st.LastHandledRefreshRequest = oc.Annotations[tokenatorv1.AnnotationRefreshRequestedAt]
-	same := st.TokenRequestHash == g.hash && st.ExpiresAt != nil && st.ExpiresAt.Equal(&metav1.Time{Time: t.expiresAt}) && st.FailedAttempts == 0
-	if same && g.holder != nil && !refreshRequested && upToDate(g.existing, oc) {
-		st.RefreshAt = &metav1.Time{Time: t.refreshAt}
-		r.setTokenHeld(oc, g.existing.Annotations[tokenatorv1.AnnotationRenderError], now)
-		return requeueAt(t.refreshAt, now), nil
-	}
-	tok, err := r.sharedTokenValue(ctx, key, name, t)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if tok == nil {
-		// The shared Secret changed since its metadata was read: look again.
-		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
-	}
-	inputsChanged := st.TokenRequestHash != g.hash
-	st.TokenRequestHash = g.hash
-	res, err := r.writeSecret(ctx, oc, g, tok, !same, inputsChanged, now)
-	if err != nil || st.RefreshAt == nil {
-		return res, err
-	}
-	// Every client of a shared token comes back when the shared token is due.
-	st.RefreshAt = &metav1.Time{Time: t.refreshAt}
-	if res.RequeueAfter > 0 {
-		res = requeueAt(t.refreshAt, now)
-	}
-	return res, nil
-}
-
-// sharedFailed reports on oc the latest failed request of its shared token,
-// and brings it back at the shared retry time.
-func (r *OAuthClientReconciler) sharedFailed(oc *tokenatorv1.OAuthClient, f *sharedFailure, now time.Time) (ctrl.Result, error) {
-	st := &oc.Status
-	st.FailedAttempts = f.attempts
-	st.LastFailureTime = &metav1.Time{Time: f.at}
-	st.RefreshAt = &metav1.Time{Time: f.retryAt}
-	st.TokenRequestHash = f.requestHash
-	r.setReady(oc, metav1.ConditionFalse, tokenatorv1.ReasonTokenRequestFailed, fmt.Sprintf(msgRequestFailed, f.message, currentTokenNote(st, now)), now)
-	return requeueAt(f.retryAt, now), nil
 }
