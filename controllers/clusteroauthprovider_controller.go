@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -69,19 +68,10 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 	st := &p.Status
 	st.ObservedGeneration = p.Generation
 	status, reason, message := metav1.ConditionTrue, tokenatorv1.ReasonProviderReady, msgProviderReady
-	_, sel, err := checkProvider(p, r.Clients.TokenHosts)
-	if err == nil {
-		reason, err = r.checkReferences(ctx, p)
-	} else {
-		reason = tokenatorv1.ReasonInvalidSpec
-	}
-	var refErr *referenceError
-	switch {
-	case errors.As(err, &refErr):
-		status, message = metav1.ConditionFalse, refErr.message
-	case err != nil && reason == tokenatorv1.ReasonInvalidSpec:
-		status, message = metav1.ConditionFalse, err.Error()
-	case err != nil:
+	sel, err := r.Clients.checkProviderUsable(ctx, p)
+	if pr := problemOf(err); pr != nil {
+		status, reason, message = metav1.ConditionFalse, pr.reason, pr.message
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -138,52 +128,6 @@ func (r *ClusterOAuthProviderReconciler) setProviderReady(p *tokenatorv1.Cluster
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, reason, "CheckProvider", "%s", message)
 		}
 	}
-}
-
-// checkReferences checks that the objects p refers to exist in the cluster
-// resource namespace: the central credentials, Secret or ServiceAccount
-// (CredentialsNotFound), and the CA bundle (InvalidSpec); and that the
-// ServiceAccount opted in to its audience (InvalidSpec).
-func (r *ClusterOAuthProviderReconciler) checkReferences(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (string, error) {
-	crn := r.Clients.Options.ClusterResourceNamespace
-	type ref struct{ kind, name, field, reason string }
-	var refs []ref
-	if c := p.Spec.CredentialsSecretRef; c != nil {
-		refs = append(refs, ref{"Secret", c.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound})
-	}
-	if name := providerServiceAccount(p); name != "" {
-		refs = append(refs, ref{"ServiceAccount", name, "spec.clientAssertion.serviceAccountName", tokenatorv1.ReasonCredentialsNotFound})
-	}
-	if t := p.Spec.TLS; t != nil {
-		if t.CASecretRef != nil {
-			refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
-		}
-		if t.CAConfigMapRef != nil {
-			refs = append(refs, ref{"ConfigMap", t.CAConfigMapRef.Name, "spec.tls.caConfigMapRef", tokenatorv1.ReasonInvalidSpec})
-		}
-	}
-	for _, ref := range refs {
-		err := r.Clients.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: ref.name}, metadataOnly(ref.kind))
-		if apierrors.IsNotFound(err) {
-			return ref.reason, &referenceError{reason: ref.reason, message: fmt.Sprintf(msgProviderRefNotFound, ref.field, ref.kind, ref.name, crn)}
-		}
-		if err != nil {
-			return "", fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
-		}
-	}
-	if providerServiceAccount(p) != "" {
-		// The ServiceAccount must also have opted in to the audience, as for
-		// any request of its token.
-		src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, shared: true}
-		if _, err := r.Clients.serviceAccountVersion(ctx, src); err != nil {
-			var refErr *referenceError
-			if errors.As(err, &refErr) {
-				return refErr.reason, err
-			}
-			return "", err
-		}
-	}
-	return tokenatorv1.ReasonProviderReady, nil
 }
 
 // allowedClients counts the OAuthClients that refer to p (items) and that it
@@ -272,53 +216,18 @@ func (r *ClusterOAuthProviderReconciler) forgetDeletedProviders(ctx context.Cont
 	return nil
 }
 
-// SetupWithManager registers the reconciler and its watches; the OAuthClient
-// reconciler (r.Clients) must be set up first. A manager that does not serve
-// ClusterOAuthProviders (see servesProviders) runs no provider controller.
+// NewClusterOAuthProviderReconciler returns the ClusterOAuthProvider
+// reconciler of mgr, which shares the caches, indexes and host check of
+// clients, the OAuthClient reconciler.
+func NewClusterOAuthProviderReconciler(mgr ctrl.Manager, clients *OAuthClientReconciler) *ClusterOAuthProviderReconciler {
+	return &ClusterOAuthProviderReconciler{Client: mgr.GetClient(), Clients: clients, Recorder: clients.Recorder,
+		Clock: clients.Clock, Metrics: clients.Metrics}
+}
+
+// SetupWithManager registers the reconciler's watches: its providers, the
+// OAuthClients that refer to them, the references of the cluster resource
+// namespace, and the labels of Namespaces.
 func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if !servesProviders(&r.Clients.Options) {
-		return nil
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
-	if r.Metrics == nil {
-		r.Metrics = r.Clients.Metrics
-	}
-	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder("tokenator")
-	}
-	byName := func(names ...string) []reconcile.Request {
-		reqs := make([]reconcile.Request, 0, len(names))
-		for _, n := range names {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
-		}
-		return reqs
-	}
-	allProviders := func(ctx context.Context) []reconcile.Request {
-		var list tokenatorv1.ClusterOAuthProviderList
-		if err := r.List(ctx, &list); err != nil {
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
-		}
-		return reqs
-	}
-	crn := r.Clients.Options.ClusterResourceNamespace
-	mapReference := func(index string) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
-		return func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
-			if o.Namespace != crn {
-				return nil
-			}
-			names := providersReferring(ctx, r, index, o.Name)
-			if p := providerOfSecret(o); p != "" {
-				names = append(names, p)
-			}
-			return byName(names...)
-		}
-	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("clusteroauthprovider").
 		// Every change of a provider, its status included: a reconcile that
@@ -329,24 +238,64 @@ func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) erro
 		For(&tokenatorv1.ClusterOAuthProvider{}).
 		Watches(&tokenatorv1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			if ref := o.(*tokenatorv1.OAuthClient).Spec.ProviderRef; ref != nil {
-				return byName(ref.Name)
+				return providerRequests(ref.Name)
 			}
 			return nil
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(r.Clients.Options.SkipNameValidation)})
 	if c, ok := r.Clients.References.(cache.Cache); ok {
 		b = b.WatchesRawSource(source.Kind(c, metadataOnly("Secret"),
-			handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderSecretRefs)))).
+			handler.TypedEnqueueRequestsFromMapFunc(r.mapReference(indexProviderSecretRefs)))).
 			WatchesRawSource(source.Kind(c, metadataOnly("ConfigMap"),
-				handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderConfigMapRefs)))).
+				handler.TypedEnqueueRequestsFromMapFunc(r.mapReference(indexProviderConfigMapRefs)))).
 			WatchesRawSource(source.Kind(c, metadataOnly("ServiceAccount"),
-				handler.TypedEnqueueRequestsFromMapFunc(mapReference(indexProviderServiceAccountRefs))))
+				handler.TypedEnqueueRequestsFromMapFunc(r.mapReference(indexProviderServiceAccountRefs))))
 	}
 	if c, ok := r.Clients.NamespaceReader.(cache.Cache); ok {
 		b = b.WatchesRawSource(source.Kind(c, namespaceMetadata(),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, _ *metav1.PartialObjectMetadata) []reconcile.Request {
-				return allProviders(ctx)
+				return r.allProviders(ctx)
 			}), predicate.TypedLabelChangedPredicate[*metav1.PartialObjectMetadata]{}))
 	}
 	return b.Complete(r)
+}
+
+// providerRequests are the reconcile requests of the providers named.
+func providerRequests(names ...string) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(names))
+	for _, n := range names {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
+	}
+	return reqs
+}
+
+// allProviders are the reconcile requests of every provider: a Namespace's
+// labels changed, which any provider's allowedNamespaces may select.
+func (r *ClusterOAuthProviderReconciler) allProviders(ctx context.Context) []reconcile.Request {
+	var list tokenatorv1.ClusterOAuthProviderList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(list.Items))
+	for i := range list.Items {
+		names = append(names, list.Items[i].Name)
+	}
+	return providerRequests(names...)
+}
+
+// mapReference maps a changed object of the cluster resource namespace to the
+// providers that refer to it by index, or that control it (a shared token
+// Secret).
+func (r *ClusterOAuthProviderReconciler) mapReference(index string) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+	crn := r.Clients.Options.ClusterResourceNamespace
+	return func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
+		if o.Namespace != crn {
+			return nil
+		}
+		names := providersReferring(ctx, r, index, o.Name)
+		if p := providerOfSecret(o); p != "" {
+			names = append(names, p)
+		}
+		return providerRequests(names...)
+	}
 }

@@ -49,7 +49,6 @@ const (
 	msgSharedInvalidResponse = "%v: the answer to the provider's central credentials is not a usable token response (the manager's log has the details)"
 	msgTokenRemoved          = "the token expired at %s and was removed from the Secret"
 	msgProviderReady         = "the provider can be used"
-	msgProviderCredsNotFound = "spec.credentialsSecretRef: Secret %q not found in the cluster resource namespace %q"
 	msgProviderRefNotFound   = "%s: %s %q not found in the cluster resource namespace %q"
 
 	// serviceAccountToken: the spec (as the CRD says it; seen with an older

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -48,10 +49,7 @@ type OAuthClientReconciler struct {
 	HTTPClients *oauth.HTTPClients
 	// TokenHosts, when set, refuses token hosts the operator may not call, and
 	// names the allowed pattern a host matches (for the metrics).
-	TokenHosts interface {
-		CheckHost(host string) error
-		Pattern(host string) string
-	}
+	TokenHosts TokenHosts
 	// Metrics records token requests and each client's state.
 	Metrics *metrics.Metrics
 	// Slots bound the token requests in flight per host and per namespace.
@@ -76,6 +74,8 @@ type OAuthClientReconciler struct {
 	requests tokenRequests
 	// apiAudiences are the API server's own audiences, refused for them.
 	apiAudiences *apiAudiences
+	// woken brings OAuthClients back to a worker (see wakeByChannel).
+	woken chan event.TypedGenericEvent[*tokenatorv1.OAuthClient]
 }
 
 // Options tune the reconciler.

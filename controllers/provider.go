@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -103,29 +104,11 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	if !p.DeletionTimestamp.IsZero() {
 		return nil, notFound(msgProviderNotFound, ref.Name)
 	}
-	_, sel, err := checkProvider(p, r.TokenHosts)
-	if err != nil {
-		return nil, notFound(msgProviderNotReady, p.Name, err)
-	}
-	if c := p.Spec.CredentialsSecretRef; c != nil {
-		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: c.Name}, metadataOnly("Secret"))
-		if apierrors.IsNotFound(err) {
-			return nil, notFound(msgProviderNotReady, p.Name, fmt.Sprintf(msgProviderCredsNotFound, c.Name, crn))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading Secret %q: %w", c.Name, err)
-		}
-	}
-	saProvider := p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
-	if name := providerServiceAccount(p); name != "" {
-		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: name}, metadataOnly("ServiceAccount"))
-		if apierrors.IsNotFound(err) {
-			return nil, notFound(msgProviderNotReady, p.Name,
-				fmt.Sprintf(msgProviderRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, crn))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
-		}
+	sel, err := r.checkProviderUsable(ctx, p)
+	if pr := problemOf(err); pr != nil {
+		return nil, notFound(msgProviderNotReady, p.Name, pr.message)
+	} else if err != nil {
+		return nil, err
 	}
 	nsMeta := &metav1.PartialObjectMetadata{}
 	nsMeta.SetGroupVersionKind(namespaceGVK)
@@ -135,6 +118,13 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	if why := allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes, oc.Spec.Audience); why != "" {
 		return nil, &referenceError{reason: tokenatorv1.ReasonProviderRefused, message: why}
 	}
+	return providerSource(oc, p, crn)
+}
+
+// providerSource is the request source of oc through p, which allows it:
+// oc's own credentials, or p's central ones (a shared token).
+func providerSource(oc *tokenatorv1.OAuthClient, p *tokenatorv1.ClusterOAuthProvider, crn string) (*requestSource, error) {
+	saProvider := p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
 	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: requestedScopes(p, oc.Spec.Scopes)}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:
@@ -160,4 +150,51 @@ func (r *OAuthClientReconciler) observeProviderRequest(src *requestSource, err e
 	if src.provider != nil {
 		r.Metrics.ObserveProviderRequest(src.provider.Name, err)
 	}
+}
+
+// checkProviderUsable is the one check of whether p can be used, for its
+// Ready condition and for every OAuthClient that refers to it: its spec
+// (checkProvider: InvalidSpec), and the objects it refers to in the cluster
+// resource namespace: the central credentials, Secret or ServiceAccount
+// (CredentialsNotFound), and the CA bundle (InvalidSpec); and that the
+// ServiceAccount opted in to its audience (InvalidSpec). A problem is
+// returned as a *referenceError; it returns p's selector of namespaces.
+func (r *OAuthClientReconciler) checkProviderUsable(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (labels.Selector, error) {
+	_, sel, err := checkProvider(p, r.TokenHosts)
+	if err != nil {
+		return nil, invalidSpec(err)
+	}
+	crn := r.Options.ClusterResourceNamespace
+	type ref struct{ kind, name, field, reason string }
+	var refs []ref
+	if c := p.Spec.CredentialsSecretRef; c != nil {
+		refs = append(refs, ref{"Secret", c.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound})
+	}
+	if name := providerServiceAccount(p); name != "" {
+		refs = append(refs, ref{"ServiceAccount", name, "spec.clientAssertion.serviceAccountName", tokenatorv1.ReasonCredentialsNotFound})
+	}
+	if t := p.Spec.TLS; t != nil && t.CASecretRef != nil {
+		refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
+	}
+	if t := p.Spec.TLS; t != nil && t.CAConfigMapRef != nil {
+		refs = append(refs, ref{"ConfigMap", t.CAConfigMapRef.Name, "spec.tls.caConfigMapRef", tokenatorv1.ReasonInvalidSpec})
+	}
+	for _, ref := range refs {
+		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: ref.name}, metadataOnly(ref.kind))
+		if apierrors.IsNotFound(err) {
+			return sel, &referenceError{reason: ref.reason, message: fmt.Sprintf(msgProviderRefNotFound, ref.field, ref.kind, ref.name, crn)}
+		}
+		if err != nil {
+			return sel, fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
+		}
+	}
+	if providerServiceAccount(p) != "" {
+		// The ServiceAccount must also have opted in to the audience, as for
+		// any request of its token.
+		src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, shared: true}
+		if _, err := r.serviceAccountVersion(ctx, src); err != nil {
+			return sel, err
+		}
+	}
+	return sel, nil
 }

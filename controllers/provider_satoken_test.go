@@ -174,12 +174,13 @@ func TestProviderServiceAccountTokenLifecycle(t *testing.T) {
 	}
 	e.g.Eventually(e.requests.count).WithTimeout(timeout).WithPolling(poll).Should(Equal(2))
 
-	// Withdrawn: the refreshes stop.
+	// Withdrawn: the refreshes stop, and the provider, no longer Ready,
+	// withholds the token.
 	e.annotateServiceAccount("platform", "")
 	for i := range n {
 		tenant := e.tenant(i)
-		tenant.waitReason("api", tokenatorv1.ReasonInvalidSpec)
-		e.g.Expect(tenant.readyMessage("api")).To(ContainSubstring(`ClusterOAuthProvider "` + name + `" spec.clientAssertion.serviceAccountName: ServiceAccount "platform" has no tokenator.dev/token-audiences annotation`))
+		tenant.waitReason("api", tokenatorv1.ReasonProviderNotFound)
+		e.g.Expect(tenant.readyMessage("api")).To(ContainSubstring(`is not Ready: ClusterOAuthProvider "` + name + `" spec.clientAssertion.serviceAccountName: ServiceAccount "platform" has no tokenator.dev/token-audiences annotation`))
 	}
 	// The provider's own status says so, for the cluster admin.
 	e.g.Eventually(func(g Gomega) {

@@ -19,21 +19,6 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
 
-// Field indexes of the provider watches.
-const (
-	// indexProviderRef, on OAuthClients, is spec.providerRef.name.
-	indexProviderRef = "tokenator.dev/provider-ref"
-	// indexProviderSecretRefs and indexProviderConfigMapRefs, on
-	// ClusterOAuthProviders, are the names of the Secrets and ConfigMaps of
-	// the cluster resource namespace they refer to.
-	indexProviderSecretRefs    = "tokenator.dev/provider-secret-refs"
-	indexProviderConfigMapRefs = "tokenator.dev/provider-configmap-refs"
-	// indexProviderServiceAccountRefs, on ClusterOAuthProviders, is the
-	// ServiceAccount of the cluster resource namespace whose token a
-	// serviceAccountToken provider sends as its client assertion.
-	indexProviderServiceAccountRefs = "tokenator.dev/provider-serviceaccount-refs"
-)
-
 // providerServiceAccount is the ServiceAccount, in the cluster resource
 // namespace, of a provider that authenticates with serviceAccountToken, or "".
 func providerServiceAccount(p *tokenatorv1.ClusterOAuthProvider) string {
@@ -76,38 +61,6 @@ func keepLabels(in any) (any, error) {
 	obj.SetOwnerReferences(nil)
 	obj.SetFinalizers(nil)
 	return in, nil
-}
-
-// indexProviders registers the indexes of the provider watches.
-func indexProviders(ctx context.Context, mgr ctrl.Manager) error {
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(ctx, &tokenatorv1.OAuthClient{}, indexProviderRef, func(o client.Object) []string {
-		if ref := o.(*tokenatorv1.OAuthClient).Spec.ProviderRef; ref != nil {
-			return []string{ref.Name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing provider references: %w", err)
-	}
-	if err := indexer.IndexField(ctx, &tokenatorv1.ClusterOAuthProvider{}, indexProviderSecretRefs, func(o client.Object) []string {
-		return providerSecrets(o.(*tokenatorv1.ClusterOAuthProvider))
-	}); err != nil {
-		return fmt.Errorf("indexing the Secret references of providers: %w", err)
-	}
-	if err := indexer.IndexField(ctx, &tokenatorv1.ClusterOAuthProvider{}, indexProviderConfigMapRefs, func(o client.Object) []string {
-		return providerConfigMaps(o.(*tokenatorv1.ClusterOAuthProvider))
-	}); err != nil {
-		return fmt.Errorf("indexing the ConfigMap references of providers: %w", err)
-	}
-	if err := indexer.IndexField(ctx, &tokenatorv1.ClusterOAuthProvider{}, indexProviderServiceAccountRefs, func(o client.Object) []string {
-		if name := providerServiceAccount(o.(*tokenatorv1.ClusterOAuthProvider)); name != "" {
-			return []string{name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing the ServiceAccount references of providers: %w", err)
-	}
-	return nil
 }
 
 // newNamespaceCache is a cache of the Namespaces' labels, cluster-wide.
@@ -200,21 +153,12 @@ func (r *OAuthClientReconciler) mapClusterResource(index string, base func(conte
 // changes to its OAuthClients within seconds: ClusterOAuthProviders mapped
 // through the index of providerRef, and Namespaces (labels only) mapped to
 // their OAuthClients that name a provider.
-func (r *OAuthClientReconciler) watchProviders(ctx context.Context, mgr ctrl.Manager, b *builder.Builder) (*builder.Builder, error) {
-	if !servesProviders(&r.Options) {
-		return b, nil
+func (r *OAuthClientReconciler) watchProviders(b *builder.Builder) *builder.Builder {
+	nsCache, ok := r.NamespaceReader.(cache.Cache)
+	if !servesProviders(&r.Options) || !ok {
+		return b
 	}
-	if err := indexProviders(ctx, mgr); err != nil {
-		return nil, err
-	}
-	nsCache, err := newNamespaceCache(mgr)
-	if err != nil {
-		return nil, err
-	}
-	if r.NamespaceReader == nil {
-		r.NamespaceReader = nsCache
-	}
-	b = b.Watches(&tokenatorv1.ClusterOAuthProvider{},
+	return b.Watches(&tokenatorv1.ClusterOAuthProvider{},
 		handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return r.requestsOfProviders(ctx, o.GetName())
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -232,5 +176,4 @@ func (r *OAuthClientReconciler) watchProviders(ctx context.Context, mgr ctrl.Man
 				}
 				return reqs
 			}), predicate.TypedLabelChangedPredicate[*metav1.PartialObjectMetadata]{}))
-	return b, nil
 }

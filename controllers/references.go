@@ -20,16 +20,6 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
 
-// Field indexes on OAuthClients, used to map a change of a Secret or ConfigMap
-// back to the OAuthClients that reference it.
-const (
-	indexSecretRefs    = "tokenator.dev/secret-refs"
-	indexConfigMapRefs = "tokenator.dev/configmap-refs"
-	// indexController, on the metadata cache of Secrets, is the UID of the
-	// OAuthClient that controls a Secret.
-	indexController = "tokenator.dev/controller-uid"
-)
-
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
 // its CA bundle, and the derived Secret's name when spec.secret.name sets it
 // (so that deleting a conflicting Secret of that name is noticed). A derived

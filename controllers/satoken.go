@@ -44,10 +44,6 @@ import (
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
 
-// indexServiceAccountRefs, on OAuthClients, is the ServiceAccount whose token
-// an OAuthClient sends as its client assertion.
-const indexServiceAccountRefs = "tokenator.dev/serviceaccount-refs"
-
 // defaultServiceAccountTokenLifetime is the lifetime of a ServiceAccount token
 // when clientAssertion.lifetime is unset: the shortest the API server issues.
 const defaultServiceAccountTokenLifetime = 10 * time.Minute

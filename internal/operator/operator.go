@@ -129,21 +129,16 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 	if err != nil {
 		return nil, err
 	}
-	r := &controllers.OAuthClientReconciler{
-		Client:      mgr.GetClient(),
+	rc := cfg.Reconciler
+	if rc.ClusterResourceNamespace == "" {
+		rc.ClusterResourceNamespace = ManagerNamespace()
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Dependencies{
 		HTTPClients: oauth.NewHTTPClientsByReach(guarded(cfg, own), guarded(cfg, provider)),
 		TokenHosts:  provider,
-		Options:     cfg.Reconciler,
-	}
-	if r.Options.ClusterResourceNamespace == "" {
-		r.Options.ClusterResourceNamespace = ManagerNamespace()
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		return nil, fmt.Errorf("setting up the OAuthClient controller: %w", err)
-	}
-	providers := &controllers.ClusterOAuthProviderReconciler{Client: mgr.GetClient(), Clients: r}
-	if err := providers.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the ClusterOAuthProvider controller: %w", err)
+		Options:     rc,
+	}); err != nil {
+		return nil, err
 	}
 	if cfg.HealthProbeBindAddress != "" && cfg.HealthProbeBindAddress != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
