@@ -380,8 +380,7 @@ func announce(st *tokenatorv1.OAuthClientStatus, inputsChanged bool) bool {
 // ServiceAccount's TokenRequest): the retry with backoff (the server's
 // Retry-After when longer), and the TokenExpiringSoon warning once per token.
 func failurePlan(st *tokenatorv1.OAuthClientStatus, reqErr error, uid string, now time.Time, o planOptions) plan {
-	failed := &failedRequest{attempts: st.FailedAttempts + 1, at: now.Truncate(time.Second), err: reqErr}
-	failed.retryAt = failed.at.Add(schedule.RetryDelay(failed.attempts, o.RetryBase, o.RetryMax, retryAfter(reqErr), uid))
+	failed := newFailure(st.FailedAttempts+1, reqErr, now, uid, o)
 	after := *st
 	after.FailedAttempts, after.LastFailureTime = failed.attempts, &metav1.Time{Time: failed.at}
 	return plan{Action: actionFail, Failed: failed, At: failed.retryAt,
@@ -393,12 +392,23 @@ func failurePlan(st *tokenatorv1.OAuthClientStatus, reqErr error, uid string, no
 // clients wait out together; the message keeps nothing of the provider's
 // description (sharedFailureMessage).
 func sharedFailurePlan(f facts, reqErr error, o planOptions) *failedRequest {
-	fl := &sharedFailure{requestHash: f.RequestHash, message: sharedFailureMessage(reqErr), at: f.Now.Truncate(time.Second), attempts: 1}
+	attempts := int32(1)
 	if prev := f.Shared.Failure; prev != nil && prev.requestHash == f.RequestHash {
-		fl.attempts = prev.attempts + 1
+		attempts = prev.attempts + 1
 	}
-	fl.retryAt = fl.at.Add(schedule.RetryDelay(fl.attempts, o.RetryBase, o.RetryMax, retryAfter(reqErr), f.Shared.Key))
-	return &failedRequest{attempts: fl.attempts, at: fl.at, retryAt: fl.retryAt, shared: fl, err: reqErr}
+	failed := newFailure(attempts, reqErr, f.Now, f.Shared.Key, o)
+	failed.shared = &sharedFailure{requestHash: f.RequestHash, message: sharedFailureMessage(reqErr), attempts: attempts,
+		at: failed.at, retryAt: failed.retryAt}
+	return failed
+}
+
+// newFailure is the failed request that is the attempts-th in a row at now:
+// the retry backs off exponentially, spread by key, and waits at least the
+// server's Retry-After (up to schedule.MaxRetryAfter).
+func newFailure(attempts int32, reqErr error, now time.Time, key string, o planOptions) *failedRequest {
+	at := now.Truncate(time.Second)
+	retryAt := at.Add(schedule.RetryDelay(attempts, o.RetryBase, o.RetryMax, retryAfter(reqErr), key))
+	return &failedRequest{attempts: attempts, at: at, retryAt: retryAt, err: reqErr}
 }
 
 // retryAfter is the Retry-After of the answer that err reports, 0 when none.
