@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/render"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
 )
@@ -260,7 +261,7 @@ func (r *OAuthClientReconciler) rewriteToken(ctx context.Context, oc *tokenatorv
 // kept all the same, so fixing the template needs no new token.
 func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, tok *oauth.Token, p plan, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
-	data, renderErr := secretData(tok, g.templates)
+	data, renderErr := render.SecretData(tok, g.templates)
 	if err := r.applySecret(ctx, oc, desiredSecret(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
 		if apierrors.IsInvalid(err) {
 			err = invalidSpec(fmt.Errorf(msgSecretRefused, err))

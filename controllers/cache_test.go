@@ -347,22 +347,6 @@ func TestCacheTransformsAreIdempotent(t *testing.T) {
 	g.Expect(out.(client.Object).GetAnnotations()).To(HaveLen(2))
 }
 
-// A render error names the failed keys that fit in its bound and counts
-// the others.
-func TestRenderErrorBounded(t *testing.T) {
-	g := NewWithT(t)
-	var failed []string
-	for i := range 32 {
-		failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: rendering failed with the issued token", boundedKeyName(i)))
-	}
-	msg := controllers.RenderError(failed).Error()
-	g.Expect(len(msg)).To(BeNumerically("<=", controllers.MaxRenderError))
-	g.Expect(msg).To(HavePrefix(failed[0]))
-	g.Expect(msg).To(HaveSuffix("; and 31 more extraData keys; the key is left out of the Secret until the template is fixed"))
-	short := []string{"spec.secret.extraData[a]: x", "spec.secret.extraData[b]: y"}
-	g.Expect(controllers.RenderError(short).Error()).To(Equal("spec.secret.extraData[a]: x; spec.secret.extraData[b]: y; the key is left out of the Secret until the template is fixed"))
-}
-
 // boundedKeyName is a Secret key of 253 characters.
 func boundedKeyName(i int) string {
 	p := fmt.Sprintf("k%d-", i)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/render"
 )
 
 // CacheOptions are the manager's cache options: managed fields are dropped
@@ -196,7 +197,7 @@ func boundedAnnotations(all map[string]string, bounds map[string]int) map[string
 // ClusterOAuthProvider (a shared token), by the kind of its controller, with
 // the longest value the manager writes of each.
 var keptAnnotations = map[string]map[string]int{
-	"OAuthClient": {tokenatorv1.AnnotationShapeHash: hashAnnotationBound, tokenatorv1.AnnotationRenderError: maxRenderError},
+	"OAuthClient": {tokenatorv1.AnnotationShapeHash: hashAnnotationBound, tokenatorv1.AnnotationRenderError: render.MaxError},
 	"ClusterOAuthProvider": {tokenatorv1.AnnotationSharedKey: hashAnnotationBound, tokenatorv1.AnnotationRequestHash: hashAnnotationBound,
 		tokenatorv1.AnnotationIssuedAt: hashAnnotationBound, tokenatorv1.AnnotationExpiresAt: hashAnnotationBound,
 		tokenatorv1.AnnotationRefreshAt: hashAnnotationBound},

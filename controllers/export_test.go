@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/render"
 )
 
 // ServiceAccountTokens exposes the reuse of ServiceAccount tokens to the
@@ -66,11 +67,8 @@ var StripToIdentity = stripToIdentity
 // KeepNamespaceLabels exposes the transform of the Namespace cache.
 var KeepNamespaceLabels = keepLabels
 
-// RenderError exposes the render error of the failed templates.
-var RenderError = renderError
-
 // MaxRenderError is the bound of a render error.
-const MaxRenderError = maxRenderError
+const MaxRenderError = render.MaxError
 
 // StatusTokenType exposes the token type as status.tokenType holds it.
 var StatusTokenType = statusTokenType

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/render"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 )
 
@@ -26,7 +27,7 @@ type gathered struct {
 	// audience is spec.audience.
 	audience string
 	// templates are the parsed spec.secret.extraData.
-	templates extraDataTemplates
+	templates render.Templates
 	// hash identifies the token request (tokenRequestHash).
 	hash string
 	// existing is the metadata of the derived Secret under the current name,
@@ -128,7 +129,7 @@ func (r *OAuthClientReconciler) gatherRequest(ctx context.Context, oc *tokenator
 			return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tokenURL"), err))
 		}
 	}
-	if g.templates, err = parseExtraData(oc.Spec.Secret.ExtraData); err != nil {
+	if g.templates, err = render.Parse(oc.Spec.Secret.ExtraData); err != nil {
 		return nil, invalidSpec(err)
 	}
 	refs, err := r.referenceVersions(ctx, g.source)

@@ -28,10 +28,6 @@ const (
 	// messages of internal/assertion (a private key, certificate or client
 	// secret that cannot be used), which follow it after ": ".
 	msgCredentialField = "spec.credentialsSecretRef.%s %q of Secret %q"
-	msgTemplateFailed  = "spec.secret.extraData[%s]: rendering failed with the issued token"
-	msgKeyLeftOut      = "; the key is left out of the Secret until the template is fixed"
-	// msgMoreTemplatesFailed ends a render error that names some of the failed keys.
-	msgMoreTemplatesFailed = "; and %d more extraData keys"
 
 	// ClusterOAuthProvider and providerRef messages.
 	msgProviderNotFound      = "spec.providerRef: ClusterOAuthProvider %q not found"

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -58,60 +57,6 @@ func defaultSecretName(s metav1.Object, ref *metav1.OwnerReference) bool {
 // is not kept, and templates that use .Scope see "" when they are rendered again
 // without a new token.
 const maxScopeAnnotation = 4096
-
-// secretData renders the keys of the derived Secret for tok. A template that
-// fails is left out, and the error names its key (never a value): the other
-// keys, and the token, are still written.
-func secretData(tok *oauth.Token, tpls extraDataTemplates) (map[string][]byte, error) {
-	// RFC 3339 without fractional seconds: the time to the second, as in the
-	// status.
-	expiresAt := tok.ExpiresAt.UTC().Format(time.RFC3339)
-	data := map[string][]byte{
-		tokenatorv1.SecretKeyAccessToken:   []byte(tok.AccessToken),
-		tokenatorv1.SecretKeyTokenType:     []byte(tok.TokenType),
-		tokenatorv1.SecretKeyExpiresAt:     []byte(expiresAt),
-		tokenatorv1.SecretKeyAuthorization: []byte("Bearer " + tok.AccessToken),
-	}
-	td := templateData{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresAt: expiresAt, Scope: tok.Scope}
-	var failed []string
-	for _, key := range slices.Sorted(maps.Keys(tpls)) {
-		v, err := render(tpls[key], td)
-		if err != nil {
-			// The error of a template that rendered the probe could name the
-			// values: report the key and the bound alone.
-			if overBound(err) {
-				failed = append(failed, fmt.Sprintf("spec.secret.extraData[%s]: %v", key, boundError(err)))
-			} else {
-				failed = append(failed, fmt.Sprintf(msgTemplateFailed, key))
-			}
-			continue
-		}
-		data[key] = v
-	}
-	if len(failed) > 0 {
-		return data, renderError(failed)
-	}
-	return data, nil
-}
-
-// maxRenderError bounds the render error, which the derived Secret's
-// render-error annotation holds and the metadata cache keeps: room for the
-// longest key's failure and a few more.
-const maxRenderError = 512
-
-// renderError names the failures of failed, as many as fit in
-// maxRenderError bytes with the count of the others.
-func renderError(failed []string) error {
-	budget := maxRenderError - len(msgKeyLeftOut) - len(fmt.Sprintf(msgMoreTemplatesFailed, len(failed)))
-	msg, n := failed[0], 1
-	for ; n < len(failed) && len(msg)+len("; ")+len(failed[n]) <= budget; n++ {
-		msg += "; " + failed[n]
-	}
-	if n < len(failed) {
-		msg += fmt.Sprintf(msgMoreTemplatesFailed, len(failed)-n)
-	}
-	return errors.New(msg + msgKeyLeftOut)
-}
 
 // holdsToken reports whether meta, a derived Secret of oc, holds intact the
 // token the status describes: it is the version tokenator last wrote

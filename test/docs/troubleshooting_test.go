@@ -45,7 +45,8 @@ var notInConditions = map[string]string{
 
 // messageFormats returns the formats of the messages the code writes in Ready
 // conditions and Events, keyed by where they are: every constant of
-// controllers/messages.go, the template errors of controllers, and the errors
+// controllers/messages.go and controllers/render/secretdata.go, the template
+// errors of controllers/render, and the errors
 // of internal/oauth, internal/netguard and internal/assertion that a
 // TokenRequestFailed or InvalidSpec message carries.
 func messageFormats(t *testing.T) map[string]string {
@@ -59,8 +60,11 @@ func messageFormats(t *testing.T) map[string]string {
 			all[k] = v
 		}
 	}
-	for _, f := range []string{"templates.go", "templatefuncs.go"} {
-		add(errorFormats(t, filepath.Join(repoRoot, "controllers", f)))
+	for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", "render", "secretdata.go")) {
+		all["render/secretdata.go "+name] = v
+	}
+	for _, f := range []string{"render.go", "funcs.go"} {
+		add(errorFormats(t, filepath.Join(repoRoot, "controllers", "render", f)))
 	}
 	for _, f := range []string{"errors.go", "response.go", "client.go", "httpclient.go"} {
 		add(errorFormats(t, filepath.Join(repoRoot, "internal", "oauth", f), "invalidResponse", "wrap", "WriteString"))

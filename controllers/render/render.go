@@ -1,4 +1,4 @@
-package controllers
+package render
 
 import (
 	"bytes"
@@ -35,9 +35,9 @@ type templateData struct {
 	Scope       string
 }
 
-// extraDataTemplates are the parsed spec.secret.extraData templates. They are
+// Templates are the parsed spec.secret.extraData templates. They are
 // executed only through render, which gives each render its own budget.
-type extraDataTemplates map[string]*template.Template
+type Templates map[string]*template.Template
 
 // hostileProbe has a short token made of the characters the escaping
 // functions expand most: a template that amplifies it past the bounds would
@@ -49,13 +49,13 @@ var hostileProbe = templateData{
 	Scope:       strings.Repeat("<&'\\", 4),
 }
 
-// parseExtraData parses every extraData template, refuses the actions that
+// Parse parses every extraData template, refuses the actions that
 // could make rendering unbounded (range, template, define and block), and
 // renders each with placeholder values, so that a broken template is reported
 // before a token is requested: once with plain values (any error refuses it),
 // once with values that escape badly (going past a bound refuses it).
-func parseExtraData(extra map[string]string) (extraDataTemplates, error) {
-	tpls := make(extraDataTemplates, len(extra))
+func Parse(extra map[string]string) (Templates, error) {
+	tpls := make(Templates, len(extra))
 	for _, key := range slices.Sorted(maps.Keys(extra)) {
 		t, err := template.New(key).Option("missingkey=error").Funcs(templateFuncs(&renderBudget{})).Parse(extra[key])
 		if err != nil {

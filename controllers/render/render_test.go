@@ -1,4 +1,4 @@
-package controllers
+package render
 
 // Unit tests of extraData rendering. They need no API server: the suite's
 // TestMain starts the control plane only for the tests that ask for it, so
@@ -113,7 +113,7 @@ var hostileTemplates = []struct{ name, tpl, parse, render string }{
 	{"big floats kept", strings.Repeat(`{{ $x := printf "%999.999f%999.999[1]f" 1e308i }}`, 70), refusedVerb("%999.999f"), ""},
 	{"big numbers", strings.Repeat(`{{ printf "%v%d%q%s" -1e308i -1e308i -1e308i -1e308i }}`, 50), "", ""},
 	{"call", "{{ call .AccessToken }}", "call is not available", ""},
-	{"index of dot", "{{ index . 1 }}", "can't index item of type controllers.templateData", ""},
+	{"index of dot", "{{ index . 1 }}", "can't index item of type render.templateData", ""},
 	{"compare", strings.Repeat(`{{ if eq .AccessToken .Scope }}{{ end }}{{ if lt .AccessToken .Scope }}{{ end }}`, 50), "", ""},
 }
 
@@ -123,9 +123,9 @@ func TestRenderHostileShapes(t *testing.T) {
 	tok := &oauth.Token{AccessToken: hostileToken, TokenType: "Bearer", Scope: hostileToken[:1000], ExpiresAt: time.Now()}
 	for _, c := range hostileTemplates {
 		t.Run(c.name, func(t *testing.T) {
-			var tpls extraDataTemplates
+			var tpls Templates
 			var err error
-			parseAlloc := allocated(func() { tpls, err = parseExtraData(map[string]string{"k": c.tpl}) })
+			parseAlloc := allocated(func() { tpls, err = Parse(map[string]string{"k": c.tpl}) })
 			t.Logf("parse (with its two probe renders) allocated %d bytes", parseAlloc)
 			if parseAlloc > maxRenderAlloc {
 				t.Errorf("parsing allocated %d bytes, over %d", parseAlloc, maxRenderAlloc)
@@ -142,7 +142,7 @@ func TestRenderHostileShapes(t *testing.T) {
 			// secretData copies the token into the Secret's data: measure render.
 			td := templateData{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: "2026-01-02T03:04:05Z"}
 			renderAlloc := allocated(func() { _, _ = render(tpls["k"], td) })
-			data, err := secretData(tok, tpls)
+			data, err := SecretData(tok, tpls)
 			t.Logf("a render allocated %d bytes", renderAlloc)
 			if renderAlloc > maxRenderAlloc {
 				t.Errorf("rendering allocated %d bytes, over %d", renderAlloc, maxRenderAlloc)
@@ -167,7 +167,7 @@ func TestRenderHostileShapes(t *testing.T) {
 // else: budgets are per render, so concurrent renders do not share one.
 func TestRenderBudgetIsPerRender(t *testing.T) {
 	// Each render builds 200 KiB of values: two sharing a budget would fail.
-	tpls, err := parseExtraData(map[string]string{"k": wideVar + strings.Repeat(`{{ $x := printf "%s" $w }}`, 200) + "ok"})
+	tpls, err := Parse(map[string]string{"k": wideVar + strings.Repeat(`{{ $x := printf "%s" $w }}`, 200) + "ok"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestRenderBudgetIsPerRender(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 20 {
-				if _, err := secretData(&oauth.Token{AccessToken: "t", TokenType: "Bearer"}, tpls); err != nil {
+				if _, err := SecretData(&oauth.Token{AccessToken: "t", TokenType: "Bearer"}, tpls); err != nil {
 					errs <- err
 				}
 			}
@@ -188,7 +188,7 @@ func TestRenderBudgetIsPerRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	// And the budget is spent within one render.
-	tpls, err = parseExtraData(map[string]string{"k": wideVar + strings.Repeat(`{{ $x := printf "%s" $w }}`, 300)})
+	tpls, err = Parse(map[string]string{"k": wideVar + strings.Repeat(`{{ $x := printf "%s" $w }}`, 300)})
 	if err == nil || err.Error() != "spec.secret.extraData[k]: the template's functions would build over 262144 bytes" {
 		t.Fatalf("300 KiB of values in one render: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestRenderBudgetIsPerRender(t *testing.T) {
 // The templates refused by their shape, and the errors the new functions
 // give, each explained in docs/troubleshooting.md.
 func TestTemplateRefusals(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "troubleshooting.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "troubleshooting.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestTemplateRefusals(t *testing.T) {
 		`{{ printf "%% %s%%%q" 1 . }}`:      "",
 		`{{ call .AccessToken }}`:           "call is not available",
 	} {
-		_, err := parseExtraData(map[string]string{"k": tpl})
+		_, err := Parse(map[string]string{"k": tpl})
 		inDoc := want // the doc gives the refusal of a verb once, for one verb
 		if strings.HasPrefix(want, printfVerbs) {
 			inDoc = printfVerbs
@@ -413,12 +413,12 @@ func TestTemplatePrintBounds(t *testing.T) {
 // The probe renders keep refusing a template that fails on placeholder values.
 func TestTemplateProbes(t *testing.T) {
 	// Fine with "probe", past the bounds with a token that escapes badly.
-	_, err := parseExtraData(map[string]string{"k": nest(".AccessToken", "js", 12)})
+	_, err := Parse(map[string]string{"k": nest(".AccessToken", "js", 12)})
 	if err == nil || !strings.HasPrefix(err.Error(), "spec.secret.extraData[k]: the template's functions would build over") {
 		t.Fatalf("12 nested js: %v", err)
 	}
 	// Errors of the hostile probe that are not bounds do not refuse.
-	if _, err := parseExtraData(map[string]string{"k": `{{ if eq .AccessToken "probe" }}{{ else }}{{ index .AccessToken 999 }}{{ end }}`}); err != nil {
+	if _, err := Parse(map[string]string{"k": `{{ if eq .AccessToken "probe" }}{{ else }}{{ index .AccessToken 999 }}{{ end }}`}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -494,4 +494,22 @@ func BenchmarkRenderHostileTokenPrinted(b *testing.B) {
 func BenchmarkRenderBearer(b *testing.B) {
 	benchRender(b, `{"authorization":"{{ .TokenType }} {{ js .AccessToken }}"}`,
 		templateData{AccessToken: strings.Repeat("eyJhbGciOiJSUzI1NiJ9", 50), TokenType: "Bearer"})
+}
+
+// A render error names the failed keys that fit in its bound and counts
+// the others.
+func TestRenderErrorBounded(t *testing.T) {
+	var failed []string
+	for i := range 32 {
+		failed = append(failed, fmt.Sprintf("spec.secret.extraData[k%d-%s]: rendering failed with the issued token", i, strings.Repeat("x", 253-len(fmt.Sprintf("k%d-", i)))))
+	}
+	msg := renderError(failed).Error()
+	if len(msg) > MaxError || !strings.HasPrefix(msg, failed[0]) ||
+		!strings.HasSuffix(msg, "; and 31 more extraData keys; the key is left out of the Secret until the template is fixed") {
+		t.Fatalf("render error of %d bytes: %q", len(msg), msg)
+	}
+	short := []string{"spec.secret.extraData[a]: x", "spec.secret.extraData[b]: y"}
+	if got := renderError(short).Error(); got != "spec.secret.extraData[a]: x; spec.secret.extraData[b]: y; the key is left out of the Secret until the template is fixed" {
+		t.Fatalf("render error %q", got)
+	}
 }

@@ -1,8 +1,4 @@
-package controllers
-
-// This file is in package controllers to reach parseExtraData and secretData.
-// It shares the test binary (and the TestMain) of the controllers_test suite,
-// which starts the control plane only for the tests that need it.
+package render
 
 import (
 	"fmt"
@@ -37,7 +33,7 @@ func FuzzRenderExtraData(f *testing.F) {
 		{"slice", "{{ slice .AccessToken 0 4 }}", "abc", "", ""},
 		{"slice-ok", "{{ slice .AccessToken 0 4 }}", "abcdef", "", ""},
 		{"printf-error", `{{ printf "%d" .AccessToken }}`, "t", "", ""},
-		// Refused by parseExtraData.
+		// Refused by Parse.
 		{"unclosed", "Bearer {{ .AccessToken ", "t", "", ""},
 		{"unknown-field", "{{ .RefreshToken }}", "t", "", ""},
 		{"unknown-func", "{{ env \"HOME\" }}", "t", "", ""},
@@ -68,7 +64,7 @@ func FuzzRenderExtraData(f *testing.F) {
 			extra[key] = tpl
 		}
 
-		tpls, err := parseExtraData(extra)
+		tpls, err := Parse(extra)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "spec.secret.extraData["+key+"]: ") {
 				t.Fatalf("parse error %q does not name the key %q", err, key)
@@ -95,7 +91,7 @@ func FuzzRenderExtraData(f *testing.F) {
 			Scope:       scope,
 			ExpiresAt:   time.Unix(expires%(1<<35), 0), // years 0 to 3000 or so
 		}
-		data, err := secretData(tok, tpls)
+		data, err := SecretData(tok, tpls)
 		if err != nil {
 			msg := err.Error()
 			named := false
@@ -153,7 +149,7 @@ func TestExtraDataBounds(t *testing.T) {
 		wideVar + strings.Repeat(`{{ printf "%s" $w }}`, 70):          "the rendered value is over 65536 bytes",
 		"{{ if eq .TokenType `Bearer` }}y{{ else }}n{{ end }}":        "",
 	} {
-		_, err := parseExtraData(map[string]string{"k": tpl})
+		_, err := Parse(map[string]string{"k": tpl})
 		switch {
 		case want == "" && err != nil:
 			t.Errorf("%q refused: %v", tpl, err)
@@ -162,11 +158,11 @@ func TestExtraDataBounds(t *testing.T) {
 		}
 	}
 	// The bound holds for the real token too.
-	tpls, err := parseExtraData(map[string]string{"k": "{{ .AccessToken }}{{ .AccessToken }}"})
+	tpls, err := Parse(map[string]string{"k": "{{ .AccessToken }}{{ .AccessToken }}"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = secretData(&oauth.Token{AccessToken: strings.Repeat("t", 40<<10), TokenType: "Bearer"}, tpls)
+	_, err = SecretData(&oauth.Token{AccessToken: strings.Repeat("t", 40<<10), TokenType: "Bearer"}, tpls)
 	if err == nil || err.Error() != "spec.secret.extraData[k]: the rendered value is over 65536 bytes"+msgKeyLeftOut {
 		t.Fatalf("a value over the bound: %v", err)
 	}
