@@ -77,11 +77,13 @@ func TestServiceAccountKeyRefused(t *testing.T) {
 		file []byte
 		want string
 	}{
-		"not JSON":          {[]byte("-----BEGIN PRIVATE KEY-----\nMIIEv"), "not a JSON service account key file"},
-		"user credentials":  {keyFile(t, func(f map[string]string) { f["type"] = "authorized_user" }), "type is not service_account"},
-		"no client_email":   {keyFile(t, func(f map[string]string) { delete(f, "client_email") }), "no [client_email]"},
-		"no private_key":    {keyFile(t, func(f map[string]string) { delete(f, "private_key") }), "no [private_key]"},
-		"broken key":        {keyFile(t, func(f map[string]string) { f["private_key"] = "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END PRIVATE KEY-----\n" }), "cannot be parsed"},
+		"not JSON":         {[]byte("-----BEGIN PRIVATE KEY-----\nMIIEv"), "not a JSON service account key file"},
+		"user credentials": {keyFile(t, func(f map[string]string) { f["type"] = "authorized_user" }), "type is not service_account"},
+		"no client_email":  {keyFile(t, func(f map[string]string) { delete(f, "client_email") }), "no [client_email]"},
+		"no private_key":   {keyFile(t, func(f map[string]string) { delete(f, "private_key") }), "no [private_key]"},
+		"broken key": {keyFile(t, func(f map[string]string) {
+			f["private_key"] = "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END PRIVATE KEY-----\n"
+		}), "cannot be parsed"},
 		"http token_uri":    {keyFile(t, func(f map[string]string) { f["token_uri"] = "http://oauth2.googleapis.com/token" }), "token_uri is not an absolute https URL"},
 		"JSON with garbage": {append(keyFile(t, nil)[:40:40], []byte(`"private_key": "secret-ish"`)...), "not a JSON"},
 	}
