@@ -91,7 +91,7 @@ func NewSigner(cfg Config) (*Signer, error) {
 		s.issuer, s.subject, s.scope = cfg.Issuer, cfg.Subject, cfg.Scope
 	}
 	if s.issuer == "" || s.audience == "" {
-		return nil, errorf(cfg.ConfigField, "the issuer (client id) and the audience of the assertion are required")
+		return nil, errorf(cfg.ConfigField, "the client id and the audience of the assertion are required")
 	}
 	if s.lifetime <= 0 {
 		s.lifetime = DefaultLifetime
@@ -217,7 +217,7 @@ func (s *Signer) Sign(now time.Time) (string, error) {
 	signed, err := builder.Serialize()
 	if err != nil {
 		// go-jose's errors name the algorithm or the key size, never the key.
-		return "", fmt.Errorf("signing the assertion: %w", err)
+		return "", fmt.Errorf("signing the client assertion: %w", err)
 	}
 	return signed, nil
 }
