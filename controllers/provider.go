@@ -118,7 +118,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 			return nil, fmt.Errorf("reading Secret %q: %w", c.Name, err)
 		}
 	}
-	saProvider := p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
+	saProvider := providerServiceAccount(p) != ""
 	if name := providerServiceAccount(p); name != "" {
 		err := r.References.Get(ctx, types.NamespacedName{Namespace: crn, Name: name}, metadataOnly("ServiceAccount"))
 		if apierrors.IsNotFound(err) {

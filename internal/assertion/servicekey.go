@@ -41,7 +41,7 @@ func ParseServiceAccountKey(data []byte, field string) (*ServiceAccountKey, erro
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&f); err != nil {
 		// The decoder's message may quote the file: it is not passed on.
-		return nil, errorf(field, "not a JSON service account key file (as `gcloud iam service-accounts keys create` writes)")
+		return nil, errorf(field, "not a JSON service account key file, as gcloud iam service-accounts keys create writes")
 	}
 	if f.Type != "service_account" {
 		return nil, errorf(field, "the key file's type is not service_account (a user or external account file cannot sign)")

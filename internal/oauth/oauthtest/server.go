@@ -376,8 +376,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a := rec.Params["client_assertion"]; a != "" {
 		s.assertions = append(s.assertions, a)
 	}
-	if a := rec.Params["assertion"]; a != "" {
-		s.assertions = append(s.assertions, a)
+	for _, name := range []string{"assertion", "subject_token"} {
+		if a := rec.Params[name]; a != "" {
+			s.assertions = append(s.assertions, a)
+		}
 	}
 	fault := s.takeFault()
 	s.mu.Unlock()
