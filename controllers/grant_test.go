@@ -249,3 +249,29 @@ func TestJWTBearerProviderSharedAndAllowlist(t *testing.T) {
 	e.g.Expect(readyMessage(refused)).To(ContainSubstring(`does not allow scope "https://www.googleapis.com/auth/cloud-platform"`))
 	e.g.Consistently(e.idp.Requests).WithTimeout(time.Second).Should(Equal(1))
 }
+
+// docServiceAccountKey replaces the placeholder key file of a page's
+// credentials Secret by a key file of a new key, with the page's
+// client_email, private_key_id and token_uri, and returns the key for the
+// Google endpoint.
+func docServiceAccountKey(g Gomega, page string, creds *corev1.Secret, ref *tokenatorv1.CredentialsSecretReference) oauthtest.ServiceAccountKey {
+	keyKey := defaultKey(ref.ServiceAccountKeyKey, tokenatorv1.DefaultServiceAccountKeyKey)
+	var file struct {
+		Type         string `json:"type"`
+		ClientEmail  string `json:"client_email"`
+		PrivateKeyID string `json:"private_key_id"`
+		PrivateKey   string `json:"private_key"`
+		TokenURI     string `json:"token_uri"`
+	}
+	g.Expect(json.Unmarshal([]byte(credentialValue(creds, keyKey)), &file)).To(Succeed(), "%s: the key file under %q is JSON", page, keyKey)
+	g.Expect(file.Type).To(Equal("service_account"), page)
+	g.Expect(file.PrivateKey).To(ContainSubstring("PRIVATE KEY-----"), "%s: the key file has a private_key", page)
+	key := oauthtest.NewClientKey(oauthtest.RSA2048).(*rsa.PrivateKey)
+	keyMaterial(oauthtest.PrivateKeyPEM(key))
+	delete(creds.StringData, keyKey)
+	if creds.Data == nil {
+		creds.Data = map[string][]byte{}
+	}
+	creds.Data[keyKey] = oauthtest.ServiceAccountKeyFile(file.ClientEmail, file.PrivateKeyID, file.TokenURI, key)
+	return oauthtest.ServiceAccountKey{Email: file.ClientEmail, KeyID: file.PrivateKeyID, Key: key.Public()}
+}
