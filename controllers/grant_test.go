@@ -3,9 +3,7 @@ package controllers_test
 import (
 	"context"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,15 +45,7 @@ func (e *testEnv) googleClient(name string) *tokenatorv1.OAuthClient {
 // jwtHeader decodes the header of a JWT.
 func jwtHeader(t *testing.T, jwt string) map[string]any {
 	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h map[string]any
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return jwtPart(t, jwt, 0)
 }
 
 // A Google service account JSON key, through the google preset, against an
