@@ -110,7 +110,7 @@ func (r *OAuthClientReconciler) planOptions() planOptions {
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, f facts, g *gathered) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(oc).String()
 	in, err := r.readRequestInputs(ctx, g)
-	if err != nil && g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken && !errors.As(err, new(*referenceError)) {
+	if err != nil && usesTokenRequest(g) && !errors.As(err, new(*referenceError)) {
 		// The TokenRequest failed: shown and retried with backoff, like a
 		// token request.
 		p := failurePlan(&oc.Status, err, f.UID, f.Now, r.planOptions())

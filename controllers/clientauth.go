@@ -13,10 +13,10 @@ import (
 )
 
 // readCredentialKeys takes from the credentials Secret s what method needs:
-// the client ID (unless spec.clientID is set), the client secret (post,
-// basic, secretJWT; none for serviceAccountToken), the private key
-// (privateKeyJWT, tls) and the
-// certificate (tls, and privateKeyJWT with a certificate thumbprint). A
+// the client ID (unless spec.clientID is set; optional for none), the client
+// secret (post, basic, secretJWT; none for serviceAccountToken), the private
+// key (privateKeyJWT, tls) and the certificate (tls, and privateKeyJWT with a
+// certificate thumbprint), and the key of a jwtBearer grant. A
 // missing key is CredentialsNotFound naming every missing key; a client ID
 // or secret outside VSCHAR is CredentialsNotFound naming the key. The key
 // and certificate are checked when used (clientAuthMaterial).
@@ -32,12 +32,14 @@ func readCredentialKeys(s *corev1.Secret, src *requestSource, method tokenatorv1
 	if c.clientID == "" {
 		idKey := defaultString(ref.ClientIDKey, tokenatorv1.DefaultClientIDKey)
 		id := credentialValue(s.Data, idKey)
-		if len(id) == 0 {
+		// none needs no client id: it is sent when the Secret has one.
+		if len(id) == 0 && method != tokenatorv1.ClientAuthenticationNone {
 			missing = append(missing, idKey)
 		}
 		vschar = append(vschar, checked{idKey, id})
 		c.clientID = string(id)
 	}
+	missing = append(missing, readGrantKey(s, src, &c)...)
 	switch method {
 	case tokenatorv1.ClientAuthenticationPost, tokenatorv1.ClientAuthenticationBasic, tokenatorv1.ClientAuthenticationSecretJWT, "":
 		secretKey := defaultString(ref.ClientSecretKey, tokenatorv1.DefaultClientSecretKey)
@@ -47,8 +49,9 @@ func readCredentialKeys(s *corev1.Secret, src *requestSource, method tokenatorv1
 		}
 		vschar = append(vschar, checked{secretKey, secret})
 		c.clientSecret = string(secret)
-	case tokenatorv1.ClientAuthenticationServiceAccountToken:
-		// The client ID only: the assertion is a ServiceAccount token.
+	case tokenatorv1.ClientAuthenticationServiceAccountToken, tokenatorv1.ClientAuthenticationNone:
+		// The client ID only: the assertion is a ServiceAccount token, or
+		// the grant is the credential.
 	case tokenatorv1.ClientAuthenticationPrivateKeyJWT, tokenatorv1.ClientAuthenticationTLS:
 		keyKey := defaultString(ref.PrivateKeyKey, tokenatorv1.DefaultPrivateKeyKey)
 		if c.privateKey = s.Data[keyKey]; len(c.privateKey) == 0 {

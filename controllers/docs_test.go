@@ -40,6 +40,7 @@ var providerPages = map[string]oauthtest.Kind{
 	"okta.md":      oauthtest.RFC6749,
 	"entra-id.md":  oauthtest.RFC6749,
 	"keycloak.md":  oauthtest.RFC6749,
+	"google.md":    oauthtest.Google,
 }
 
 // docExample is the complete example of a documentation page.
@@ -257,11 +258,15 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 	if id == "" {
 		id = credentialValue(creds, defaultKey(ref.ClientIDKey, "client_id"))
 	}
-	g.Expect(id).NotTo(BeEmpty(), "%s: no client ID in spec.clientID or the credentials Secret", ex.page)
+	if ep.Method != tokenatorv1.ClientAuthenticationNone {
+		g.Expect(id).NotTo(BeEmpty(), "%s: no client ID in spec.clientID or the credentials Secret", ex.page)
+	}
 	cfg := oauthtest.Config{Kind: ex.kind, Clients: map[string]string{}}
 	creds = creds.DeepCopy()
-	switch ep.Method {
-	case tokenatorv1.ClientAuthenticationPrivateKeyJWT, tokenatorv1.ClientAuthenticationTLS:
+	switch {
+	case ep.Grant == tokenatorv1.GrantJWTBearer:
+		cfg.ServiceAccountKeys = []oauthtest.ServiceAccountKey{docServiceAccountKey(g, ex.page, creds, ref)}
+	case ep.Method == tokenatorv1.ClientAuthenticationPrivateKeyJWT, ep.Method == tokenatorv1.ClientAuthenticationTLS:
 		// A page cannot ship a key: the example's placeholders are replaced
 		// by a new key, and a certificate where the example has one.
 		keyKey := defaultKey(ref.PrivateKeyKey, tokenatorv1.DefaultPrivateKeyKey)
@@ -331,7 +336,10 @@ func runDocExample(t *testing.T, ex *docExample) (*testEnv, *tokenatorv1.OAuthCl
 		e.g.Expect(req.ClientCertificates).To(HaveLen(2), "%s: the chain is sent", ex.page)
 		e.g.Expect(req.Params).NotTo(HaveKey("client_secret"))
 	}
-	if len(oc.Spec.Scopes) > 0 {
+	if ep.ScopeIn == tokenatorv1.ScopeInAssertion {
+		e.g.Expect(req.Params).NotTo(HaveKey("scope"))
+		e.g.Expect(jwtClaims(t, req.Params["assertion"])).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
+	} else if len(oc.Spec.Scopes) > 0 {
 		e.g.Expect(req.Params).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
 	} else {
 		e.g.Expect(req.Params).NotTo(HaveKey("scope"))
@@ -392,6 +400,11 @@ func checkPreset(g Gomega, kind oauthtest.Kind, spec *tokenatorv1.OAuthClientSpe
 		g.Expect(ep.ClientAuth).To(Equal(oauth.ClientAuthPost))
 	case oauthtest.RFC6749:
 		g.Expect(ep.Encoding).To(Equal(oauth.EncodingForm))
+	case oauthtest.Google:
+		g.Expect(ep.TokenURL).To(Equal(presets.GoogleTokenURL))
+		g.Expect(ep.Encoding).To(Equal(oauth.EncodingForm))
+		g.Expect(ep.Grant).To(Equal(tokenatorv1.GrantJWTBearer))
+		g.Expect(ep.ScopeIn).To(Equal(tokenatorv1.ScopeInAssertion))
 	}
 	return ep
 }

@@ -25,7 +25,7 @@ func (s *ServiceAccountTokens) Token(ctx context.Context, c client.Client, clk c
 	if lifetime > 0 {
 		ca.Lifetime = &metav1.Duration{Duration: lifetime}
 	}
-	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, ca)
+	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, serviceAccountAssertion(ca))
 }
 
 // Forget drops the tokens kept of a ServiceAccount, as a change of it does.

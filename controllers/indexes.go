@@ -15,7 +15,8 @@ import (
 // The field indexes of the controllers, all registered by registerIndexes.
 const (
 	// indexSecretRefs, indexConfigMapRefs and indexServiceAccountRefs, on
-	// OAuthClients, are the Secrets, ConfigMaps and ServiceAccount of its
+	// OAuthClients, are the Secrets, ConfigMaps and ServiceAccounts (whose
+	// tokens it sends as its client assertion or subject token) of its
 	// namespace an OAuthClient refers to: a change of one maps back to the
 	// OAuthClients that refer to it.
 	indexSecretRefs         = "tokenator.dev/secret-refs"

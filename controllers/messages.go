@@ -52,11 +52,14 @@ const (
 	msgSARequiresAssertion      = "clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience"
 	msgSARequiresClientID       = "clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)"
 	msgSAProviderOwnCredentials = "spec.credentialsSecretRef: ClusterOAuthProvider %q authenticates with a ServiceAccount of the cluster resource namespace (clientAuthentication serviceAccountToken), a central credential that its OAuthClients share; remove credentialsSecretRef to use it"
-	msgSANotOptedIn             = "spec.clientAssertion.serviceAccountName: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
-	msgSAOptInOverBound         = "spec.clientAssertion.serviceAccountName: the %s annotation of ServiceAccount %q is over %s; tokenator reads at most 4 KiB and 32 audiences"
-	msgSAAudienceNotListed      = "spec.clientAssertion.audience: ServiceAccount %q does not list %q in its %s annotation"
-	msgSAAudienceOfAPIServer    = "spec.clientAssertion.audience: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
+	msgSANotOptedIn             = "%s: ServiceAccount %q has no %s annotation: it has not opted in to tokens requested by tokenator"
+	msgSAOptInOverBound         = "%s: the %s annotation of ServiceAccount %q is over %s; tokenator reads at most 4 KiB and 32 audiences"
+	msgSAAudienceNotListed      = "%s: ServiceAccount %q does not list %q in its %s annotation"
+	msgSAAudienceOfAPIServer    = "%s: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
 	msgSATokenRequestFailed     = "requesting a token for ServiceAccount %q: %w"
+	msgExchangeRequiresSA       = "grant tokenExchange requires tokenExchange.serviceAccountName and tokenExchange.subjectTokenAudience"
+	msgJWTBearerNoIssuer        = "%s is required: a PEM key does not name its issuer (a Google service account key file does)"
+	msgKeyFileTokenURI          = "%s: the key file's token_uri is not the token URL %s; set %s to the token_uri"
 	msgAPIAudiencesUnknown      = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
 
 	// What msgCredsNotVSCHAR says a value holds.

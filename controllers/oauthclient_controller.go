@@ -236,14 +236,7 @@ type requestInputs struct {
 // that a slot is never held through an API read. A problem of the references
 // is returned as a *referenceError.
 func (r *OAuthClientReconciler) readRequestInputs(ctx context.Context, g *gathered) (requestInputs, error) {
-	var creds credentials
-	var err error
-	if g.endpoint.Method == tokenatorv1.ClientAuthenticationServiceAccountToken {
-		// A TokenRequest, or the ServiceAccount token kept from one.
-		creds, err = r.serviceAccountCredentials(ctx, g.source)
-	} else {
-		creds, err = r.readCredentials(ctx, g.source, g.endpoint.Method)
-	}
+	creds, err := r.requestCredentials(ctx, g)
 	if err != nil {
 		return requestInputs{}, err
 	}
@@ -276,21 +269,13 @@ func (r *OAuthClientReconciler) sendTokenRequest(ctx context.Context, g *gathere
 		return nil, invalidSpec(fmt.Errorf("%s: %w", g.source.endpointField("spec.tls"), err))
 	}
 
+	req, err := tokenRequest(g, in, auth, scopes, r.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
 	tc := &oauth.Client{HTTPClient: httpClient, Now: r.Clock.Now}
 	started := time.Now()
-	tok, err := tc.RequestToken(ctx, oauth.Request{
-		TokenURL:        g.endpoint.TokenURL,
-		Encoding:        g.endpoint.Encoding,
-		ClientAuth:      g.endpoint.ClientAuth,
-		ClientID:        in.creds.clientID,
-		ClientSecret:    in.creds.clientSecret,
-		ClientAssertion: auth.assertion,
-		Scopes:          scopes,
-		Audience:        g.audience,
-		ExtraParameters: g.source.endpoint.ExtraParameters,
-		ExtraHeaders:    g.source.endpoint.ExtraHeaders,
-		DefaultLifetime: specDefaultLifetime(g.source.endpoint),
-	})
+	tok, err := tc.RequestToken(ctx, req)
 	r.Metrics.ObserveRequest(r.hostLabel(g.source.endpoint, g.endpoint.Hostname), time.Since(started), err)
 	r.observeProviderRequest(g.source, err)
 	return tok, err

@@ -124,7 +124,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 // providerSource is the request source of oc through p, which allows it:
 // oc's own credentials, or p's central ones (a shared token).
 func providerSource(oc *tokenatorv1.OAuthClient, p *tokenatorv1.ClusterOAuthProvider, crn string) (*requestSource, error) {
-	saProvider := p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
+	saProvider := providerServiceAccount(p) != ""
 	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: requestedScopes(p, oc.Spec.Scopes)}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:

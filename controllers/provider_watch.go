@@ -20,12 +20,16 @@ import (
 )
 
 // providerServiceAccount is the ServiceAccount, in the cluster resource
-// namespace, of a provider that authenticates with serviceAccountToken, or "".
+// namespace, of a provider that authenticates with serviceAccountToken, else
+// of one whose grant is tokenExchange, or "".
 func providerServiceAccount(p *tokenatorv1.ClusterOAuthProvider) string {
-	if p.Spec.ClientAuthentication != tokenatorv1.ClientAuthenticationServiceAccountToken || p.Spec.ClientAssertion == nil {
-		return ""
+	if p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken && p.Spec.ClientAssertion != nil {
+		return p.Spec.ClientAssertion.ServiceAccountName
 	}
-	return p.Spec.ClientAssertion.ServiceAccountName
+	if te := p.Spec.TokenExchange; usesTokenExchange(&p.Spec.OAuthEndpoint) && te != nil {
+		return te.ServiceAccountName
+	}
+	return ""
 }
 
 var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")

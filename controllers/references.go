@@ -94,6 +94,10 @@ type objectVersion struct {
 	ResourceVersion string    `json:"resourceVersion"`
 	// OptIn is a ServiceAccount's tokenator.dev/token-audiences annotation.
 	OptIn string `json:"optIn,omitempty"`
+	// Subject is the ServiceAccount of the subject token (tokenExchange)
+	// when the client assertion's (serviceAccountToken) is the version
+	// itself.
+	Subject *objectVersion `json:"subject,omitempty"`
 }
 
 // referenceError is a missing referenced object, reported with reason.
@@ -197,6 +201,14 @@ type credentials struct {
 	// clientAssertion is the ServiceAccount token sent as client_assertion
 	// (serviceAccountToken).
 	clientAssertion string
+	// grantKey is the key that signs a jwtBearer assertion: a PEM key, or a
+	// service account JSON key file (grantKeyFile); grantKeyField names it.
+	grantKey      []byte
+	grantKeyFile  bool
+	grantKeyField string
+	// subjectToken is the ServiceAccount token sent as subject_token
+	// (tokenExchange).
+	subjectToken string
 }
 
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, src *requestSource, method tokenatorv1.ClientAuthentication) (credentials, error) {

@@ -59,6 +59,9 @@ func TestSamplesReachReady(t *testing.T) {
 				cfg.Kind = oauthtest.Luxclusif
 			case oc.Spec.Encoding == tokenatorv1.EncodingJSON:
 				cfg.Kind = oauthtest.JSONBody
+			case oc.Spec.Provider == tokenatorv1.ProviderGoogle:
+				cfg.Kind = oauthtest.Google
+				cfg.ServiceAccountKeys = []oauthtest.ServiceAccountKey{docServiceAccountKey(g, filepath.Base(file), &secret, oc.Spec.CredentialsSecretRef)}
 			default:
 				cfg.Kind = oauthtest.RFC6749
 				cfg.ClientAuth = string(oc.Spec.ClientAuthentication)
@@ -72,7 +75,9 @@ func TestSamplesReachReady(t *testing.T) {
 			if wantID == "" {
 				wantID = secret.StringData[idKey]
 			}
-			cfg.Clients[wantID] = secret.StringData[secretKey]
+			if wantID != "" {
+				cfg.Clients[wantID] = secret.StringData[secretKey]
+			}
 			e := newEnv(t, cfg)
 
 			e.create(&secret)
@@ -84,7 +89,9 @@ func TestSamplesReachReady(t *testing.T) {
 			e.g.Expect(e.issuedToken(tok)).To(BeTrue())
 			req := e.idp.LastRequest()
 			e.g.Expect(req.Params["client_id"] + req.BasicUser).To(Equal(wantID))
-			if len(oc.Spec.Scopes) > 0 {
+			if cfg.Kind == oauthtest.Google {
+				e.g.Expect(jwtClaims(t, req.Params["assertion"])).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
+			} else if len(oc.Spec.Scopes) > 0 {
 				e.g.Expect(req.Params).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
 			}
 			for key := range oc.Spec.Secret.ExtraData {

@@ -56,10 +56,14 @@ func usesServiceAccountToken(oc *tokenatorv1.OAuthClient) bool {
 
 // referencedServiceAccounts is the index function of indexServiceAccountRefs.
 func referencedServiceAccounts(oc *tokenatorv1.OAuthClient) []string {
-	if !usesServiceAccountToken(oc) || oc.Spec.ClientAssertion == nil || oc.Spec.ClientAssertion.ServiceAccountName == "" {
-		return nil
+	var names []string
+	if usesServiceAccountToken(oc) && oc.Spec.ClientAssertion != nil && oc.Spec.ClientAssertion.ServiceAccountName != "" {
+		names = append(names, oc.Spec.ClientAssertion.ServiceAccountName)
 	}
-	return []string{oc.Spec.ClientAssertion.ServiceAccountName}
+	if te := oc.Spec.TokenExchange; usesTokenExchange(&oc.Spec.OAuthEndpoint) && te != nil && te.ServiceAccountName != "" && !slices.Contains(names, te.ServiceAccountName) {
+		names = append(names, te.ServiceAccountName)
+	}
+	return names
 }
 
 // stripServiceAccount is the transform of the metadata cache of
@@ -136,17 +140,39 @@ func optInAudiences(value string) []string {
 	return auds
 }
 
+// saUse is one use of a ServiceAccount token by a token request: the client
+// assertion of serviceAccountToken, or the subject token of tokenExchange.
+// The fields name where the ServiceAccount and the audience are set, for the
+// messages.
+type saUse struct {
+	name, audience           string
+	lifetime                 time.Duration
+	nameField, audienceField string
+}
+
 // serviceAccountAssertion is the ServiceAccount, audience and lifetime of a
 // clientAssertion of the serviceAccountToken method.
-func serviceAccountAssertion(ca *tokenatorv1.ClientAssertion) (name, audience string, lifetime time.Duration) {
-	lifetime = defaultServiceAccountTokenLifetime
+func serviceAccountAssertion(ca *tokenatorv1.ClientAssertion) saUse {
+	u := saUse{lifetime: defaultServiceAccountTokenLifetime,
+		nameField: "spec.clientAssertion.serviceAccountName", audienceField: "spec.clientAssertion.audience"}
 	if ca != nil {
-		name, audience = ca.ServiceAccountName, ca.Audience
+		u.name, u.audience = ca.ServiceAccountName, ca.Audience
 		if ca.Lifetime != nil {
-			lifetime = ca.Lifetime.Duration
+			u.lifetime = ca.Lifetime.Duration
 		}
 	}
-	return name, audience, lifetime
+	return u
+}
+
+// subjectTokenUse is the ServiceAccount and audience of the subject token
+// of the tokenExchange grant.
+func subjectTokenUse(te *tokenatorv1.TokenExchange) saUse {
+	u := saUse{lifetime: defaultServiceAccountTokenLifetime,
+		nameField: "spec.tokenExchange.serviceAccountName", audienceField: "spec.tokenExchange.subjectTokenAudience"}
+	if te != nil {
+		u.name, u.audience = te.ServiceAccountName, te.SubjectTokenAudience
+	}
+	return u
 }
 
 // usesServiceAccountToken reports whether the endpoint of src authenticates
@@ -173,52 +199,77 @@ func (s *requestSource) endpointMessage(msg string) string {
 }
 
 // serviceAccountVersion checks, from the metadata cache, that the
-// ServiceAccount of a serviceAccountToken endpoint exists and opted in to its
-// audience, and that the audience is not one of the API server's; it returns
-// what identifies the ServiceAccount's opt-in for the request hash (its UID
-// and annotation, not its resourceVersion: an unrelated change of the
-// ServiceAccount asks for no new token). nil for other methods.
+// ServiceAccounts whose tokens src's requests send (serviceAccountToken,
+// tokenExchange) exist and opted in to their audiences, and that no audience
+// is one of the API server's; it returns what identifies their opt-ins for
+// the request hash (their UIDs and annotations, not their resourceVersions:
+// an unrelated change of a ServiceAccount asks for no new token). nil when
+// src uses no ServiceAccount token.
 func (r *OAuthClientReconciler) serviceAccountVersion(ctx context.Context, src *requestSource) (*objectVersion, error) {
-	if !src.usesServiceAccountToken() {
-		return nil, nil
+	var first *objectVersion
+	if src.usesServiceAccountToken() {
+		v, err := r.serviceAccountUseVersion(ctx, src, serviceAccountAssertion(src.endpoint.ClientAssertion))
+		if err != nil {
+			return nil, err
+		}
+		first = v
 	}
-	name, audience, _ := serviceAccountAssertion(src.endpoint.ClientAssertion)
-	if name == "" || audience == "" {
-		return nil, invalidSpec(errors.New(src.endpointMessage(msgSARequiresAssertion)))
+	if usesTokenExchange(src.endpoint) {
+		v, err := r.serviceAccountUseVersion(ctx, src, subjectTokenUse(src.endpoint.TokenExchange))
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			return v, nil
+		}
+		first.Subject = v
+	}
+	return first, nil
+}
+
+// serviceAccountUseVersion checks one use of a ServiceAccount token, as
+// serviceAccountVersion says, and returns the version of its ServiceAccount.
+func (r *OAuthClientReconciler) serviceAccountUseVersion(ctx context.Context, src *requestSource, use saUse) (*objectVersion, error) {
+	if use.name == "" || use.audience == "" {
+		msg := msgSARequiresAssertion
+		if use.nameField != "spec.clientAssertion.serviceAccountName" {
+			msg = msgExchangeRequiresSA
+		}
+		return nil, invalidSpec(errors.New(src.endpointMessage(msg)))
 	}
 	apiAuds, err := r.apiAudiences.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if isAPIAudience(audience, apiAuds) {
-		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceOfAPIServer, audience))))
+	if isAPIAudience(use.audience, apiAuds) {
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceOfAPIServer, use.audienceField, use.audience))))
 	}
 	ns := src.serviceAccountNamespace()
 	sa := metadataOnly("ServiceAccount")
-	err = r.References.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, sa)
+	err = r.References.Get(ctx, types.NamespacedName{Namespace: ns, Name: use.name}, sa)
 	if apierrors.IsNotFound(err) {
 		if src.provider != nil {
 			return nil, &referenceError{reason: tokenatorv1.ReasonProviderNotFound,
 				message: fmt.Sprintf(msgProviderNotReady, src.provider.Name,
-					fmt.Sprintf(msgProviderRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, ns))}
+					fmt.Sprintf(msgProviderRefNotFound, use.nameField, "ServiceAccount", use.name, ns))}
 		}
 		return nil, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-			message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", name, ns)}
+			message: fmt.Sprintf(msgRefNotFound, use.nameField, "ServiceAccount", use.name, ns)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading ServiceAccount %q: %w", name, err)
+		return nil, fmt.Errorf("reading ServiceAccount %q: %w", use.name, err)
 	}
 	if over, ok := sa.Annotations[annotationOptInOverBound]; ok {
-		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAOptInOverBound, tokenatorv1.AnnotationTokenAudiences, name, over))))
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAOptInOverBound, use.nameField, tokenatorv1.AnnotationTokenAudiences, use.name, over))))
 	}
 	optIn, ok := sa.Annotations[tokenatorv1.AnnotationTokenAudiences]
 	if !ok {
-		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSANotOptedIn, name, tokenatorv1.AnnotationTokenAudiences))))
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSANotOptedIn, use.nameField, use.name, tokenatorv1.AnnotationTokenAudiences))))
 	}
-	if !slices.Contains(optInAudiences(optIn), audience) {
-		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceNotListed, name, audience, tokenatorv1.AnnotationTokenAudiences))))
+	if !slices.Contains(optInAudiences(optIn), use.audience) {
+		return nil, invalidSpec(errors.New(src.endpointMessage(fmt.Sprintf(msgSAAudienceNotListed, use.audienceField, use.name, use.audience, tokenatorv1.AnnotationTokenAudiences))))
 	}
-	return &objectVersion{Kind: "ServiceAccount", Name: name, UID: sa.UID, OptIn: optIn}, nil
+	return &objectVersion{Kind: "ServiceAccount", Name: use.name, UID: sa.UID, OptIn: optIn}, nil
 }
 
 // isAPIAudience reports whether audience is one of the API server's, or
@@ -251,18 +302,23 @@ func (r *OAuthClientReconciler) serviceAccountCredentials(ctx context.Context, s
 			return credentials{}, err
 		}
 	}
-	// The opt-in was checked by gather; it is checked again, from the cache,
-	// right before the TokenRequest (a request slot may have been awaited in
-	// between), and a kept token is used only for the same opt-in.
-	v, err := r.serviceAccountVersion(ctx, src)
-	if err != nil {
-		return credentials{}, err
-	}
-	token, err := r.saTokens.token(ctx, r.Client, r.Clock, src.serviceAccountNamespace(), v, src.endpoint.ClientAssertion)
+	token, err := r.serviceAccountToken(ctx, src, serviceAccountAssertion(src.endpoint.ClientAssertion))
 	if err != nil {
 		return credentials{}, err
 	}
 	return credentials{clientID: c.clientID, clientAssertion: token}, nil
+}
+
+// serviceAccountToken is a token of the ServiceAccount of use. The opt-in
+// was checked by gather; it is checked again, from the cache, right before
+// the TokenRequest (a request slot may have been awaited in between), and a
+// kept token is used only for the same opt-in.
+func (r *OAuthClientReconciler) serviceAccountToken(ctx context.Context, src *requestSource, use saUse) (string, error) {
+	v, err := r.serviceAccountUseVersion(ctx, src, use)
+	if err != nil {
+		return "", err
+	}
+	return r.saTokens.token(ctx, r.Client, r.Clock, src.serviceAccountNamespace(), v, use)
 }
 
 // serviceAccountTokens keeps the ServiceAccount tokens obtained, in memory
@@ -289,6 +345,9 @@ const saTokenRequestTimeout = 30 * time.Second
 type saTokenKey struct {
 	namespace, name, audience string
 	lifetime                  time.Duration
+	// field names the ServiceAccount's field in messages; not part of the
+	// key's String.
+	field string
 }
 
 // String is the key of the request of k: a namespace and a name hold no
@@ -310,9 +369,8 @@ type saTokenEntry struct {
 // is being requested, the caller waits for that request (or its own ctx)
 // rather than make another.
 func (t *serviceAccountTokens) token(ctx context.Context, c client.Client, clk clock.PassiveClock, namespace string,
-	v *objectVersion, ca *tokenatorv1.ClientAssertion) (string, error) {
-	name, audience, lifetime := serviceAccountAssertion(ca)
-	key := saTokenKey{namespace: namespace, name: name, audience: audience, lifetime: lifetime}
+	v *objectVersion, use saUse) (string, error) {
+	key := saTokenKey{namespace: namespace, name: use.name, audience: use.audience, lifetime: use.lifetime, field: use.nameField}
 	for {
 		if e, ok := t.kept(key, v, clk.Now()); ok {
 			return e.token, nil
@@ -367,7 +425,7 @@ func (t *serviceAccountTokens) request(ctx context.Context, c client.Client, clk
 	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
 		if apierrors.IsNotFound(err) {
 			return saTokenEntry{}, &referenceError{reason: tokenatorv1.ReasonCredentialsNotFound,
-				message: fmt.Sprintf(msgRefNotFound, "spec.clientAssertion.serviceAccountName", "ServiceAccount", key.name, key.namespace)}
+				message: fmt.Sprintf(msgRefNotFound, key.field, "ServiceAccount", key.name, key.namespace)}
 		}
 		return saTokenEntry{}, fmt.Errorf(msgSATokenRequestFailed, key.name, err)
 	}

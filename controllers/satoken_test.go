@@ -140,19 +140,25 @@ func TestServiceAccountTokenEncodings(t *testing.T) {
 // jwtClaims decodes the payload of a JWT.
 func jwtClaims(t *testing.T, jwt string) map[string]any {
 	t.Helper()
+	return jwtPart(t, jwt, 1)
+}
+
+// jwtPart decodes part i (0 the header, 1 the payload) of a JWT.
+func jwtPart(t *testing.T, jwt string, i int) map[string]any {
+	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a JWT: %d parts", len(parts))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	raw, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claims map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	return claims
+	return m
 }
 
 // A ServiceAccount that did not opt in, that did not list the audience, or

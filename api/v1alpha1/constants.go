@@ -94,6 +94,10 @@ const (
 	// DefaultCertificateKey is the default of credentialsSecretRef.certificateKey
 	// (applied by the controller, not the CRD).
 	DefaultCertificateKey = "tls.crt"
+	// DefaultServiceAccountKeyKey is the key of a Google service account
+	// JSON key file in the Secret that the google preset reads when
+	// credentialsSecretRef names neither it nor privateKeyKey.
+	DefaultServiceAccountKeyKey = "credentials.json"
 	// DefaultCAKey is the default of tls.caSecretRef.key and tls.caConfigMapRef.key.
 	DefaultCAKey = "ca.crt"
 )

@@ -5,7 +5,7 @@ import (
 )
 
 // Provider names a token endpoint preset.
-// +kubebuilder:validation:Enum=generic;lucca;luxclusif
+// +kubebuilder:validation:Enum=generic;lucca;luxclusif;google
 type Provider string
 
 // The providers tokenator knows.
@@ -16,6 +16,9 @@ const (
 	ProviderLucca Provider = "lucca"
 	// ProviderLuxclusif is the Luxclusif Buyback platform (multipart encoding).
 	ProviderLuxclusif Provider = "luxclusif"
+	// ProviderGoogle is Google's OAuth 2.0 token endpoint for service
+	// accounts: the jwtBearer grant with the scopes in the assertion.
+	ProviderGoogle Provider = "google"
 )
 
 // Environment selects between a provider's sandbox and production endpoints.
@@ -40,7 +43,7 @@ const (
 )
 
 // ClientAuthentication is how the client authenticates to the token endpoint.
-// +kubebuilder:validation:Enum=post;basic;secretJWT;privateKeyJWT;tls;serviceAccountToken
+// +kubebuilder:validation:Enum=post;basic;secretJWT;privateKeyJWT;tls;serviceAccountToken;none
 type ClientAuthentication string
 
 // The client authentication methods.
@@ -61,6 +64,41 @@ const (
 	// ClientAuthenticationServiceAccountToken sends a Kubernetes ServiceAccount
 	// token, obtained through the TokenRequest API, as the JWT client assertion.
 	ClientAuthenticationServiceAccountToken ClientAuthentication = "serviceAccountToken"
+	// ClientAuthenticationNone sends no client credentials (client_id only,
+	// when one is set): the grant is the credential. Only with the jwtBearer
+	// and tokenExchange grants.
+	ClientAuthenticationNone ClientAuthentication = "none"
+)
+
+// Grant is the OAuth 2.0 grant of the token request.
+// +kubebuilder:validation:Enum=clientCredentials;jwtBearer;tokenExchange
+type Grant string
+
+// The grants.
+const (
+	// GrantClientCredentials is the client credentials grant (RFC 6749
+	// section 4.4).
+	GrantClientCredentials Grant = "clientCredentials"
+	// GrantJWTBearer is the JWT bearer grant (RFC 7523 section 2.1): an
+	// assertion signed by tokenator (Google service accounts, Salesforce,
+	// DocuSign, Box).
+	GrantJWTBearer Grant = "jwtBearer"
+	// GrantTokenExchange is the token exchange grant (RFC 8693) of a
+	// ServiceAccount token.
+	GrantTokenExchange Grant = "tokenExchange"
+)
+
+// ScopeIn says where the jwtBearer grant carries the scopes.
+// +kubebuilder:validation:Enum=assertion;body
+type ScopeIn string
+
+// Where the scopes go.
+const (
+	// ScopeInAssertion puts the scopes in the scope claim of the assertion
+	// (Google).
+	ScopeInAssertion ScopeIn = "assertion"
+	// ScopeInBody sends them as the scope parameter (RFC 7521 section 4.1).
+	ScopeInBody ScopeIn = "body"
 )
 
 // JWSAlgorithm is the signing algorithm of a client assertion.
@@ -108,9 +146,27 @@ type OAuthEndpoint struct {
 	// section 2.3.1), secretJWT and privateKeyJWT send a signed JWT assertion
 	// (OpenID Connect Core section 9, RFC 7523), tls presents a client
 	// certificate (RFC 8705), serviceAccountToken sends a Kubernetes
-	// ServiceAccount token as the assertion. Unset means post.
+	// ServiceAccount token as the assertion, none sends no client credentials
+	// (jwtBearer and tokenExchange only). Unset means post, and none for the
+	// jwtBearer grant.
 	// +optional
 	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
+
+	// grant is the OAuth 2.0 grant: clientCredentials (RFC 6749 section 4.4),
+	// jwtBearer (RFC 7523 section 2.1: an assertion signed with the key of
+	// the credentials Secret) or tokenExchange (RFC 8693: a ServiceAccount
+	// token as the subject token). Unset means the preset's (google:
+	// jwtBearer), else clientCredentials.
+	// +optional
+	Grant Grant `json:"grant,omitempty"`
+
+	// jwtBearer configures the assertion of the jwtBearer grant.
+	// +optional
+	JWTBearer *JWTBearer `json:"jwtBearer,omitempty"`
+
+	// tokenExchange configures the subject token of the tokenExchange grant.
+	// +optional
+	TokenExchange *TokenExchange `json:"tokenExchange,omitempty"`
 
 	// clientID is the client identifier, inline (it is not a secret). When
 	// unset it is read from the credentials Secret (credentialsSecretRef.clientIDKey).
@@ -127,11 +183,14 @@ type OAuthEndpoint struct {
 
 	// extraParameters are added to the token request body. They may not set
 	// grant_type, client_id, client_secret, client_assertion,
-	// client_assertion_type or scope. At most 32, keys of at most 253 and
+	// client_assertion_type, scope, or the parameters of the grants
+	// (assertion, subject_token, subject_token_type, requested_token_type,
+	// actor_token, actor_token_type). At most 32, keys of at most 253 and
 	// values of at most 4096 characters.
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && self[k].size() <= 4096)",message="extraParameters keys may be at most 253 and values at most 4096 characters"
 	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'scope'])",message="extraParameters may not set grant_type, client_id, client_secret, client_assertion, client_assertion_type or scope; use the dedicated fields"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(k, k in ['assertion', 'subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type'])",message="extraParameters may not set assertion, subject_token, subject_token_type, requested_token_type, actor_token or actor_token_type; use grant, jwtBearer and tokenExchange"
 	// +optional
 	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
 
@@ -213,6 +272,89 @@ type ClientAssertion struct {
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
+// JWTBearer configures the assertion of the jwtBearer grant (RFC 7523
+// section 2.1), signed with the key of the credentials Secret: a Google
+// service account JSON key (credentialsSecretRef.serviceAccountKeyKey) or a
+// PEM private key (credentialsSecretRef.privateKeyKey).
+type JWTBearer struct {
+	// issuer is the iss claim. Defaults to the client_email of a service
+	// account key file; required with a PEM key (Salesforce, DocuSign, Box:
+	// the client id or integration key).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// subject is the sub claim; none when unset (Google: a user to
+	// impersonate with domain-wide delegation; Salesforce, DocuSign, Box: the
+	// integration user).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Subject string `json:"subject,omitempty"`
+
+	// audience is the aud claim. Defaults to the token URL.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// scopeIn is where the scopes go: assertion (the scope claim,
+	// space-separated, as Google wants) or body (the scope parameter).
+	// Defaults to the preset's (google: assertion), else body.
+	// +optional
+	ScopeIn ScopeIn `json:"scopeIn,omitempty"`
+
+	// lifetime of the assertion (exp - iat): 1m to 1h, default 1h.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('1h')",message="jwtBearer.lifetime must be between 1m and 1h"
+	// +optional
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+
+	// keyID is the kid header. Defaults to the private_key_id of a service
+	// account key file, else the RFC 7638 thumbprint of the public key.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+}
+
+// TokenExchange configures the tokenExchange grant (RFC 8693): the subject
+// token is a token of a ServiceAccount, obtained through the TokenRequest
+// API for subjectTokenAudience, which the ServiceAccount must list in its
+// tokenator.dev/token-audiences annotation.
+type TokenExchange struct {
+	// serviceAccountName is the ServiceAccount, in the namespace of the
+	// OAuthClient (of a ClusterOAuthProvider: in the cluster resource
+	// namespace), whose token is the subject token.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +required
+	ServiceAccountName string `json:"serviceAccountName"`
+
+	// subjectTokenAudience is the audience of the ServiceAccount token (for
+	// example the STS, sts.googleapis.com, or the IdP's issuer).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	SubjectTokenAudience string `json:"subjectTokenAudience"`
+
+	// requestedTokenType is sent as requested_token_type. Defaults to
+	// urn:ietf:params:oauth:token-type:access_token.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[\x21-\x7E]+$`
+	// +optional
+	RequestedTokenType string `json:"requestedTokenType,omitempty"`
+
+	// resource is sent as the resource parameter (RFC 8707) when set.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Resource string `json:"resource,omitempty"`
+}
+
 // OAuthClientSpec is the desired state of an OAuthClient.
 // +kubebuilder:validation:XValidation:rule="has(self.providerRef) || (has(self.provider) && self.provider != 'generic') || has(self.tokenURL)",message="tokenURL is required when provider is generic",fieldPath=".tokenURL",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.provider)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove provider",fieldPath=".provider"
@@ -227,10 +369,19 @@ type ClientAssertion struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.extraHeaders)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove extraHeaders",fieldPath=".extraHeaders"
 // +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.refreshBefore)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove refreshBefore",fieldPath=".refreshBefore"
 // +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.defaultLifetime)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove defaultLifetime",fieldPath=".defaultLifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.grant)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove grant",fieldPath=".grant"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.jwtBearer)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove jwtBearer",fieldPath=".jwtBearer"
+// +kubebuilder:validation:XValidation:rule="!has(self.providerRef) || !has(self.tokenExchange)",message="providerRef takes the endpoint from the ClusterOAuthProvider; remove tokenExchange",fieldPath=".tokenExchange"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'none' || (has(self.grant) ? self.grant in ['jwtBearer', 'tokenExchange'] : (has(self.provider) && self.provider == 'google'))",message="clientAuthentication none applies only to the grants jwtBearer and tokenExchange",fieldPath=".clientAuthentication"
+// +kubebuilder:validation:XValidation:rule="!has(self.jwtBearer) || (has(self.grant) ? self.grant == 'jwtBearer' : (has(self.provider) && self.provider == 'google'))",message="jwtBearer applies only to grant jwtBearer",fieldPath=".jwtBearer"
+// +kubebuilder:validation:XValidation:rule="has(self.tokenExchange) == (has(self.grant) && self.grant == 'tokenExchange')",message="grant tokenExchange requires tokenExchange, which applies to it only",fieldPath=".tokenExchange"
+// +kubebuilder:validation:XValidation:rule="!has(self.grant) || self.grant != 'jwtBearer' || !has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken'",message="clientAuthentication serviceAccountToken does not combine with grant jwtBearer; use none, or the tokenExchange grant",fieldPath=".clientAuthentication"
+// +kubebuilder:validation:XValidation:rule="has(self.providerRef) || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.serviceAccountKeyKey) || (has(self.grant) ? self.grant == 'jwtBearer' : (has(self.provider) && self.provider == 'google'))",message="credentialsSecretRef.serviceAccountKeyKey applies only to grant jwtBearer",fieldPath=".credentialsSecretRef.serviceAccountKeyKey"
+// +kubebuilder:validation:XValidation:rule="!has(self.grant) || self.grant != 'jwtBearer' || (has(self.credentialsSecretRef) && has(self.credentialsSecretRef.serviceAccountKeyKey)) || (has(self.jwtBearer) && has(self.jwtBearer.issuer))",message="grant jwtBearer with a PEM key requires jwtBearer.issuer (a service account key file names its own)",fieldPath=".jwtBearer.issuer",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.environment) || (has(self.provider) && self.provider == 'luxclusif')",message="environment applies only to provider luxclusif",fieldPath=".environment"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'basic' || !has(self.extraHeaders) || !self.extraHeaders.exists(k, k.lowerAscii() == 'authorization')",message="extraHeaders may not set Authorization when clientAuthentication is basic",fieldPath=".extraHeaders"
 // +kubebuilder:validation:XValidation:rule="!has(self.secret) || !has(self.secret.name) || !has(self.credentialsSecretRef) || self.secret.name != self.credentialsSecretRef.name",message="secret.name must differ from credentialsSecretRef.name",fieldPath=".secret.name"
-// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) || has(self.providerRef) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken')",message="credentialsSecretRef is required unless clientAuthentication is serviceAccountToken or providerRef names a ClusterOAuthProvider",fieldPath=".credentialsSecretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef) || has(self.providerRef) || (has(self.clientAuthentication) && self.clientAuthentication == 'serviceAccountToken') || (has(self.grant) && self.grant == 'tokenExchange' && has(self.clientAuthentication) && self.clientAuthentication == 'none')",message="credentialsSecretRef is required unless clientAuthentication is serviceAccountToken (or none with grant tokenExchange) or providerRef names a ClusterOAuthProvider",fieldPath=".credentialsSecretRef",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication in ['secretJWT', 'privateKeyJWT', 'serviceAccountToken'])",message="clientAssertion applies only to clientAuthentication secretJWT, privateKeyJWT and serviceAccountToken",fieldPath=".clientAssertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || (has(self.clientAssertion) && has(self.clientAssertion.serviceAccountName) && has(self.clientAssertion.audience))",message="clientAuthentication serviceAccountToken requires clientAssertion.serviceAccountName and clientAssertion.audience",fieldPath=".clientAssertion",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'serviceAccountToken' || has(self.clientID) || has(self.credentialsSecretRef)",message="clientAuthentication serviceAccountToken requires clientID (or credentialsSecretRef to read it from)",fieldPath=".clientID",reason=FieldValueRequired
@@ -319,6 +470,15 @@ type CredentialsSecretReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	PrivateKeyKey string `json:"privateKeyKey,omitempty"`
+
+	// serviceAccountKeyKey is the key of a Google service account JSON key
+	// file in the Secret (grant jwtBearer): its client_email is the issuer,
+	// its private_key signs, its private_key_id is the kid header. When
+	// unset, the jwtBearer grant signs with the PEM key of privateKeyKey.
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ServiceAccountKeyKey string `json:"serviceAccountKeyKey,omitempty"`
 
 	// certificateKey is the key of the PEM certificate (chain) in the Secret:
 	// tls, and privateKeyJWT with clientAssertion.certificateThumbprint.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
 // The JWT header parameters and claims inspect shows, in this order. No other
@@ -47,8 +47,9 @@ func newInspectCommand(o *options) *cobra.Command {
 		Long: "inspect reads the derived Secret of an OAuthClient and prints what its token says: for a\n" +
 			"JWT its header (alg, kid, typ) and claims (iss, sub, aud, azp, scope, iat, nbf, exp), for an\n" +
 			"opaque token its length and expiry. The token and its signature are never printed, and\n" +
-			"the signature is not verified. inspect coap NAME does the same for the shared tokens of a\n" +
-			"ClusterOAuthProvider.",
+			"the signature is not verified. It also tells the grant and the client authentication, and\n" +
+			"for jwtBearer the issuer and key id of the assertion (never the key). inspect coap NAME does\n" +
+			"the same for the shared tokens of a ClusterOAuthProvider.",
 		Example:           "  kubectl tokenator inspect -n shop buyback\n  kubectl tokenator inspect -n shop buyback -o json\n  kubectl tokenator inspect coap lucca",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeClients(1),
@@ -63,9 +64,10 @@ func newInspectCommand(o *options) *cobra.Command {
 
 // inspection is what inspect -o json|yaml prints.
 type inspection struct {
-	OAuthClient objectRef `json:"oauthClient"`
-	Secret      objectRef `json:"secret"`
-	Token       tokenInfo `json:"token"`
+	OAuthClient objectRef  `json:"oauthClient"`
+	Grant       *grantInfo `json:"grant,omitempty"`
+	Secret      objectRef  `json:"secret"`
+	Token       tokenInfo  `json:"token"`
 }
 
 // objectRef names an object.
@@ -111,12 +113,14 @@ func (i *inspectOptions) run(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	grant := i.readGrant(ctx, oc)
 	if i.output != "" {
 		return printData(i.streams.Out, i.output, inspection{OAuthClient: objectRef{Namespace: oc.Namespace, Name: oc.Name},
-			Secret: objectRef{Namespace: secret.Namespace, Name: secret.Name}, Token: info})
+			Grant: grant, Secret: objectRef{Namespace: secret.Namespace, Name: secret.Name}, Token: info})
 	}
 	w := tabwriter.NewWriter(i.streams.Out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(w, "OAuthClient:\t%s/%s\n", oc.Namespace, oc.Name)
+	printGrant(w, grant)
 	fmt.Fprintf(w, "Secret:\t%s\n", secret.Name)
 	return printToken(i.streams.Out, w, info, i.now())
 }
@@ -179,33 +183,24 @@ func printToken(out io.Writer, w *tabwriter.Writer, info tokenInfo, now time.Tim
 	return nil
 }
 
-// decodeJWT returns the header and the claims of a JWS compact serialisation;
-// an error says why token is not one.
+// decodeJWT returns the header and the claims of a JWS compact serialisation,
+// read by oauth.UnverifiedJWT (go-jose; the signature is not verified); an
+// error says why token is not one.
 func decodeJWT(token string) (header, claims map[string]json.RawMessage, err error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
+	h, ok := oauth.UnverifiedJWT(token, &claims)
+	switch {
+	case strings.Count(token, ".") != 2:
 		return nil, nil, errors.New("not three dot-separated parts")
+	case !ok || claims == nil:
+		return nil, nil, errors.New("not a JWS of a JSON header and a JSON object payload")
 	}
-	if header, err = decodeSegment(parts[0]); err != nil {
-		return nil, nil, fmt.Errorf("header: %w", err)
-	}
-	if claims, err = decodeSegment(parts[1]); err != nil {
-		return nil, nil, fmt.Errorf("payload: %w", err)
+	header = map[string]json.RawMessage{}
+	for name, v := range map[string]string{"alg": h.Algorithm, "kid": h.KeyID, "typ": h.Type} {
+		if v != "" {
+			header[name], _ = json.Marshal(v)
+		}
 	}
 	return header, claims, nil
-}
-
-func decodeSegment(seg string) (map[string]json.RawMessage, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
-	if err != nil {
-		return nil, errors.New("not base64url")
-	}
-	var m map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&m); err != nil || m == nil || dec.More() {
-		return nil, errors.New("not a JSON object")
-	}
-	return m, nil
 }
 
 // printFields prints the named fields present in m, times as dates.

@@ -32,14 +32,25 @@ const (
 	ThumbprintSHA256 = "x5t#S256"
 )
 
+// MaxLifetime is the longest assertion signed: the bound of the
+// clientAssertion and jwtBearer lifetimes, and what Google accepts (exp - iat
+// at most one hour).
+const MaxLifetime = time.Hour
+
 // Config describes the assertions of one client.
 type Config struct {
-	// ClientID is the iss and sub claims; required.
+	// ClientID is the iss and sub claims of a client assertion (RFC 7523
+	// section 2.2); required unless Issuer is set.
 	ClientID string
+	// Issuer, when set, makes the assertion an authorization grant (RFC 7523
+	// section 2.1, the jwt-bearer grant): iss is Issuer, sub is Subject
+	// (omitted when empty), and Scope, when set, is the scope claim (Google's
+	// service account assertions carry the scopes so).
+	Issuer, Subject, Scope string
 	// Audience is the aud claim; required (the caller defaults it to the
 	// token URL).
 	Audience string
-	// Lifetime is exp - iat; 0 means DefaultLifetime.
+	// Lifetime is exp - iat; 0 means DefaultLifetime, and at most MaxLifetime.
 	Lifetime time.Duration
 	// Algorithm is the JWS alg; "" means the default of the key: RS256
 	// (RSA), ES256, ES384 or ES512 (by curve), EdDSA (Ed25519), HS256 (a
@@ -66,94 +77,125 @@ type Config struct {
 
 // Signer makes the signed assertions of one Config.
 type Signer struct {
-	signer   jose.Signer
-	clientID string
-	audience string
-	lifetime time.Duration
+	signer          jose.Signer
+	issuer, subject string
+	audience, scope string
+	lifetime        time.Duration
 }
 
 // NewSigner checks cfg (the key against the algorithm, the certificate
 // against the key) and returns its Signer.
 func NewSigner(cfg Config) (*Signer, error) {
-	if cfg.ClientID == "" || cfg.Audience == "" {
+	s := &Signer{issuer: cfg.ClientID, subject: cfg.ClientID, audience: cfg.Audience, lifetime: cfg.Lifetime}
+	if cfg.Issuer != "" {
+		s.issuer, s.subject, s.scope = cfg.Issuer, cfg.Subject, cfg.Scope
+	}
+	if s.issuer == "" || s.audience == "" {
 		return nil, errorf(cfg.ConfigField, "the client id and the audience of the assertion are required")
 	}
-	lifetime := cfg.Lifetime
-	if lifetime <= 0 {
-		lifetime = DefaultLifetime
+	if s.lifetime <= 0 {
+		s.lifetime = DefaultLifetime
 	}
-	var sk jose.SigningKey
+	if s.lifetime > MaxLifetime {
+		return nil, errorf(cfg.ConfigField, "an assertion lifetime of %s is over the %s bound", s.lifetime, MaxLifetime)
+	}
 	opts := (&jose.SignerOptions{}).WithType("JWT")
+	var sk jose.SigningKey
+	var err error
 	switch {
 	case cfg.Key != nil:
-		alg, err := keyAlgorithm(cfg.Key, cfg.Algorithm, cfg.KeyField, cfg.ConfigField)
-		if err != nil {
-			return nil, err
-		}
-		sk = jose.SigningKey{Algorithm: alg, Key: cfg.Key}
-		kid := cfg.KeyID
-		if kid == "" {
-			tp, err := (&jose.JSONWebKey{Key: cfg.Key.Public()}).Thumbprint(crypto.SHA256)
-			if err != nil {
-				return nil, errorf(cfg.KeyField, "the key thumbprint cannot be computed")
-			}
-			kid = base64.RawURLEncoding.EncodeToString(tp)
-		}
-		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
-		if cfg.Thumbprint != "" {
-			if cfg.Certificate == nil {
-				return nil, errorf(cfg.CertificateField, "a certificate is required for the %s header", cfg.Thumbprint)
-			}
-			if err := CheckCertificateKey(cfg.Certificate, cfg.Key, cfg.CertificateField, cfg.KeyField); err != nil {
-				return nil, err
-			}
-			switch cfg.Thumbprint {
-			case ThumbprintSHA1:
-				sum := sha1.Sum(cfg.Certificate.Raw) //nolint:gosec // see the import
-				opts = opts.WithHeader(jose.HeaderKey(ThumbprintSHA1), base64.RawURLEncoding.EncodeToString(sum[:]))
-			case ThumbprintSHA256:
-				sum := sha256.Sum256(cfg.Certificate.Raw)
-				opts = opts.WithHeader(jose.HeaderKey(ThumbprintSHA256), base64.RawURLEncoding.EncodeToString(sum[:]))
-			default:
-				return nil, errorf(cfg.ConfigField, "certificateThumbprint %q: use x5t or x5t#S256", cfg.Thumbprint)
-			}
-		}
+		sk, err = keySigning(cfg, opts)
 	case len(cfg.Secret) > 0:
-		if cfg.Thumbprint != "" {
-			return nil, errorf(cfg.ConfigField, "certificateThumbprint applies only to a private key")
-		}
-		alg := jose.SignatureAlgorithm(cfg.Algorithm)
-		var minBytes int
-		switch alg {
-		case "", jose.HS256:
-			alg, minBytes = jose.HS256, 32
-		case jose.HS384:
-			minBytes = 48
-		case jose.HS512:
-			minBytes = 64
-		default:
-			return nil, errorf(cfg.ConfigField, "algorithm %s does not sign with a client secret; use HS256, HS384 or HS512", alg)
-		}
-		if len(cfg.Secret) < minBytes {
-			// RFC 7518 section 3.2: the key must be at least as long as the hash.
-			return nil, errorf(cfg.SecretField, "a client secret of %d bytes is too short for %s; at least %d are required", len(cfg.Secret), alg, minBytes)
-		}
-		sk = jose.SigningKey{Algorithm: alg, Key: cfg.Secret}
-		if cfg.KeyID != "" {
-			opts = opts.WithHeader(jose.HeaderKey("kid"), cfg.KeyID)
-		}
+		sk, err = secretSigning(cfg, opts)
 	default:
-		return nil, errorf(cfg.ConfigField, "a private key or a client secret is required")
+		err = errorf(cfg.ConfigField, "a private key or a client secret is required")
 	}
-	signer, err := jose.NewSigner(sk, opts)
 	if err != nil {
+		return nil, err
+	}
+	if s.signer, err = jose.NewSigner(sk, opts); err != nil {
 		return nil, errorf(cfg.ConfigField, "the signer cannot be made for %s", sk.Algorithm)
 	}
-	return &Signer{signer: signer, clientID: cfg.ClientID, audience: cfg.Audience, lifetime: lifetime}, nil
+	return s, nil
 }
 
-// Sign returns a new assertion issued at now: iss = sub = the client id, aud,
-// iat, exp = iat + lifetime and a random jti, unique to this assertion.
+// keySigning is the signing key of cfg.Key, and its headers (kid, and the
+// certificate thumbprint when asked) set in opts.
+func keySigning(cfg Config, opts *jose.SignerOptions) (jose.SigningKey, error) {
+	alg, err := keyAlgorithm(cfg.Key, cfg.Algorithm, cfg.KeyField, cfg.ConfigField)
+	if err != nil {
+		return jose.SigningKey{}, err
+	}
+	kid := cfg.KeyID
+	if kid == "" {
+		tp, err := (&jose.JSONWebKey{Key: cfg.Key.Public()}).Thumbprint(crypto.SHA256)
+		if err != nil {
+			return jose.SigningKey{}, errorf(cfg.KeyField, "the key thumbprint cannot be computed")
+		}
+		kid = base64.RawURLEncoding.EncodeToString(tp)
+	}
+	opts.WithHeader(jose.HeaderKey("kid"), kid)
+	if cfg.Thumbprint != "" {
+		if err := thumbprintHeader(cfg, opts); err != nil {
+			return jose.SigningKey{}, err
+		}
+	}
+	return jose.SigningKey{Algorithm: alg, Key: cfg.Key}, nil
+}
+
+// thumbprintHeader sets the certificate thumbprint header cfg asks for.
+func thumbprintHeader(cfg Config, opts *jose.SignerOptions) error {
+	if cfg.Certificate == nil {
+		return errorf(cfg.CertificateField, "a certificate is required for the %s header", cfg.Thumbprint)
+	}
+	if err := CheckCertificateKey(cfg.Certificate, cfg.Key, cfg.CertificateField, cfg.KeyField); err != nil {
+		return err
+	}
+	switch cfg.Thumbprint {
+	case ThumbprintSHA1:
+		sum := sha1.Sum(cfg.Certificate.Raw) //nolint:gosec // see the import
+		opts.WithHeader(jose.HeaderKey(ThumbprintSHA1), base64.RawURLEncoding.EncodeToString(sum[:]))
+	case ThumbprintSHA256:
+		sum := sha256.Sum256(cfg.Certificate.Raw)
+		opts.WithHeader(jose.HeaderKey(ThumbprintSHA256), base64.RawURLEncoding.EncodeToString(sum[:]))
+	default:
+		return errorf(cfg.ConfigField, "certificateThumbprint %q: use x5t or x5t#S256", cfg.Thumbprint)
+	}
+	return nil
+}
+
+// secretSigning is the HMAC signing key of cfg.Secret, and its kid header
+// when one is set.
+func secretSigning(cfg Config, opts *jose.SignerOptions) (jose.SigningKey, error) {
+	if cfg.Thumbprint != "" {
+		return jose.SigningKey{}, errorf(cfg.ConfigField, "certificateThumbprint applies only to a private key")
+	}
+	alg := jose.SignatureAlgorithm(cfg.Algorithm)
+	var minBytes int
+	switch alg {
+	case "", jose.HS256:
+		alg, minBytes = jose.HS256, 32
+	case jose.HS384:
+		minBytes = 48
+	case jose.HS512:
+		minBytes = 64
+	default:
+		return jose.SigningKey{}, errorf(cfg.ConfigField, "algorithm %s does not sign with a client secret; use HS256, HS384 or HS512", alg)
+	}
+	if len(cfg.Secret) < minBytes {
+		// RFC 7518 section 3.2: the key must be at least as long as the hash.
+		return jose.SigningKey{}, errorf(cfg.SecretField, "a client secret of %d bytes is too short for %s; at least %d are required", len(cfg.Secret), alg, minBytes)
+	}
+	if cfg.KeyID != "" {
+		opts.WithHeader(jose.HeaderKey("kid"), cfg.KeyID)
+	}
+	return jose.SigningKey{Algorithm: alg, Key: cfg.Secret}, nil
+}
+
+// Sign returns a new assertion issued at now: iss, sub (the client id for a
+// client assertion; the issuer and the subject, when set, for a grant), aud,
+// iat, exp = iat + lifetime, a random jti, unique to this assertion, and the
+// scope claim when one is set.
 func (s *Signer) Sign(now time.Time) (string, error) {
 	jti := make([]byte, jtiBytes)
 	if _, err := rand.Read(jti); err != nil {
@@ -161,14 +203,18 @@ func (s *Signer) Sign(now time.Time) (string, error) {
 	}
 	iat := now.Truncate(time.Second)
 	claims := jwt.Claims{
-		Issuer:   s.clientID,
-		Subject:  s.clientID,
+		Issuer:   s.issuer,
+		Subject:  s.subject,
 		Audience: jwt.Audience{s.audience},
 		IssuedAt: jwt.NewNumericDate(iat),
 		Expiry:   jwt.NewNumericDate(iat.Add(s.lifetime)),
 		ID:       base64.RawURLEncoding.EncodeToString(jti),
 	}
-	signed, err := jwt.Signed(s.signer).Claims(claims).Serialize()
+	builder := jwt.Signed(s.signer).Claims(claims)
+	if s.scope != "" {
+		builder = builder.Claims(map[string]any{"scope": s.scope})
+	}
+	signed, err := builder.Serialize()
 	if err != nil {
 		// go-jose's errors name the algorithm or the key size, never the key.
 		return "", fmt.Errorf("signing the client assertion: %w", err)

@@ -171,48 +171,69 @@ func TestHTTPClientsByCertificate(t *testing.T) {
 }
 
 // TestNoErrorLeaksAssertions runs the malicious endpoint's paths with a
-// client assertion, which it echoes like a secret: no error holds the
-// assertion or a fragment of it.
+// client assertion, a jwt-bearer assertion and a subject token, which it
+// echoes like a secret: no error holds them or a fragment of them.
 func TestNoErrorLeaksAssertions(t *testing.T) {
 	m := &malicious{}
 	ts, caPEM := startTLS(t, m)
 	c := &oauth.Client{HTTPClient: httpClient(t, caPEM, 10*time.Second), MaxResponseBytes: 4 << 10}
 	slow := &oauth.Client{HTTPClient: httpClient(t, caPEM, 300*time.Millisecond)}
+	uses := map[string]func(a string) oauth.Request{
+		"client assertion": func(a string) oauth.Request {
+			return oauth.Request{ClientAuth: oauth.ClientAuthAssertion, ClientID: "leak-id", ClientAssertion: a}
+		},
+		"jwt-bearer": func(a string) oauth.Request {
+			return oauth.Request{Grant: oauth.GrantJWTBearer, ClientAuth: oauth.ClientAuthNone, Assertion: a, Scopes: []string{"s"}}
+		},
+		"token exchange": func(a string) oauth.Request {
+			return oauth.Request{Grant: oauth.GrantTokenExchange, ClientAuth: oauth.ClientAuthNone, SubjectToken: a}
+		},
+	}
 	for _, kt := range []oauthtest.KeyType{oauthtest.RSA2048, oauthtest.Ed25519} {
 		signer, err := assertion.NewSigner(assertion.Config{ClientID: "leak-id", Audience: ts.URL, Key: oauthtest.NewClientKey(kt)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, enc := range []oauth.Encoding{oauth.EncodingForm, oauth.EncodingJSON} {
-			for _, path := range maliciousPaths {
-				t.Run(fmt.Sprint(kt, " ", enc, path), func(t *testing.T) {
-					a, err := signer.Sign(time.Now())
-					if err != nil {
-						t.Fatal(err)
-					}
-					client := c
-					if path == "/slow-body" {
-						client = slow
-					}
-					req := oauth.Request{TokenURL: ts.URL + path, Encoding: enc, ClientAuth: oauth.ClientAuthAssertion, ClientID: "leak-id", ClientAssertion: a}
-					_, err = requestToken(t, client, req)
-					if err == nil {
-						t.Fatal("no error")
-					}
-					parts := strings.Split(a, ".")
-					forbidden := append([]string{a, parts[1], parts[2]}, m.tokens()...)
-					texts := []string{err.Error(), fmt.Sprintf("%+v", err)}
-					if re, ok := err.(*oauth.ResponseError); ok {
-						texts = append(texts, re.ErrorCode, re.Description)
-					}
-					for _, text := range texts {
-						for _, f := range forbidden {
-							if leaks(text, f) {
-								t.Fatalf("error text leaks the assertion or a token:\n%s", text)
-							}
+		for use, build := range uses {
+			for _, enc := range []oauth.Encoding{oauth.EncodingForm, oauth.EncodingJSON} {
+				for _, path := range maliciousPaths {
+					t.Run(fmt.Sprint(kt, " ", use, " ", enc, path), func(t *testing.T) {
+						a, err := signer.Sign(time.Now())
+						if err != nil {
+							t.Fatal(err)
 						}
-					}
-				})
+						client := c
+						if path == "/slow-body" {
+							client = slow
+						}
+						req := build(a)
+						req.TokenURL, req.Encoding = ts.URL+path, enc
+						_, err = requestToken(t, client, req)
+						checkNoJWTLeak(t, m, a, err)
+					})
+				}
+			}
+		}
+	}
+}
+
+// checkNoJWTLeak fails unless err is an error whose texts hold neither the
+// JWT a nor its payload or signature, nor a token m issued.
+func checkNoJWTLeak(t *testing.T, m *malicious, a string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	parts := strings.Split(a, ".")
+	forbidden := append([]string{a, parts[1], parts[2]}, m.tokens()...)
+	texts := []string{err.Error(), fmt.Sprintf("%+v", err)}
+	if re, ok := err.(*oauth.ResponseError); ok {
+		texts = append(texts, re.ErrorCode, re.Description)
+	}
+	for _, text := range texts {
+		for _, f := range forbidden {
+			if leaks(text, f) {
+				t.Fatalf("error text leaks the JWT or a token:\n%s", text)
 			}
 		}
 	}

@@ -38,13 +38,31 @@ var jwsAlgorithms = []jose.SignatureAlgorithm{
 // nothing of the token is said on failure. Its cost is linear in the size of
 // token: the shape is checked in one scan before anything is decoded.
 func UnverifiedClaims(token string, dest any) bool {
+	_, ok := UnverifiedJWT(token, dest)
+	return ok
+}
+
+// JWTHeader is what a JWT's header says of how it is signed and typed.
+type JWTHeader struct {
+	// Algorithm is alg, KeyID kid, Type typ ("" when absent).
+	Algorithm, KeyID, Type string
+}
+
+// UnverifiedJWT is UnverifiedClaims that also returns the header's alg,
+// kid and typ. The signature is NOT verified.
+func UnverifiedJWT(token string, dest any) (JWTHeader, bool) {
 	header, rest, ok1 := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || header == "" || payload == "" || len(header) > maxJWTHeader || strings.Contains(sig, ".") {
-		return false
+		return JWTHeader{}, false
 	}
 	parsed, err := jwt.ParseSigned(base64URL(header)+"."+base64URL(payload)+"."+base64URL(sig), jwsAlgorithms)
-	return err == nil && parsed.UnsafeClaimsWithoutVerification(dest) == nil
+	if err != nil || len(parsed.Headers) != 1 || parsed.UnsafeClaimsWithoutVerification(dest) != nil {
+		return JWTHeader{}, false
+	}
+	h := parsed.Headers[0]
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	return JWTHeader{Algorithm: h.Algorithm, KeyID: h.KeyID, Type: typ}, true
 }
 
 // base64URL turns a base64 segment, padded or not, of either alphabet into

@@ -26,6 +26,9 @@ var maliciousPaths = []string{
 	"/raw-bad-content-length", "/raw-bad-transfer-encoding", "/slow-body",
 }
 
+// echoedJWTs are the body parameters holding a JWT that malicious echoes.
+var echoedJWTs = []string{"client_assertion", "assertion", "subject_token"}
+
 // malicious is a token endpoint that echoes what it receives.
 type malicious struct {
 	mu     sync.Mutex
@@ -52,13 +55,18 @@ func (m *malicious) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		secret, _ = body["client_secret"].(string)
-		if a, ok := body["client_assertion"].(string); ok {
-			secret = a
+		for _, name := range echoedJWTs {
+			if a, ok := body[name].(string); ok {
+				secret = a
+			}
 		}
 	}
-	// A client assertion is echoed like a secret.
-	if a := r.PostForm.Get("client_assertion"); a != "" {
-		secret = a
+	// A client assertion, a jwt-bearer assertion and a subject token are
+	// echoed like a secret.
+	for _, name := range echoedJWTs {
+		if a := r.PostForm.Get(name); a != "" {
+			secret = a
+		}
 	}
 	if _, password, ok := r.BasicAuth(); ok {
 		secret, _ = url.QueryUnescape(password)

@@ -66,12 +66,16 @@ func newRedactor(ctx context.Context, r *Request) *redactor {
 			}
 		}
 	}
-	if r.ClientAssertion != "" {
-		// A JWT is base64url and dots: it has no other form in a body or an
-		// error, and each of its parts is redacted on its own too (a server
-		// may echo the signature or the payload alone).
-		red.add(r.ClientAssertion)
-		for _, part := range strings.Split(r.ClientAssertion, ".") {
+	// A JWT is base64url and dots: it has no other form in a body or an
+	// error, and each of its parts is redacted on its own too (a server may
+	// echo the signature or the payload alone). The client assertion, the
+	// jwt-bearer assertion and the subject token are all JWTs.
+	for _, jwt := range []string{r.ClientAssertion, r.Assertion, r.SubjectToken} {
+		if jwt == "" {
+			continue
+		}
+		red.add(jwt)
+		for _, part := range strings.Split(jwt, ".") {
 			if len(part) >= 16 {
 				red.add(part)
 			}

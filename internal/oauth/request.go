@@ -50,6 +50,30 @@ const (
 	// certificate of the TLS connection (RFC 8705 section 2), which the
 	// caller's HTTP client presents.
 	ClientAuthTLS ClientAuthentication = "tls"
+	// ClientAuthNone sends client_id when it is set, nothing else: the grant
+	// itself (a jwt-bearer assertion, a subject token) is the credential.
+	ClientAuthNone ClientAuthentication = "none"
+)
+
+// Grant is the grant type of a token request.
+type Grant string
+
+const (
+	// GrantClientCredentials is the client credentials grant (RFC 6749
+	// section 4.4).
+	GrantClientCredentials Grant = "client_credentials"
+	// GrantJWTBearer is the JWT bearer authorization grant (RFC 7523 section
+	// 2.1): the `assertion` parameter carries a JWT signed by the client.
+	GrantJWTBearer Grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	// GrantTokenExchange is the token exchange grant (RFC 8693): a subject
+	// token is traded for a token of the endpoint.
+	GrantTokenExchange Grant = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// Token type identifiers of RFC 8693 section 3.
+const (
+	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
 // ClientAssertionTypeJWTBearer is the client_assertion_type of a JWT client
@@ -68,11 +92,25 @@ const (
 	paramAudience     = "audience"
 	paramAssertion    = "client_assertion"
 	paramAssertionTyp = "client_assertion_type"
-	grantType         = "client_credentials"
+	paramResource     = "resource"
+)
+
+// Parameters of the jwt-bearer and token exchange grants.
+const (
+	paramGrantAssertion     = "assertion"
+	paramSubjectToken       = "subject_token"
+	paramSubjectTokenType   = "subject_token_type"
+	paramRequestedTokenType = "requested_token_type"
+	paramActorToken         = "actor_token"
+	paramActorTokenType     = "actor_token_type"
 )
 
 // reservedParameters may not be set through Request.ExtraParameters.
-var reservedParameters = []string{paramGrantType, paramClientID, paramClientSecret, paramScope, paramAssertion, paramAssertionTyp}
+var reservedParameters = []string{paramGrantType, paramClientID, paramClientSecret, paramScope, paramAssertion, paramAssertionTyp,
+	paramGrantAssertion, paramSubjectToken, paramSubjectTokenType, paramRequestedTokenType, paramActorToken, paramActorTokenType}
+
+// ReservedParameters are the body parameters ExtraParameters may not set.
+func ReservedParameters() []string { return append([]string(nil), reservedParameters...) }
 
 // forbiddenHeaders may not be set through Request.ExtraHeaders: they belong to
 // the HTTP framing or the connection, not to the application.
@@ -81,7 +119,8 @@ var forbiddenHeaders = map[string]bool{
 	"Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
 }
 
-// Request is one client credentials token request.
+// Request is one token request: the client credentials grant unless Grant
+// says otherwise.
 //
 // Header precedence: ExtraHeaders are applied first, then the protocol headers
 // overwrite them: Content-Type (from Encoding) and Accept: application/json
@@ -104,6 +143,20 @@ type Request struct {
 	// ClientAssertion is the signed JWT sent as client_assertion (assertion
 	// method only); like the client secret, it never appears in an error.
 	ClientAssertion string
+	// Grant is the grant type; "" means GrantClientCredentials.
+	Grant Grant
+	// Assertion is the signed JWT sent as `assertion` (GrantJWTBearer); like
+	// the client secret, it never appears in an error.
+	Assertion string
+	// SubjectToken is the subject_token of GrantTokenExchange, of type
+	// SubjectTokenType ("" means TokenTypeJWT); it never appears in an error.
+	SubjectToken, SubjectTokenType string
+	// RequestedTokenType is the requested_token_type of GrantTokenExchange,
+	// omitted when empty.
+	RequestedTokenType string
+	// Resource is sent as the `resource` parameter (RFC 8707, RFC 8693),
+	// omitted when empty.
+	Resource string
 	// Scopes are sent as one space-separated `scope` value; empty entries are
 	// skipped and the parameter is omitted when no scope remains.
 	Scopes []string
@@ -148,27 +201,16 @@ func (r *Request) endpoint() (*url.URL, string, error) {
 	return u, printable, nil
 }
 
-// params returns the body parameters in a deterministic order: the protocol
-// parameters first, then ExtraParameters sorted by name.
+// params returns the body parameters in a deterministic order: the grant,
+// the client authentication and the protocol parameters first, then
+// ExtraParameters sorted by name.
 func (r *Request) params() ([]param, error) {
-	if r.ClientID == "" {
-		return nil, fmt.Errorf("%w: client ID is empty", ErrInvalidRequest)
+	ps, err := r.grantParams()
+	if err != nil {
+		return nil, err
 	}
-	ps := []param{{paramGrantType, grantType}}
-	switch r.ClientAuth {
-	case "", ClientAuthPost:
-		ps = append(ps, param{paramClientID, r.ClientID}, param{paramClientSecret, r.ClientSecret})
-	case ClientAuthBasic:
-	case ClientAuthAssertion:
-		if r.ClientAssertion == "" {
-			return nil, fmt.Errorf("%w: client assertion is empty", ErrInvalidRequest)
-		}
-		ps = append(ps, param{paramClientID, r.ClientID},
-			param{paramAssertionTyp, ClientAssertionTypeJWTBearer}, param{paramAssertion, r.ClientAssertion})
-	case ClientAuthTLS:
-		ps = append(ps, param{paramClientID, r.ClientID})
-	default:
-		return nil, fmt.Errorf("%w: unknown client authentication %q (want post, basic, assertion or tls)", ErrInvalidRequest, string(r.ClientAuth))
+	if ps, err = r.clientAuthParams(ps); err != nil {
+		return nil, err
 	}
 	if scope := joinScopes(r.Scopes); scope != "" {
 		ps = append(ps, param{paramScope, scope})
@@ -176,6 +218,71 @@ func (r *Request) params() ([]param, error) {
 	if r.Audience != "" {
 		ps = append(ps, param{paramAudience, r.Audience})
 	}
+	if r.Resource != "" {
+		ps = append(ps, param{paramResource, r.Resource})
+	}
+	return r.extraParams(ps)
+}
+
+// grantParams are grant_type and the parameters of the grant.
+func (r *Request) grantParams() ([]param, error) {
+	switch r.Grant {
+	case "", GrantClientCredentials:
+		return []param{{paramGrantType, string(GrantClientCredentials)}}, nil
+	case GrantJWTBearer:
+		if r.Assertion == "" {
+			return nil, fmt.Errorf("%w: the jwt-bearer assertion is empty", ErrInvalidRequest)
+		}
+		return []param{{paramGrantType, string(GrantJWTBearer)}, {paramGrantAssertion, r.Assertion}}, nil
+	case GrantTokenExchange:
+		if r.SubjectToken == "" {
+			return nil, fmt.Errorf("%w: the subject token is empty", ErrInvalidRequest)
+		}
+		typ := r.SubjectTokenType
+		if typ == "" {
+			typ = TokenTypeJWT
+		}
+		ps := []param{{paramGrantType, string(GrantTokenExchange)}, {paramSubjectToken, r.SubjectToken}, {paramSubjectTokenType, typ}}
+		if r.RequestedTokenType != "" {
+			ps = append(ps, param{paramRequestedTokenType, r.RequestedTokenType})
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("%w: unknown grant %q (want client_credentials, jwt-bearer or token-exchange)", ErrInvalidRequest, string(r.Grant))
+}
+
+// clientAuthParams appends the client authentication parameters to ps.
+func (r *Request) clientAuthParams(ps []param) ([]param, error) {
+	if r.ClientID == "" && r.ClientAuth != ClientAuthNone {
+		return nil, fmt.Errorf("%w: client ID is empty", ErrInvalidRequest)
+	}
+	switch r.ClientAuth {
+	case "", ClientAuthPost:
+		return append(ps, param{paramClientID, r.ClientID}, param{paramClientSecret, r.ClientSecret}), nil
+	case ClientAuthBasic:
+		return ps, nil
+	case ClientAuthAssertion:
+		if r.ClientAssertion == "" {
+			return nil, fmt.Errorf("%w: client assertion is empty", ErrInvalidRequest)
+		}
+		return append(ps, param{paramClientID, r.ClientID},
+			param{paramAssertionTyp, ClientAssertionTypeJWTBearer}, param{paramAssertion, r.ClientAssertion}), nil
+	case ClientAuthTLS:
+		return append(ps, param{paramClientID, r.ClientID}), nil
+	case ClientAuthNone:
+		if r.Grant == "" || r.Grant == GrantClientCredentials {
+			return nil, fmt.Errorf("%w: client authentication none needs the jwt-bearer or token-exchange grant", ErrInvalidRequest)
+		}
+		if r.ClientID != "" {
+			ps = append(ps, param{paramClientID, r.ClientID})
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("%w: unknown client authentication %q (want post, basic, assertion, tls or none)", ErrInvalidRequest, string(r.ClientAuth))
+}
+
+// extraParams appends ExtraParameters, sorted by name, to ps.
+func (r *Request) extraParams(ps []param) ([]param, error) {
 	names := make([]string, 0, len(r.ExtraParameters))
 	for name := range r.ExtraParameters {
 		names = append(names, name)
@@ -192,6 +299,9 @@ func (r *Request) params() ([]param, error) {
 		}
 		if name == paramAudience && r.Audience != "" {
 			return nil, fmt.Errorf("%w: extra parameter %q conflicts with the audience field", ErrInvalidRequest, name)
+		}
+		if name == paramResource && r.Resource != "" {
+			return nil, fmt.Errorf("%w: extra parameter %q conflicts with the resource field", ErrInvalidRequest, name)
 		}
 		ps = append(ps, param{name, r.ExtraParameters[name]})
 	}

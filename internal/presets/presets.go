@@ -22,6 +22,10 @@ type Endpoint struct {
 	// assertion), which says what material the request needs.
 	ClientAuth oauth.ClientAuthentication
 	Method     tokenatorv1.ClientAuthentication
+	// Grant is the grant of the request; ScopeIn, for jwtBearer, where its
+	// scopes go.
+	Grant   tokenatorv1.Grant
+	ScopeIn tokenatorv1.ScopeIn
 }
 
 // The preset endpoints, from the providers' documentation.
@@ -29,6 +33,8 @@ const (
 	LuccaTokenURL               = "https://accounts.world.luccasoftware.com/connect/token"
 	LuxclusifSandboxTokenURL    = "https://sandbox-sts.luxclusif.com/connect/token"
 	LuxclusifProductionTokenURL = "https://sts.luxclusif.com/connect/token"
+	// GoogleTokenURL is the token_uri of Google's service account keys.
+	GoogleTokenURL = "https://oauth2.googleapis.com/token"
 )
 
 // clientAuth is how each API method is carried by a token request.
@@ -39,33 +45,26 @@ var clientAuth = map[tokenatorv1.ClientAuthentication]oauth.ClientAuthentication
 	tokenatorv1.ClientAuthenticationPrivateKeyJWT:       oauth.ClientAuthAssertion,
 	tokenatorv1.ClientAuthenticationServiceAccountToken: oauth.ClientAuthAssertion,
 	tokenatorv1.ClientAuthenticationTLS:                 oauth.ClientAuthTLS,
+	tokenatorv1.ClientAuthenticationNone:                oauth.ClientAuthNone,
 }
+
+// grantTypes is the grant_type of each grant.
+var grantTypes = map[tokenatorv1.Grant]oauth.Grant{
+	tokenatorv1.GrantClientCredentials: oauth.GrantClientCredentials,
+	tokenatorv1.GrantJWTBearer:         oauth.GrantJWTBearer,
+	tokenatorv1.GrantTokenExchange:     oauth.GrantTokenExchange,
+}
+
+// GrantType is the grant_type of ep's grant.
+func (ep Endpoint) GrantType() oauth.Grant { return grantTypes[ep.Grant] }
 
 // Resolve returns the endpoint of spec: the preset of spec.provider, with every
 // field the spec sets explicitly taking precedence.
 func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
-	var preset Endpoint
-	switch spec.Provider {
-	case tokenatorv1.ProviderGeneric, "":
-		preset = Endpoint{Encoding: oauth.EncodingForm}
-	case tokenatorv1.ProviderLucca:
-		preset = Endpoint{TokenURL: LuccaTokenURL, Encoding: oauth.EncodingForm}
-	case tokenatorv1.ProviderLuxclusif:
-		switch spec.Environment {
-		case tokenatorv1.EnvironmentProduction, "":
-			preset = Endpoint{TokenURL: LuxclusifProductionTokenURL, Encoding: oauth.EncodingMultipart}
-		case tokenatorv1.EnvironmentSandbox:
-			preset = Endpoint{TokenURL: LuxclusifSandboxTokenURL, Encoding: oauth.EncodingMultipart}
-		default:
-			return Endpoint{}, fmt.Errorf("spec.environment: unknown environment %q; use sandbox or production", spec.Environment)
-		}
-	default:
-		return Endpoint{}, fmt.Errorf("spec.provider: unknown provider %q; use generic, lucca or luxclusif", spec.Provider)
+	preset, err := presetOf(spec)
+	if err != nil {
+		return Endpoint{}, err
 	}
-	if spec.Provider != tokenatorv1.ProviderLuxclusif && spec.Environment != "" {
-		return Endpoint{}, fmt.Errorf("spec.environment applies only to provider luxclusif")
-	}
-
 	ep := preset
 	ep.Method = tokenatorv1.ClientAuthenticationPost
 	if spec.TokenURL != "" {
@@ -73,6 +72,9 @@ func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	}
 	if spec.Encoding != "" {
 		ep.Encoding = oauth.Encoding(spec.Encoding)
+	}
+	if err := resolveGrant(spec, &ep); err != nil {
+		return Endpoint{}, err
 	}
 	if spec.ClientAuthentication != "" {
 		ep.Method = spec.ClientAuthentication
@@ -92,7 +94,65 @@ func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 	}
 	var ok bool
 	if ep.ClientAuth, ok = clientAuth[ep.Method]; !ok {
-		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post, basic, secretJWT, privateKeyJWT, tls or serviceAccountToken", ep.Method)
+		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: unknown method %q; use post, basic, secretJWT, privateKeyJWT, tls, serviceAccountToken or none", ep.Method)
+	}
+	if ep.Method == tokenatorv1.ClientAuthenticationNone && ep.Grant == tokenatorv1.GrantClientCredentials {
+		return Endpoint{}, fmt.Errorf("spec.clientAuthentication: none applies only to the grants jwtBearer and tokenExchange")
 	}
 	return ep, nil
+}
+
+// resolveGrant sets the grant of ep (spec's, else the preset's, else
+// clientCredentials), where the jwtBearer scopes go, and the default method
+// of the grant: none for jwtBearer, whose assertion is the credential.
+func resolveGrant(spec *tokenatorv1.OAuthEndpoint, ep *Endpoint) error {
+	if spec.Grant != "" {
+		ep.Grant = spec.Grant
+	}
+	if ep.Grant == "" {
+		ep.Grant = tokenatorv1.GrantClientCredentials
+	}
+	if _, ok := grantTypes[ep.Grant]; !ok {
+		return fmt.Errorf("spec.grant: unknown grant %q; use clientCredentials, jwtBearer or tokenExchange", ep.Grant)
+	}
+	if ep.Grant != tokenatorv1.GrantJWTBearer {
+		ep.ScopeIn = ""
+		return nil
+	}
+	ep.Method = tokenatorv1.ClientAuthenticationNone
+	if b := spec.JWTBearer; b != nil && b.ScopeIn != "" {
+		ep.ScopeIn = b.ScopeIn
+	}
+	if ep.ScopeIn == "" {
+		ep.ScopeIn = tokenatorv1.ScopeInBody
+	}
+	return nil
+}
+
+// presetOf is the preset of spec.provider and spec.environment.
+func presetOf(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
+	var preset Endpoint
+	switch spec.Provider {
+	case tokenatorv1.ProviderGeneric, "":
+		preset = Endpoint{Encoding: oauth.EncodingForm}
+	case tokenatorv1.ProviderLucca:
+		preset = Endpoint{TokenURL: LuccaTokenURL, Encoding: oauth.EncodingForm}
+	case tokenatorv1.ProviderGoogle:
+		preset = Endpoint{TokenURL: GoogleTokenURL, Encoding: oauth.EncodingForm, Grant: tokenatorv1.GrantJWTBearer, ScopeIn: tokenatorv1.ScopeInAssertion}
+	case tokenatorv1.ProviderLuxclusif:
+		switch spec.Environment {
+		case tokenatorv1.EnvironmentProduction, "":
+			preset = Endpoint{TokenURL: LuxclusifProductionTokenURL, Encoding: oauth.EncodingMultipart}
+		case tokenatorv1.EnvironmentSandbox:
+			preset = Endpoint{TokenURL: LuxclusifSandboxTokenURL, Encoding: oauth.EncodingMultipart}
+		default:
+			return Endpoint{}, fmt.Errorf("spec.environment: unknown environment %q; use sandbox or production", spec.Environment)
+		}
+	default:
+		return Endpoint{}, fmt.Errorf("spec.provider: unknown provider %q; use generic, lucca, luxclusif or google", spec.Provider)
+	}
+	if spec.Provider != tokenatorv1.ProviderLuxclusif && spec.Environment != "" {
+		return Endpoint{}, fmt.Errorf("spec.environment applies only to provider luxclusif")
+	}
+	return preset, nil
 }

@@ -50,6 +50,11 @@ func TestProviderRefValidation(t *testing.T) {
 		"extraHeaders":    func(e *tokenatorv1.OAuthEndpoint) { e.ExtraHeaders = map[string]string{"X-A": "b"} },
 		"refreshBefore":   func(e *tokenatorv1.OAuthEndpoint) { e.RefreshBefore = d },
 		"defaultLifetime": func(e *tokenatorv1.OAuthEndpoint) { e.DefaultLifetime = d },
+		"grant":           func(e *tokenatorv1.OAuthEndpoint) { e.Grant = "jwtBearer" },
+		"jwtBearer":       func(e *tokenatorv1.OAuthEndpoint) { e.JWTBearer = &tokenatorv1.JWTBearer{Subject: "u"} },
+		"tokenExchange": func(e *tokenatorv1.OAuthEndpoint) {
+			e.TokenExchange = &tokenatorv1.TokenExchange{ServiceAccountName: "sa", SubjectTokenAudience: "sts"}
+		},
 	} {
 		t.Run(field, func(t *testing.T) {
 			g := NewWithT(t)

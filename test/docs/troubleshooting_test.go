@@ -71,7 +71,7 @@ func messageFormats(t *testing.T) map[string]string {
 	}
 	add(errorFormats(t, filepath.Join(repoRoot, "internal", "netguard", "guard.go")))
 	// The problems of key material and client assertions, after msgCredentialField.
-	for _, f := range []string{"keys.go", "signer.go"} {
+	for _, f := range []string{"keys.go", "signer.go", "servicekey.go"} {
 		add(errorFormats(t, filepath.Join(repoRoot, "internal", "assertion", f), "errorf"))
 	}
 	if len(all) < 40 {

@@ -83,7 +83,7 @@ func TestCRDValidation(t *testing.T) {
 			o.Spec.DefaultLifetime = &metav1.Duration{Duration: 1e9}
 		}, []string{"spec.defaultLifetime", "defaultLifetime must be at least 10s"}},
 		{"no credentials Secret", func(o *tokenatorv1.OAuthClient) { o.Spec.CredentialsSecretRef = nil },
-			[]string{"spec.credentialsSecretRef", "credentialsSecretRef is required unless clientAuthentication is serviceAccountToken or providerRef names a ClusterOAuthProvider"}},
+			[]string{"spec.credentialsSecretRef", "credentialsSecretRef is required unless clientAuthentication is serviceAccountToken (or none with grant tokenExchange) or providerRef names a ClusterOAuthProvider"}},
 		{"clientAssertion with post", func(o *tokenatorv1.OAuthClient) {
 			o.Spec.ClientAssertion = &tokenatorv1.ClientAssertion{Audience: "x"}
 		}, []string{"spec.clientAssertion", "clientAssertion applies only to clientAuthentication secretJWT, privateKeyJWT and serviceAccountToken"}},

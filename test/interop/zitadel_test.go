@@ -63,6 +63,8 @@ type opClient struct {
 	key     *jose.JSONWebKey // private_key_jwt; KeyID is its RFC 7638 thumbprint
 	secret  []byte           // client_secret_jwt
 	subject string           // tls_client_auth: the certificate's subject common name
+	// grants are the grants the client may use; nil means client_credentials.
+	grants []oidc.GrantType
 }
 
 func (c *opClient) GetID() string                       { return c.id }
@@ -72,6 +74,9 @@ func (c *opClient) ApplicationType() op.ApplicationType { return op.ApplicationT
 func (c *opClient) AuthMethod() oidc.AuthMethod         { return c.method }
 func (c *opClient) ResponseTypes() []oidc.ResponseType  { return nil }
 func (c *opClient) GrantTypes() []oidc.GrantType {
+	if c.grants != nil {
+		return c.grants
+	}
 	return []oidc.GrantType{oidc.GrantTypeClientCredentials}
 }
 func (c *opClient) LoginURL(string) string               { return "" }
@@ -94,8 +99,12 @@ type opServer struct {
 	issuer  string
 	clients map[string]*opClient
 
-	mu     sync.Mutex
-	issued int
+	// subjectKey verifies the subject tokens of token exchanges.
+	subjectKey crypto.PublicKey
+
+	mu           sync.Mutex
+	issued       int
+	lastExchange *oidc.TokenExchangeRequest
 }
 
 type peerKey struct{}
@@ -132,6 +141,9 @@ func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCred
 		return c, nil
 	}
 	c, ok := s.clients[cc.ClientID]
+	if ok && (c.method == oidc.AuthMethodBasic || c.method == oidc.AuthMethodPost || c.method == oidc.AuthMethodNone) {
+		return verifySecret(c, cc.ClientSecret)
+	}
 	if !ok || c.method != "tls_client_auth" || cc.ClientSecret != "" {
 		return nil, oidc.ErrInvalidClient()
 	}

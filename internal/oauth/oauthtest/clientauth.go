@@ -57,8 +57,8 @@ func (s *Server) SetClientCertificates(clientID string, certPEM []byte) {
 	s.certs[clientID] = certs
 }
 
-// Assertions returns every client_assertion received so far, accepted or
-// not, oldest first.
+// Assertions returns every client_assertion, jwt-bearer assertion and
+// subject_token received so far, accepted or not, oldest first.
 func (s *Server) Assertions() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

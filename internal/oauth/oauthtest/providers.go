@@ -41,6 +41,9 @@ type provider struct {
 	// errorMessage adds "message" next to "error_description" in errors, as
 	// Laravel Passport does.
 	errorMessage bool
+	// google answers the jwt-bearer grant of a service account key only
+	// (serveGoogle).
+	google bool
 }
 
 var providers = map[Kind]provider{
@@ -58,6 +61,10 @@ var providers = map[Kind]provider{
 		post: true, requireAcceptJSON: true, invalidClientStatus: http.StatusUnauthorized,
 		jwt: true, errorMessage: true,
 	},
+	Google: {
+		path: "/token", mediaType: mediaForm, lifetime: time.Hour - time.Second,
+		invalidClientStatus: http.StatusBadRequest, google: true,
+	},
 	RFC6749: {
 		path: "/oauth2/token", mediaType: mediaForm, lifetime: time.Hour,
 		basic: true, post: true, invalidClientStatus: http.StatusUnauthorized,
@@ -70,60 +77,101 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 	fail := func(status int, code, description string) {
 		writeError(w, status, code, description, p.errorMessage)
 	}
-	if r.URL.Path != p.path {
-		fail(http.StatusNotFound, "not_found", "no such endpoint")
+	if !s.checkRequest(w, r, rec, parsed) {
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint only accepts POST")
+	if p.google {
+		s.serveGoogle(w, rec)
 		return
 	}
-	if p.requireAcceptJSON && !acceptsJSON(r.Header.Values("Accept")) {
-		fail(http.StatusNotAcceptable, "invalid_request", "the Accept header must be application/json")
-		return
-	}
-	if mediaType, _, _ := mime.ParseMediaType(rec.ContentType); mediaType != p.mediaType {
-		fail(http.StatusBadRequest, "invalid_request", "the Content-Type must be "+p.mediaType)
-		return
-	}
-	if !parsed {
-		fail(http.StatusBadRequest, "invalid_request", "the request body is malformed")
-		return
-	}
-	switch grant := rec.Params["grant_type"]; grant {
-	case "":
+	var clientID string
+	var extra map[string]any
+	switch grant := rec.Params["grant_type"]; {
+	case grant == "":
 		fail(http.StatusBadRequest, "invalid_request", "grant_type is required")
 		return
-	case "client_credentials":
+	case grant == "client_credentials":
+	case grant == GrantTokenExchange && s.cfg.VerifySubjectToken != nil:
+		if !s.checkSubjectToken(w, rec) {
+			return
+		}
+		extra = map[string]any{"issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+		if s.cfg.ClientAuth == "none" {
+			clientID = rec.Params["client_id"]
+			break
+		}
 	default:
 		fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 		return
 	}
-
-	clientID, ok := s.authenticate(w, r, rec)
-	if !ok {
-		return
+	if clientID == "" {
+		var ok bool
+		if clientID, ok = s.authenticate(w, r, rec); !ok {
+			return
+		}
 	}
-
 	requested := strings.Fields(rec.Params["scope"])
 	if p.exactScopes != nil && !contains(p.exactScopes, rec.Params["scope"]) {
 		fail(http.StatusBadRequest, "invalid_scope", "scope must be one of: "+strings.Join(p.exactScopes, ", "))
 		return
 	}
-	if s.cfg.AllowedScopes != nil {
-		for _, scope := range requested {
-			if !contains(s.cfg.AllowedScopes, scope) {
-				fail(http.StatusBadRequest, "invalid_scope", "scope "+scope+" is not allowed for this client")
-				return
-			}
+	if bad := s.disallowedScope(requested); bad != "" {
+		fail(http.StatusBadRequest, "invalid_scope", "scope "+bad+" is not allowed for this client")
+		return
+	}
+	s.issue(w, clientID, requested, extra)
+}
+
+// checkRequest answers the requests the provider refuses whatever their
+// grant: another path or method, no Accept: application/json where it is
+// required, another Content-Type, a body that does not parse.
+func (s *Server) checkRequest(w http.ResponseWriter, r *http.Request, rec RecordedRequest, parsed bool) bool {
+	p := s.provider
+	fail := func(status int, code, description string) bool {
+		writeError(w, status, code, description, p.errorMessage)
+		return false
+	}
+	if r.URL.Path != p.path {
+		return fail(http.StatusNotFound, "not_found", "no such endpoint")
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return fail(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint only accepts POST")
+	}
+	if p.requireAcceptJSON && !acceptsJSON(r.Header.Values("Accept")) {
+		return fail(http.StatusNotAcceptable, "invalid_request", "the Accept header must be application/json")
+	}
+	if mediaType, _, _ := mime.ParseMediaType(rec.ContentType); mediaType != p.mediaType {
+		return fail(http.StatusBadRequest, "invalid_request", "the Content-Type must be "+p.mediaType)
+	}
+	if !parsed {
+		return fail(http.StatusBadRequest, "invalid_request", "the request body is malformed")
+	}
+	return true
+}
+
+// disallowedScope is the first of requested outside Config.AllowedScopes,
+// or "".
+func (s *Server) disallowedScope(requested []string) string {
+	if s.cfg.AllowedScopes == nil {
+		return ""
+	}
+	for _, scope := range requested {
+		if !contains(s.cfg.AllowedScopes, scope) {
+			return scope
 		}
 	}
+	return ""
+}
+
+// issue answers a new token for clientID and the requested scopes, with the
+// extra members of the answer.
+func (s *Server) issue(w http.ResponseWriter, clientID string, requested []string, extra map[string]any) {
+	p := s.provider
 	granted := strings.Join(requested, " ")
 	if granted == "" {
 		granted = strings.Join(s.cfg.AllowedScopes, " ")
 	}
-
 	now := time.Now()
 	var token string
 	if p.jwt {
@@ -144,10 +192,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 	s.mu.Unlock()
 
 	resp := map[string]any{"access_token": token, "token_type": "Bearer"}
+	for k, v := range extra {
+		resp[k] = v
+	}
 	if !s.cfg.OmitExpiresIn {
 		resp["expires_in"] = int64(math.Round(s.cfg.Lifetime.Seconds()))
 	}
-	if !p.jwt && granted != "" {
+	if !p.jwt && !p.google && granted != "" {
 		resp["scope"] = granted
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -158,71 +209,78 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rec Recorded
 // and answers invalid_client (or invalid_request) itself when it fails.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rec RecordedRequest) (clientID string, ok bool) {
 	p := s.provider
-	_, hasBodySecret := rec.Params["client_secret"]
-	_, hasAssertion := rec.Params["client_assertion"]
-	user, password, present, valid := decodeBasic(r)
-	if (present && hasBodySecret) || (hasAssertion && (present || hasBodySecret)) {
+	method, ok := clientAuthMethod(r, rec)
+	if !ok {
 		writeError(w, http.StatusBadRequest, "invalid_request", "more than one client authentication method was used", p.errorMessage)
 		return "", false
-	}
-	hasCertificate := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
-	method := "post"
-	switch {
-	case present:
-		method = "basic"
-	case hasAssertion:
-		method = "assertion"
-	case !hasBodySecret && hasCertificate:
-		method = "tls"
 	}
 	allowed := (method == "basic" && p.basic) || (method == "post" && p.post) || (method == "assertion" && p.post) || method == "tls"
 	if s.cfg.ClientAuth != "" && s.cfg.ClientAuth != method {
 		allowed = false
 	}
-	now := time.Now()
-	var id string
-	var authenticated bool
-	switch method {
-	case "assertion":
-		if s.cfg.VerifyAssertion == nil {
-			id = s.verifyAssertion(rec, now)
-			authenticated = id != ""
-			break
-		}
-		// The server's verifier decides: the assertion may be a token of
-		// another issuer (a Kubernetes ServiceAccount token), whose iss is
-		// not the client.
-		if rec.Params["client_assertion_type"] != ClientAssertionType {
-			writeError(w, http.StatusBadRequest, "invalid_request", "unsupported client_assertion_type", p.errorMessage)
-			return "", false
-		}
-		id = rec.Params["client_id"]
-		authenticated = id != "" && s.cfg.VerifyAssertion(id, rec.Params["client_assertion"]) == nil
-	case "tls":
-		id = rec.Params["client_id"]
-		authenticated = s.verifyCertificate(r, id, now)
-	default:
-		var secret string
-		if present {
-			id, secret = user, password
-		} else {
-			id, secret = rec.Params["client_id"], rec.Params["client_secret"]
-		}
-		s.mu.Lock()
-		want, known := s.clients[id]
-		s.mu.Unlock()
-		authenticated = (!present || valid) && id != "" && known &&
-			subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
+	if method == "assertion" && s.cfg.VerifyAssertion != nil && rec.Params["client_assertion_type"] != ClientAssertionType {
+		writeError(w, http.StatusBadRequest, "invalid_request", "unsupported client_assertion_type", p.errorMessage)
+		return "", false
 	}
+	id, authenticated := s.verifyClient(method, r, rec, time.Now())
 	if !allowed || !authenticated {
 		status := p.invalidClientStatus
-		if present && status == http.StatusUnauthorized {
+		if method == "basic" && status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="oauthtest"`)
 		}
 		writeError(w, status, "invalid_client", "Client authentication failed", p.errorMessage)
 		return "", false
 	}
 	return id, true
+}
+
+// clientAuthMethod is the client authentication method of a request: basic,
+// assertion, tls or post; false when it uses more than one.
+func clientAuthMethod(r *http.Request, rec RecordedRequest) (string, bool) {
+	_, hasBodySecret := rec.Params["client_secret"]
+	_, hasAssertion := rec.Params["client_assertion"]
+	_, _, present, _ := decodeBasic(r)
+	if (present && hasBodySecret) || (hasAssertion && (present || hasBodySecret)) {
+		return "", false
+	}
+	hasCertificate := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+	switch {
+	case present:
+		return "basic", true
+	case hasAssertion:
+		return "assertion", true
+	case !hasBodySecret && hasCertificate:
+		return "tls", true
+	}
+	return "post", true
+}
+
+// verifyClient checks the credentials of method and returns the client id.
+func (s *Server) verifyClient(method string, r *http.Request, rec RecordedRequest, now time.Time) (string, bool) {
+	switch method {
+	case "assertion":
+		if s.cfg.VerifyAssertion == nil {
+			id := s.verifyAssertion(rec, now)
+			return id, id != ""
+		}
+		// The server's verifier decides: the assertion may be a token of
+		// another issuer (a Kubernetes ServiceAccount token), whose iss is
+		// not the client.
+		id := rec.Params["client_id"]
+		return id, id != "" && s.cfg.VerifyAssertion(id, rec.Params["client_assertion"]) == nil
+	case "tls":
+		id := rec.Params["client_id"]
+		return id, s.verifyCertificate(r, id, now)
+	}
+	id, secret := rec.Params["client_id"], rec.Params["client_secret"]
+	user, password, present, valid := decodeBasic(r)
+	if present {
+		id, secret = user, password
+	}
+	s.mu.Lock()
+	want, known := s.clients[id]
+	s.mu.Unlock()
+	return id, (!present || valid) && id != "" && known && subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
 }
 
 // basicCredentials returns the decoded Basic credentials and whether an

@@ -46,6 +46,11 @@ const (
 	// RFC6749 is a plain RFC 6749 server: POST /oauth2/token, form only,
 	// client_secret_basic and/or client_secret_post.
 	RFC6749 Kind = "rfc6749"
+	// Google imitates oauth2.googleapis.com for service account keys: POST
+	// /token, form only, the jwt-bearer grant with an RS256 assertion of a
+	// key registered with SetServiceAccountKey, Google's answers and errors
+	// (see serveGoogle).
+	Google Kind = "google"
 )
 
 // Config describes a Server.
@@ -90,6 +95,14 @@ type Config struct {
 	// VerifyAssertion, when set, accepts clients that authenticate with a
 	// JWT client assertion (client_assertion_type jwt-bearer) it verifies.
 	VerifyAssertion AssertionVerifier
+	// VerifySubjectToken, when set, makes an RFC6749 server accept the token
+	// exchange grant (RFC 8693) of a subject token of type jwt it verifies;
+	// the client authenticates as for client_credentials, or not at all
+	// with ClientAuth "none".
+	VerifySubjectToken SubjectTokenVerifier
+	// ServiceAccountKeys are the service account keys a Google server
+	// knows (SetServiceAccountKey).
+	ServiceAccountKeys []ServiceAccountKey
 }
 
 // Fault makes requests fail (or slow down). The request is still counted and
@@ -154,6 +167,7 @@ type Server struct {
 	keys       map[string]crypto.PublicKey
 	certs      map[string][]*x509.Certificate
 	jtis       map[string]bool
+	saKeys     map[string]ServiceAccountKey // by key id
 	assertions []string
 	issued     []string
 	requests   int
@@ -190,6 +204,10 @@ func NewServer(cfg Config) *Server {
 	s.keys, s.certs, s.jtis = maps.Clone(cfg.ClientKeys), map[string][]*x509.Certificate{}, map[string]bool{}
 	if s.keys == nil {
 		s.keys = map[string]crypto.PublicKey{}
+	}
+	s.saKeys = map[string]ServiceAccountKey{}
+	for _, k := range cfg.ServiceAccountKeys {
+		s.saKeys[k.KeyID] = k
 	}
 	for id, certPEM := range cfg.ClientCertificates {
 		s.certs[id] = parseCertificates(certPEM)
@@ -357,6 +375,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.last = copyRecorded(rec)
 	if a := rec.Params["client_assertion"]; a != "" {
 		s.assertions = append(s.assertions, a)
+	}
+	for _, name := range []string{"assertion", "subject_token"} {
+		if a := rec.Params[name]; a != "" {
+			s.assertions = append(s.assertions, a)
+		}
 	}
 	fault := s.takeFault()
 	s.mu.Unlock()

@@ -134,6 +134,8 @@ func TestCommonRejections(t *testing.T) {
 				body, ct = multipartBody(t, with(goodPost, "scope", "buyback buyback.partner"))
 			case JSONBody:
 				body, ct = jsonBody(goodPost), "application/json"
+			case Google:
+				body = form(googleRequest(t, s, nil, nil))
 			}
 			accept := map[string]string{"Accept": "application/json"}
 
