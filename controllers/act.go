@@ -17,6 +17,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
 )
@@ -35,7 +36,7 @@ func (r *OAuthClientReconciler) act(ctx context.Context, oc *tokenatorv1.OAuthCl
 	switch p.Action {
 	case actionDefer:
 		if f.Shared != nil {
-			r.shared.begin(g.sharedKey, client.ObjectKeyFromObject(oc).String()) // in line: woken when it ends
+			r.shared.Begin(g.sharedKey, client.ObjectKeyFromObject(oc).String()) // in line: woken when it ends
 		}
 		return ctrl.Result{RequeueAfter: busyRetryDelay(f.UID, f.Now)}, errDeferred
 	case actionRequest:
@@ -142,7 +143,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 // OAuthClients that share it: a client that finds it in flight is woken when
 // it ends, and writes nothing meanwhile.
 func (r *OAuthClientReconciler) requestShared(ctx context.Context, oc *tokenatorv1.OAuthClient, f facts, g *gathered) (ctrl.Result, error) {
-	if !r.shared.begin(g.sharedKey, client.ObjectKeyFromObject(oc).String()) {
+	if !r.shared.Begin(g.sharedKey, client.ObjectKeyFromObject(oc).String()) {
 		return ctrl.Result{RequeueAfter: busyRetryDelay(f.UID, f.Now)}, errDeferred
 	}
 	return r.startShared(ctx, oc, f, g)
@@ -195,7 +196,7 @@ func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1
 		// The client that started it and those in line: the first to come
 		// takes the outcome, the others wait for the mark to end.
 		r.wake(waiter)
-		for _, w := range r.shared.waiting(key) {
+		for _, w := range r.shared.Waiting(key) {
 			r.wake(w)
 		}
 	})
@@ -210,16 +211,16 @@ func (r *OAuthClientReconciler) storeShared(ctx context.Context, oc *tokenatorv1
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.shared.put(g.sharedKey, held)
+	r.shared.Put(g.sharedKey, held)
 	log.FromContext(ctx).Info("Shared token issued", "provider", p.Name, "secret", g.sharedName,
-		"expiresAt", held.expiresAt.UTC().Format(time.RFC3339), "refreshAt", held.refreshAt.UTC().Format(time.RFC3339))
+		"expiresAt", held.ExpiresAt.UTC().Format(time.RFC3339), "refreshAt", held.RefreshAt.UTC().Format(time.RFC3339))
 	f.Outcome, f.Shared.Token = nil, held
 	return r.act(ctx, oc, f, g, decideShared(f))
 }
 
 // deliverShared copies the shared token t into oc's derived Secret; every
 // client of a shared token comes back when the shared token is due.
-func (r *OAuthClientReconciler) deliverShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, t *sharedToken, p plan, now time.Time) (ctrl.Result, error) {
+func (r *OAuthClientReconciler) deliverShared(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, t *sharedtoken.Token, p plan, now time.Time) (ctrl.Result, error) {
 	tok, err := r.sharedTokenValue(ctx, g.sharedKey, g.sharedName, t)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -232,9 +233,9 @@ func (r *OAuthClientReconciler) deliverShared(ctx context.Context, oc *tokenator
 	if err != nil || oc.Status.RefreshAt == nil {
 		return res, err
 	}
-	oc.Status.RefreshAt = &metav1.Time{Time: t.refreshAt}
+	oc.Status.RefreshAt = &metav1.Time{Time: t.RefreshAt}
 	if res.RequeueAfter > 0 {
-		res = requeueAt(t.refreshAt, now)
+		res = requeueAt(t.RefreshAt, now)
 	}
 	return res, nil
 }
@@ -312,7 +313,7 @@ func (r *OAuthClientReconciler) recordToken(ctx context.Context, oc *tokenatorv1
 func (r *OAuthClientReconciler) recordFailure(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, p plan) {
 	st, fl := &oc.Status, p.Failed
 	if fl.shared != nil {
-		r.shared.fail(g.sharedKey, fl.shared)
+		r.shared.Fail(g.sharedKey, fl.shared)
 		log.FromContext(ctx).Info("Shared token request failed", "provider", g.source.provider.Name, "error", fl.err.Error(), "failedAttempts", fl.attempts)
 		return
 	}

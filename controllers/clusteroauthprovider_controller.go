@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/policy"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 )
 
@@ -133,7 +135,7 @@ func (r *ClusterOAuthProviderReconciler) setProviderReady(p *tokenatorv1.Cluster
 // allowedClients counts the OAuthClients that refer to p (items) and that it
 // allows.
 func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider, items []tokenatorv1.OAuthClient) (int, error) {
-	sel, err := providerSelector(p)
+	sel, err := policy.Selector(p)
 	if err != nil {
 		return 0, nil
 	}
@@ -146,7 +148,7 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 			}
 			return 0, err
 		}
-		if allows(p, sel, items[i].Namespace, ns.Labels, items[i].Spec.Scopes, items[i].Spec.Audience) == "" {
+		if policy.Allows(p, sel, items[i].Namespace, ns.Labels, items[i].Spec.Scopes, items[i].Spec.Audience) == "" {
 			n++
 		}
 	}
@@ -170,10 +172,10 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 	inUse := map[string]bool{}
 	for i := range items {
 		if oc := &items[i]; oc.Spec.CredentialsSecretRef == nil && oc.DeletionTimestamp == nil {
-			inUse[sharedKey(requestedScopes(p, oc.Spec.Scopes), oc.Spec.Audience)] = true
+			inUse[sharedtoken.Key(policy.RequestedScopes(p, oc.Spec.Scopes), oc.Spec.Audience)] = true
 		}
 	}
-	r.Clients.shared.forgetUnused(p.UID, inUse)
+	r.Clients.shared.ForgetUnused(p.UID, inUse)
 	n := 0
 	for i := range list.Items {
 		s := &list.Items[i]
@@ -212,7 +214,7 @@ func (r *ClusterOAuthProviderReconciler) forgetDeletedProviders(ctx context.Cont
 	for i := range list.Items {
 		live[list.Items[i].UID] = true
 	}
-	r.Clients.shared.forgetProvidersExcept(live)
+	r.Clients.shared.ForgetProvidersExcept(live)
 	return nil
 }
 

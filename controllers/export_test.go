@@ -46,10 +46,6 @@ func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.O
 	return (&OAuthClientReconciler{Client: c}).writeStatus(ctx, oc, before)
 }
 
-// SharedKey is what picks a shared token among a provider's: the scopes, as
-// a set, and the audience.
-var SharedKey = sharedKey
-
 // IndexControllerValues is the value of the index of Secrets by controller.
 var IndexControllerValues = indexControllerValues
 

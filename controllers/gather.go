@@ -10,6 +10,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 )
 
@@ -90,10 +91,10 @@ func (r *OAuthClientReconciler) gatherOutcome(f *facts, key, id string) {
 // holds, its latest failure.
 func (r *OAuthClientReconciler) gatherShared(ctx context.Context, f *facts, g *gathered, audience string) error {
 	p := g.source.provider
-	sk := sharedKey(g.source.scopes, audience)
-	g.sharedKey, g.sharedSK, g.sharedName = string(p.UID)+"/"+sk, sk, sharedSecretName(p.Name, sk)
+	sk := sharedtoken.Key(g.source.scopes, audience)
+	g.sharedKey, g.sharedSK, g.sharedName = string(p.UID)+"/"+sk, sk, sharedtoken.SecretName(p.Name, sk)
 	f.Shared = &sharedFacts{Key: g.sharedKey}
-	_, f.Shared.Failure = r.shared.get(g.sharedKey)
+	_, f.Shared.Failure = r.shared.Get(g.sharedKey)
 	if out := r.requests.take(sharedRequestKey(g.sharedKey)); out != nil {
 		switch {
 		case out.pending:

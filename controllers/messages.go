@@ -30,22 +30,15 @@ const (
 	msgCredentialField = "spec.credentialsSecretRef.%s %q of Secret %q"
 
 	// ClusterOAuthProvider and providerRef messages.
-	msgProviderNotFound      = "spec.providerRef: ClusterOAuthProvider %q not found"
-	msgProviderNotReady      = "spec.providerRef: ClusterOAuthProvider %q is not Ready: %s"
-	msgProvidersNotServed    = "spec.providerRef: this operator does not serve ClusterOAuthProviders: it watches only some namespaces (--namespaces), and not its cluster resource namespace %q"
-	msgNamespaceRefused      = "ClusterOAuthProvider %q does not allow namespace %q (spec.allowedNamespaces)"
-	msgScopeRefused          = "ClusterOAuthProvider %q does not allow scope %q (spec.allowedScopes)"
-	msgNoScopeRefused        = "ClusterOAuthProvider %q allows only the scopes of its spec.allowedScopes and sets no defaultScopes: name at least one scope of allowedScopes in spec.scopes"
-	msgAudienceNotAllowed    = "ClusterOAuthProvider %q allows no audience of an OAuthClient (it sets no spec.allowedAudiences): remove spec.audience"
-	msgAudienceRefused       = "ClusterOAuthProvider %q does not allow audience %q (spec.allowedAudiences)"
-	msgDefaultScopeRefused   = "spec.defaultScopes: %q matches no glob of spec.allowedScopes"
-	msgNoCentralCredentials  = "spec.credentialsSecretRef is required: ClusterOAuthProvider %q has no central credentials"
-	msgProviderRefRequired   = "spec.providerRef is required: the operator runs with --require-provider-ref, so only ClusterOAuthProviders reach the network; remove the endpoint fields and name a ClusterOAuthProvider"
-	msgProviderField         = "ClusterOAuthProvider %q %s"
-	msgSharedInvalidResponse = "%v: the answer to the provider's central credentials is not a usable token response (the manager's log has the details)"
-	msgTokenRemoved          = "the token expired at %s and was removed from the Secret"
-	msgProviderReady         = "the provider can be used"
-	msgProviderRefNotFound   = "%s: %s %q not found in the cluster resource namespace %q"
+	msgProviderNotFound     = "spec.providerRef: ClusterOAuthProvider %q not found"
+	msgProviderNotReady     = "spec.providerRef: ClusterOAuthProvider %q is not Ready: %s"
+	msgProvidersNotServed   = "spec.providerRef: this operator does not serve ClusterOAuthProviders: it watches only some namespaces (--namespaces), and not its cluster resource namespace %q"
+	msgNoCentralCredentials = "spec.credentialsSecretRef is required: ClusterOAuthProvider %q has no central credentials"
+	msgProviderRefRequired  = "spec.providerRef is required: the operator runs with --require-provider-ref, so only ClusterOAuthProviders reach the network; remove the endpoint fields and name a ClusterOAuthProvider"
+	msgProviderField        = "ClusterOAuthProvider %q %s"
+	msgTokenRemoved         = "the token expired at %s and was removed from the Secret"
+	msgProviderReady        = "the provider can be used"
+	msgProviderRefNotFound  = "%s: %s %q not found in the cluster resource namespace %q"
 
 	// serviceAccountToken: the spec (as the CRD says it; seen with an older
 	// CRD), the ServiceAccount's opt-in and the audience.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -64,7 +65,7 @@ type OAuthClientReconciler struct {
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
 	// shared remembers the shared tokens of ClusterOAuthProviders.
-	shared sharedTokens
+	shared sharedtoken.Tokens
 	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
 	saTokens serviceAccountTokens
 	// warned remembers the last Warning Event of each failing client.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
 )
@@ -64,9 +65,9 @@ type sharedFacts struct {
 	// Key is the shared token's key (provider UID and shared key).
 	Key string
 	// Token is the shared token usable now for the request, nil when none.
-	Token *sharedToken
+	Token *sharedtoken.Token
 	// Failure is the latest failed request of the shared token, nil when none.
-	Failure *sharedFailure
+	Failure *sharedtoken.Failure
 }
 
 // problem is a problem of the spec or of what it references: the Ready
@@ -175,7 +176,7 @@ type readiness struct {
 type failedRequest struct {
 	attempts    int32
 	at, retryAt time.Time
-	shared      *sharedFailure
+	shared      *sharedtoken.Failure
 	// err is the failure, for the log.
 	err error
 }
@@ -276,7 +277,7 @@ func decideOutcome(f facts, o planOptions) plan {
 	case out.err != nil && f.Shared != nil:
 		failed := sharedFailurePlan(f, out.err, o)
 		p.Action, p.Failed, p.At = actionFail, failed, failed.retryAt
-		p.Ready = failedReadiness(st, failed.shared.message, f.Now)
+		p.Ready = failedReadiness(st, failed.shared.Message, f.Now)
 	case out.err != nil:
 		p = failurePlan(st, out.err, f.UID, f.Now, o)
 		p.Why, p.RecordRequest, p.InputsChanged = whyAnswered, true, inputsChanged(f)
@@ -296,8 +297,8 @@ func decideOutcome(f facts, o planOptions) plan {
 func decideShared(f facts) plan {
 	st, sf := f.Status, f.Shared
 	if t := sf.Token; t != nil {
-		refreshAt := t.refreshAt
-		same := st.TokenRequestHash == f.RequestHash && st.ExpiresAt != nil && st.ExpiresAt.Time.Equal(t.expiresAt) &&
+		refreshAt := t.RefreshAt
+		same := st.TokenRequestHash == f.RequestHash && st.ExpiresAt != nil && st.ExpiresAt.Time.Equal(t.ExpiresAt) &&
 			st.FailedAttempts == 0
 		p := plan{Action: actionDeliver, Why: whySharedValid, RecordRequest: true, RefreshAt: &refreshAt, At: refreshAt}
 		if same && f.TokenHeld && st.LastHandledRefreshRequest == f.RefreshRequest && f.SecretUpToDate {
@@ -309,10 +310,10 @@ func decideShared(f facts) plan {
 		p.Announce = p.Issued && announce(st, p.InputsChanged)
 		return p
 	}
-	if fl := sf.Failure; fl != nil && fl.requestHash == f.RequestHash && f.Now.Before(fl.retryAt) {
-		failed := &failedRequest{attempts: fl.attempts, at: fl.at, retryAt: fl.retryAt}
-		return plan{Action: actionReport, Why: whySharedBackingOff, Failed: failed, At: fl.retryAt,
-			Ready: failedReadiness(st, fl.message, f.Now)}
+	if fl := sf.Failure; fl != nil && fl.RequestHash == f.RequestHash && f.Now.Before(fl.RetryAt) {
+		failed := &failedRequest{attempts: fl.Attempts, at: fl.At, retryAt: fl.RetryAt}
+		return plan{Action: actionReport, Why: whySharedBackingOff, Failed: failed, At: fl.RetryAt,
+			Ready: failedReadiness(st, fl.Message, f.Now)}
 	}
 	return plan{Action: actionRequest, Why: whyFirst}
 }
@@ -393,12 +394,12 @@ func failurePlan(st *tokenatorv1.OAuthClientStatus, reqErr error, uid string, no
 // description (sharedFailureMessage).
 func sharedFailurePlan(f facts, reqErr error, o planOptions) *failedRequest {
 	attempts := int32(1)
-	if prev := f.Shared.Failure; prev != nil && prev.requestHash == f.RequestHash {
-		attempts = prev.attempts + 1
+	if prev := f.Shared.Failure; prev != nil && prev.RequestHash == f.RequestHash {
+		attempts = prev.Attempts + 1
 	}
 	failed := newFailure(attempts, reqErr, f.Now, f.Shared.Key, o)
-	failed.shared = &sharedFailure{requestHash: f.RequestHash, message: sharedFailureMessage(reqErr), attempts: attempts,
-		at: failed.at, retryAt: failed.retryAt}
+	failed.shared = &sharedtoken.Failure{RequestHash: f.RequestHash, Message: sharedtoken.FailureMessage(reqErr), Attempts: attempts,
+		At: failed.at, RetryAt: failed.retryAt}
 	return failed
 }
 

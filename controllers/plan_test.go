@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
@@ -183,8 +184,8 @@ func TestDecidePaths(t *testing.T) {
 	}
 	refused := &problem{reason: tokenatorv1.ReasonProviderRefused, message: `ClusterOAuthProvider "lucca" does not allow namespace "team-b"`}
 	shared := func(s *sharedFacts) *sharedFacts { s.Key = "uid/k"; return s }
-	tokenAt := func(expires, refresh time.Duration) *sharedToken {
-		return &sharedToken{requestHash: "h1", expiresAt: t0.Add(expires), refreshAt: t0.Add(refresh)}
+	tokenAt := func(expires, refresh time.Duration) *sharedtoken.Token {
+		return &sharedtoken.Token{RequestHash: "h1", ExpiresAt: t0.Add(expires), RefreshAt: t0.Add(refresh)}
 	}
 	unavailable := &oauth.ResponseError{StatusCode: 503, ErrorCode: "temporarily_unavailable",
 		Description: "central client c-42 of tenant acme is over quota", RetryAfter: 10 * time.Minute}
@@ -309,8 +310,8 @@ func TestDecidePaths(t *testing.T) {
 		{name: "no usable shared token: it is requested", status: issued(), facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{})},
 			now: 22 * time.Minute, want: actionRequest, why: whyFirst},
 		{name: "a shared token's failure is waited out together", status: issued(),
-			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{Failure: &sharedFailure{requestHash: "h1", message: "503", attempts: 3,
-				at: t0.Add(21 * time.Minute), retryAt: t0.Add(23 * time.Minute)}})},
+			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{Failure: &sharedtoken.Failure{RequestHash: "h1", Message: "503", Attempts: 3,
+				At: t0.Add(21 * time.Minute), RetryAt: t0.Add(23 * time.Minute)}})},
 			now: 22 * time.Minute, want: actionReport, why: whySharedBackingOff, at: 23 * time.Minute, ready: tokenatorv1.ReasonTokenRequestFailed,
 			message: "token request failed: 503; the Secret keeps the previous token",
 			check: func(t *testing.T, p plan) {
@@ -319,7 +320,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a failure of another request is not waited out", status: issued(),
-			facts: facts{RequestHash: "h2", Shared: shared(&sharedFacts{Failure: &sharedFailure{requestHash: "h1", retryAt: t0.Add(23 * time.Minute)}})},
+			facts: facts{RequestHash: "h2", Shared: shared(&sharedFacts{Failure: &sharedtoken.Failure{RequestHash: "h1", RetryAt: t0.Add(23 * time.Minute)}})},
 			now:   22 * time.Minute, want: actionRequest, why: whyFirst},
 		{name: "a shared token obtained is stored", status: issued(),
 			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{}), Outcome: &requestOutcome{tok: &oauth.Token{}}},
@@ -330,7 +331,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a shared token's failure counts on, honours Retry-After and tells no description", status: issued(),
-			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{Failure: &sharedFailure{requestHash: "h1", attempts: 2}}),
+			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{Failure: &sharedtoken.Failure{RequestHash: "h1", Attempts: 2}}),
 				Outcome: &requestOutcome{err: unavailable}},
 			now: 22 * time.Minute, want: actionFail, why: whyAnswered, at: 32 * time.Minute, ready: tokenatorv1.ReasonTokenRequestFailed,
 			check: func(t *testing.T, p plan) {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/policy"
 )
 
 // requestSource is where the inputs of an OAuthClient's token request come
@@ -115,7 +116,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	if err := r.NamespaceReader.Get(ctx, types.NamespacedName{Name: oc.Namespace}, nsMeta); err != nil {
 		return nil, fmt.Errorf("reading Namespace %q: %w", oc.Namespace, err)
 	}
-	if why := allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes, oc.Spec.Audience); why != "" {
+	if why := policy.Allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes, oc.Spec.Audience); why != "" {
 		return nil, &referenceError{reason: tokenatorv1.ReasonProviderRefused, message: why}
 	}
 	return providerSource(oc, p, crn)
@@ -125,7 +126,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 // oc's own credentials, or p's central ones (a shared token).
 func providerSource(oc *tokenatorv1.OAuthClient, p *tokenatorv1.ClusterOAuthProvider, crn string) (*requestSource, error) {
 	saProvider := providerServiceAccount(p) != ""
-	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: requestedScopes(p, oc.Spec.Scopes)}
+	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: policy.RequestedScopes(p, oc.Spec.Scopes)}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:
 		// The provider's ServiceAccount, in the cluster resource namespace,
@@ -160,7 +161,7 @@ func (r *OAuthClientReconciler) observeProviderRequest(src *requestSource, err e
 // ServiceAccount opted in to its audience (InvalidSpec). A problem is
 // returned as a *referenceError; it returns p's selector of namespaces.
 func (r *OAuthClientReconciler) checkProviderUsable(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (labels.Selector, error) {
-	_, sel, err := checkProvider(p, r.TokenHosts)
+	_, sel, err := policy.Check(p, r.TokenHosts)
 	if err != nil {
 		return nil, invalidSpec(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 )
 
 // waitRefused waits until the OAuthClient is ProviderRefused with a message
@@ -112,6 +112,6 @@ func TestProviderAllowlistHasNoSideDoor(t *testing.T) {
 
 	// The shared tokens are those of the clients' requests: api.read.all,
 	// api.read, and api.read with the allowed audience.
-	e.g.Eventually(func(g Gomega) []string { return e.sharedKeys(g, name) }).WithTimeout(timeout).WithPolling(poll).Should(ConsistOf(controllers.SharedKey([]string{"api.read.all"}, ""),
-		controllers.SharedKey([]string{"api.read"}, ""), controllers.SharedKey([]string{"api.read"}, "https://api.example.com/payroll")))
+	e.g.Eventually(func(g Gomega) []string { return e.sharedKeys(g, name) }).WithTimeout(timeout).WithPolling(poll).Should(ConsistOf(sharedtoken.Key([]string{"api.read.all"}, ""),
+		sharedtoken.Key([]string{"api.read"}, ""), sharedtoken.Key([]string{"api.read"}, "https://api.example.com/payroll")))
 }

@@ -22,7 +22,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/controllers"
+	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 	"github.com/tokenator-dev/tokenator/internal/operator"
@@ -505,7 +505,7 @@ func TestSharedTokensOfUnusedScopesAreDeleted(t *testing.T) {
 		t.Helper()
 		want := make([]string, 0, len(scopes))
 		for _, sc := range scopes {
-			want = append(want, controllers.SharedKey(sc, ""))
+			want = append(want, sharedtoken.Key(sc, ""))
 		}
 		e.g.Eventually(func(g Gomega) {
 			g.Expect(e.sharedKeys(g, name)).To(ConsistOf(want))

@@ -45,23 +45,22 @@ var notInConditions = map[string]string{
 
 // messageFormats returns the formats of the messages the code writes in Ready
 // conditions and Events, keyed by where they are: every constant of
-// controllers/messages.go and controllers/render/secretdata.go, the template
+// controllers/messages.go and of the subpackages' messages, the template
 // errors of controllers/render, and the errors
 // of internal/oauth, internal/netguard and internal/assertion that a
 // TokenRequestFailed or InvalidSpec message carries.
 func messageFormats(t *testing.T) map[string]string {
 	t.Helper()
 	all := map[string]string{}
-	for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", "messages.go")) {
-		all["messages.go "+name] = v
+	for _, f := range []string{"messages.go", "policy/messages.go", "render/secretdata.go", "sharedtoken/message.go"} {
+		for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", f)) {
+			all[f+" "+name] = v
+		}
 	}
 	add := func(m map[string]string) {
 		for k, v := range m {
 			all[k] = v
 		}
-	}
-	for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", "render", "secretdata.go")) {
-		all["render/secretdata.go "+name] = v
 	}
 	for _, f := range []string{"render.go", "funcs.go"} {
 		add(errorFormats(t, filepath.Join(repoRoot, "controllers", "render", f)))

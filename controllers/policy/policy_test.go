@@ -1,4 +1,4 @@
-package controllers
+package policy
 
 import (
 	"slices"
@@ -7,8 +7,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
@@ -45,7 +43,7 @@ func TestScopeMatches(t *testing.T) {
 
 func TestRefusedScope(t *testing.T) {
 	if s := refusedScope(nil, []string{"x"}); s != "" {
-		t.Errorf("no allowedScopes allows any scope; refused %q", s)
+		t.Errorf("no allowedScopes Allows any scope; refused %q", s)
 	}
 	if s := refusedScope([]string{"api.*"}, []string{"api.read", "admin", "other"}); s != "admin" {
 		t.Errorf("refused %q, want admin", s)
@@ -96,7 +94,7 @@ func TestAllows(t *testing.T) {
 		{"any audience", func(s *tokenatorv1.ClusterOAuthProviderSpec) { s.AllowedAudiences = []string{"*"} }, nil, "anything", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := allows(provider(tt.spec), labels.Everything(), "team-a", nil, tt.scopes, tt.audience)
+			got := Allows(provider(tt.spec), labels.Everything(), "team-a", nil, tt.scopes, tt.audience)
 			switch {
 			case tt.want == "" && got != "":
 				t.Errorf("refused: %s", got)
@@ -107,7 +105,7 @@ func TestAllows(t *testing.T) {
 	}
 	// The namespace comes first.
 	sel, _ := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}})
-	if got := allows(provider(scoped), sel, "team-a", nil, nil, ""); !strings.Contains(got, `does not allow namespace "team-a"`) {
+	if got := Allows(provider(scoped), sel, "team-a", nil, nil, ""); !strings.Contains(got, `does not allow namespace "team-a"`) {
 		t.Errorf("got %q", got)
 	}
 }
@@ -121,117 +119,21 @@ func TestRequestedAndDefaultScopes(t *testing.T) {
 		AllowedScopes:     []string{"api.read*"},
 		DefaultScopes:     []string{"api.read", "api.read.all"},
 	}}
-	if got := requestedScopes(p, nil); !slices.Equal(got, p.Spec.DefaultScopes) {
+	if got := RequestedScopes(p, nil); !slices.Equal(got, p.Spec.DefaultScopes) {
 		t.Errorf("no scope named: requested %v", got)
 	}
-	if got := requestedScopes(p, []string{"api.read.x"}); !slices.Equal(got, []string{"api.read.x"}) {
+	if got := RequestedScopes(p, []string{"api.read.x"}); !slices.Equal(got, []string{"api.read.x"}) {
 		t.Errorf("scopes named: requested %v", got)
 	}
-	if _, _, err := checkProvider(p, nil); err != nil {
+	if _, _, err := Check(p, nil); err != nil {
 		t.Errorf("defaultScopes inside allowedScopes: %v", err)
 	}
 	p.Spec.DefaultScopes = []string{"api.read", "admin"}
-	if _, _, err := checkProvider(p, nil); err == nil || err.Error() != `spec.defaultScopes: "admin" matches no glob of spec.allowedScopes` {
+	if _, _, err := Check(p, nil); err == nil || err.Error() != `spec.defaultScopes: "admin" matches no glob of spec.allowedScopes` {
 		t.Errorf("defaultScopes outside allowedScopes: %v", err)
 	}
 	p.Spec.AllowedScopes = nil
-	if _, _, err := checkProvider(p, nil); err != nil {
+	if _, _, err := Check(p, nil); err != nil {
 		t.Errorf("defaultScopes without allowedScopes: %v", err)
-	}
-}
-
-func TestSharedKey(t *testing.T) {
-	a := sharedKey([]string{"b", "a", "a"}, "aud")
-	if b := sharedKey([]string{"a", "b"}, "aud"); a != b {
-		t.Error("the scopes are a set: order and repeats do not change the key")
-	}
-	for _, other := range []string{sharedKey([]string{"a"}, "aud"), sharedKey([]string{"a", "b"}, ""), sharedKey([]string{"a b"}, "aud"),
-		sharedKey([]string{"a", "b"}, "aud2")} {
-		if other == a {
-			t.Error("different scopes or audience share a key")
-		}
-	}
-	long := strings.Repeat("p", 253)
-	if n := sharedSecretName(long, a); len(n) > 253 || !strings.HasSuffix(n, "-shared-"+a) {
-		t.Errorf("sharedSecretName of a long provider name: %q", n)
-	}
-}
-
-// The metadata cache keeps a shared token's controller and annotations in the
-// cluster resource namespace only: a tenant's Secret that names a
-// ClusterOAuthProvider as its controller is stripped like any other.
-func TestStripKeepsSharedTokensInTheClusterResourceNamespaceOnly(t *testing.T) {
-	secret := func(ns string) *metav1.PartialObjectMetadata {
-		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: ns,
-			Labels:      map[string]string{tokenatorv1.LabelManagedBy: tokenatorv1.ManagedByValue},
-			Annotations: map[string]string{tokenatorv1.AnnotationRequestHash: "h", "other": strings.Repeat("x", 1000)},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "tokenator.dev/v1alpha1", Kind: "ClusterOAuthProvider",
-				Name: "p", UID: "u", Controller: ptr.To(true)}}}}
-	}
-	strip := stripSecret("tokenator-system")
-	kept, _ := strip(secret("tokenator-system"))
-	if m := kept.(*metav1.PartialObjectMetadata); len(m.OwnerReferences) != 1 || m.Annotations[tokenatorv1.AnnotationRequestHash] != "h" || len(m.Annotations) != 1 {
-		t.Errorf("shared token in the cluster resource namespace: %+v", m.ObjectMeta)
-	}
-	stripped, _ := strip(secret("tenant"))
-	if m := stripped.(*metav1.PartialObjectMetadata); len(m.OwnerReferences) != 0 || len(m.Annotations) != 0 {
-		t.Errorf("a tenant's Secret kept %+v", m.ObjectMeta)
-	}
-}
-
-// One request of a shared token in flight: the others wait in line and are
-// woken when it ends, unless it ended without a request.
-func TestSharedTokensInFlight(t *testing.T) {
-	var s sharedTokens
-	if !s.begin("k", "a") {
-		t.Fatal("the first client does not begin")
-	}
-	if s.begin("k", "b") || s.begin("k", "c") || s.begin("k", "b") {
-		t.Fatal("a second request of the same shared token began")
-	}
-	if !s.begin("other", "d") {
-		t.Fatal("another shared token waits for this one")
-	}
-	if w := s.waiting("k"); !slices.Equal(w, []string{"b", "c"}) {
-		t.Errorf("in line %v, want [b c], each once", w)
-	}
-	if w := s.end("k", false); len(w) != 0 {
-		t.Errorf("woken without a request: %v", w)
-	}
-	if !s.begin("k", "b") {
-		t.Fatal("the next client does not begin once the first ended")
-	}
-	if w := s.end("k", true); len(w) != 1 || w[0] != "c" {
-		t.Errorf("woken %v, want [c] (b requested)", w)
-	}
-	if w := s.end("k", true); len(w) != 0 {
-		t.Errorf("woken twice: %v", w)
-	}
-}
-
-// What is remembered of shared tokens goes with the scopes no client uses
-// and with deleted providers; a key with a request in flight stays.
-func TestSharedTokensForget(t *testing.T) {
-	var s sharedTokens
-	s.put("p1/a", &sharedToken{})
-	s.put("p1/b", &sharedToken{})
-	s.fail("p1/c", &sharedFailure{})
-	s.begin("p1/d", "ns/x")
-	s.put("p2/a", &sharedToken{})
-	s.forgetUnused("p1", map[string]bool{"a": true})
-	if got := s.len(); got != 3 {
-		t.Fatalf("%d keys after forgetUnused, want p1/a, p1/d (in flight) and p2/a", got)
-	}
-	if held, _ := s.get("p1/a"); held == nil {
-		t.Error("p1/a, in use, was forgotten")
-	}
-	s.forgetProvidersExcept(map[types.UID]bool{"p1": true})
-	if got := s.len(); got != 2 {
-		t.Fatalf("%d keys after forgetProvidersExcept, want p1/a and p1/d", got)
-	}
-	s.end("p1/d", false)
-	s.forgetProvidersExcept(nil)
-	if got := s.len(); got != 0 {
-		t.Fatalf("%d keys left once no provider is live", got)
 	}
 }

@@ -1,4 +1,4 @@
-package controllers
+package sharedtoken
 
 import (
 	"errors"
@@ -33,7 +33,7 @@ func TestSharedFailureMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := sharedFailureMessage(tt.err)
+			got := FailureMessage(tt.err)
 			if !strings.HasPrefix(got, tt.want) {
 				t.Errorf("got %q, want it to start with %q", got, tt.want)
 			}

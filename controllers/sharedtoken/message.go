@@ -1,4 +1,4 @@
-package controllers
+package sharedtoken
 
 import (
 	"errors"
@@ -20,11 +20,11 @@ var standardErrorCodes = []string{
 	"temporarily_unavailable", "access_denied",
 }
 
-// sharedFailureMessage is what the tenants of a shared token are told of
+// FailureMessage is what the tenants of a shared token are told of
 // err, a failed request with the central credentials: the endpoint, the HTTP
 // status, a standard error code and Retry-After of an error answer, and no
 // text the IdP chose. The manager's log has the whole error.
-func sharedFailureMessage(err error) string {
+func FailureMessage(err error) string {
 	var respErr *oauth.ResponseError
 	if errors.As(err, &respErr) {
 		public := *respErr
@@ -35,7 +35,12 @@ func sharedFailureMessage(err error) string {
 		return public.Error()
 	}
 	if errors.Is(err, oauth.ErrInvalidResponse) {
-		return fmt.Sprintf(msgSharedInvalidResponse, oauth.ErrInvalidResponse)
+		return fmt.Sprintf(msgInvalidResponse, oauth.ErrInvalidResponse)
 	}
 	return err.Error()
 }
+
+// msgInvalidResponse is what the tenants of a shared token are told of an
+// answer that is not a usable token response: docs/troubleshooting.md
+// explains it (test/docs reads this file).
+const msgInvalidResponse = "%v: the answer to the provider's central credentials is not a usable token response (the manager's log has the details)"
