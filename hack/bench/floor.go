@@ -15,8 +15,8 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // floorAgent is the User-Agent of the floor loop's API requests.
