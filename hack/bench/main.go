@@ -151,6 +151,19 @@ func (b *bench) settle(ctx context.Context, quiet, limit time.Duration) error {
 	return nil
 }
 
+// phaseManager starts the manager of a phase as b.mgr; stop stops it
+// gracefully and forgets it.
+func (b *bench) phaseManager(name string, metrics bool) (m *managerProc, stop func(), err error) {
+	if m, err = startManager(b.managerOptions(name, metrics)); err != nil {
+		return nil, nil, err
+	}
+	b.mgr = m
+	return m, func() {
+		m.stop(syscall.SIGTERM)
+		b.mgr = nil
+	}, nil
+}
+
 func (b *bench) managerOptions(name string, metrics bool) managerOptions {
 	return managerOptions{
 		binary:      b.binary,

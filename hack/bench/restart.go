@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -47,15 +46,11 @@ func (b *bench) restartPhase(ctx context.Context, name string) (*restartResult, 
 	say("%s: starting the manager", name)
 	r := &restartResult{}
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
-	m, err := startManager(b.managerOptions(name, true))
+	m, stop, err := b.phaseManager(name, true)
 	if err != nil {
 		return r, err
 	}
-	b.mgr = m
-	defer func() {
-		m.stop(syscall.SIGTERM)
-		b.mgr = nil
-	}()
+	defer stop()
 	workersAt, err := m.waitWorkers(ctx, 2*time.Minute)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", name, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,15 +46,11 @@ func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string
 	if err != nil {
 		return r, err
 	}
-	m, err := startManager(b.managerOptions("shared", false))
+	m, stop, err := b.phaseManager("shared", false)
 	if err != nil {
 		return r, err
 	}
-	b.mgr = m
-	defer func() {
-		m.stop(syscall.SIGTERM)
-		b.mgr = nil
-	}()
+	defer stop()
 	if _, err := m.waitWorkers(ctx, 2*time.Minute); err != nil {
 		return r, fmt.Errorf("shared: %w", err)
 	}
