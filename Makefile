@@ -30,7 +30,7 @@ GOTEST_FLAGS ?= -count=1 -parallel 6
 SLOW_SUITES ?= dockerfile|release|tools
 # The packages of the code itself, whose tests `make test-all` runs again
 # with the race detector.
-RACE_PKGS ?= ./api/... ./cmd/... ./controllers/... ./internal/... ./hack/...
+RACE_PKGS ?= ./api/... ./cmd/... ./controllers/... ./internal/... ./operator/... ./hack/...
 
 .PHONY: all
 all: build

@@ -20,8 +20,8 @@ import (
 	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // testEnv is one test's namespace, token endpoint and manager.

@@ -9,7 +9,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // --allowed-token-hosts: a tokenURL naming another host is InvalidSpec, and

@@ -13,7 +13,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // providerSAEnv is a providerEnv whose endpoint accepts its client with a

@@ -16,7 +16,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // sideEnv is a second namespace served by the manager of another testEnv,

@@ -32,8 +32,8 @@ import (
 	"github.com/tokenator-dev/tokenator/controllers"
 	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // The tests run the plugin's commands, in process, against a real

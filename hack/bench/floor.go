@@ -11,15 +11,96 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // floorAgent is the User-Agent of the floor loop's API requests.
 const floorAgent = "tokenator-bench-floor"
+
+// floorPhase: the same work as the cold phase, done by a bare client-go loop.
+func (b *bench) floorPhase(ctx context.Context, floor clientSet) error {
+	o := b.o
+	say("floor: creating %d namespaces (no manager running)", o.namespaces)
+	if err := createNamespaces(ctx, b.c, floor.namespaces); err != nil {
+		return err
+	}
+	say("floor: creating %d OAuthClients; for each, as it is created: token request + Secret create + status update, %d workers, QPS %g burst %d",
+		o.n, o.concurrency, o.qps, o.burst)
+	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
+	prof, err := b.startProfiles(ctx, "floor", "")
+	if err != nil {
+		return err
+	}
+	start, d, err := b.floorMeasure(ctx, floor)
+	if err != nil {
+		return err
+	}
+	if err := prof.stop(""); err != nil {
+		return err
+	}
+	b.res.FloorRates = b.proxy.rates(floorAgent, start, time.Now())
+	diff := b.proxy.snapshot().sub(before)
+	b.res.FloorSeconds = round3(d.Seconds())
+	b.res.FloorTokenRequests = b.idp.Requests() - tokensBefore
+	b.res.FloorAPIRequests = diff.byVerbResource(floorAgent)
+	if b.res.FloorTokenRequests > 0 {
+		b.res.FloorRequestsPerToken = round3(float64(diff.requests(floorAgent)) / float64(b.res.FloorTokenRequests))
+	}
+	say("floor: %.2fs", d.Seconds())
+	return b.floorCleanup(ctx, floor)
+}
+
+// floorMeasure creates the floor's OAuthClients as the cold phase does and
+// hands them to the floor's workers as they are created: the same load on the
+// API server, in the same clock. It returns when it started and how long the
+// workers took.
+func (b *bench) floorMeasure(ctx context.Context, floor clientSet) (time.Time, time.Duration, error) {
+	o := b.o
+	creds := make(map[string][2]string, o.n)
+	for i := range o.n {
+		creds[floor.namespace(i)+"/"+floor.name(i)] = [2]string{floor.clientID(i), floor.secretOf(i)}
+	}
+	created := make(chan *tokenatorv1.OAuthClient, o.n)
+	start := time.Now()
+	createErr := make(chan error, 1)
+	go func() {
+		err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
+			oc := floor.oauthClient(i, b.idp.URL())
+			if err := b.c.Create(ctx, oc); err != nil {
+				return err
+			}
+			created <- oc
+			return nil
+		})
+		b.res.FloorCreateSeconds = round3(time.Since(start).Seconds())
+		close(created)
+		createErr <- err
+	}()
+	err := runFloor(ctx, b.viaProxy, created, creds, b.idp.CAPEM(), b.idp.URL(), o.concurrency, o.qps, o.burst)
+	d := time.Since(start)
+	if cerr := <-createErr; cerr != nil {
+		return start, d, fmt.Errorf("floor: creating OAuthClients: %w", cerr)
+	}
+	return start, d, err
+}
+
+// floorCleanup deletes the floor's objects: the manager must never see them.
+func (b *bench) floorCleanup(ctx context.Context, floor clientSet) error {
+	for _, ns := range floor.namespaces {
+		if err := b.c.DeleteAllOf(ctx, &tokenatorv1.OAuthClient{}, client.InNamespace(ns)); err != nil {
+			return fmt.Errorf("floor: deleting OAuthClients: %w", err)
+		}
+		if err := b.c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns)); err != nil {
+			return fmt.Errorf("floor: deleting Secrets: %w", err)
+		}
+	}
+	return nil
+}
 
 // runFloor does, for every OAuthClient received from created (as the bench
 // creates them, the way the manager sees them through its watch), the least an

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // phaseLabel tells which phase of the benchmark created an object.
@@ -205,6 +206,20 @@ func trackReady(ctx context.Context, informers cache.Cache, want int) (*readyTra
 		return nil, fmt.Errorf("the bench's OAuthClient informer did not sync")
 	}
 	return t, nil
+}
+
+// trackPhase starts the bench's informers on the OAuthClients of phase and
+// tracks when want of them are Ready.
+func (b *bench) trackPhase(ctx context.Context, phase string, want int) (*readyTracker, error) {
+	informers, err := cache.New(b.admin, cache.Options{
+		Scheme:   operator.NewScheme(),
+		ByObject: map[client.Object]cache.ByObject{&tokenatorv1.OAuthClient{}: {Label: phaseSelector(phase)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = informers.Start(ctx) }()
+	return trackReady(ctx, informers, want)
 }
 
 func phaseSelector(phase string) labels.Selector {

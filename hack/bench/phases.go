@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // The manager's defaults (the bench does not set them): the longest delay
@@ -185,15 +184,11 @@ func (b *bench) outagePhase(ctx context.Context, cs clientSet, gone ...clientSet
 		}
 	}
 	say("outage: starting the manager; the token endpoint goes down for %s", o.outage)
-	m, err := startManager(b.managerOptions("outage", false))
+	m, stop, err := b.phaseManager("outage", false)
 	if err != nil {
 		return err
 	}
-	b.mgr = m
-	defer func() {
-		m.stop(syscall.SIGTERM)
-		b.mgr = nil
-	}()
+	defer stop()
 	if _, err := m.waitWorkers(ctx, 2*time.Minute); err != nil {
 		return fmt.Errorf("outage: %w", err)
 	}

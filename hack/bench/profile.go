@@ -69,7 +69,11 @@ func startProfiles(ctx context.Context, dir, phase, manager string, api *rest.Co
 }
 
 // stop ends the CPU profiles and takes the manager's cumulative profiles.
+// A nil profiler (no -profile) has nothing to stop.
 func (p *profiler) stop(manager string) error {
+	if p == nil {
+		return nil
+	}
 	p.cancel()
 	p.wg.Wait()
 	close(p.errs)

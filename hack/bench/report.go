@@ -159,33 +159,9 @@ func (r *results) finish(o options, runErr error) {
 	if runErr != nil {
 		r.Error = runErr.Error()
 	}
-	if r.Restart != nil {
-		r.RestartSeconds = r.Restart.Seconds
-		r.RestartTokenRequests = r.Restart.TokenRequests
-		r.RSSMiB = r.Restart.RSSMiB
-	}
-	if r.RestartWithSecrets != nil {
-		r.RestartTokenRequestsWithSecrets = r.RestartWithSecrets.TokenRequests
-		r.RSSMiBWithSecrets = r.RestartWithSecrets.RSSMiB
-	}
-	if r.RSSMiB > 0 && r.RSSMiBWithSecrets > 0 {
-		r.RSSDeltaMiB = round3(r.RSSMiBWithSecrets - r.RSSMiB)
-	}
-	if r.RestartWithSecrets != nil && r.RestartWithLabelled != nil {
-		r.LabelledDeltaMiB = round3(r.RestartWithLabelled.RSSMiB - r.RestartWithSecrets.RSSMiB)
-	}
+	r.headlines()
 	complete := runErr == nil
-	r.Goals = []goal{
-		{"cold_ratio", fmt.Sprintf("%.2f", r.ColdRatio), "<= 1.3", complete && r.ColdRatio <= 1.3},
-		{"api_requests_per_new_token", fmt.Sprintf("%.2f", r.RequestsPerNewToken), "<= 3", complete && r.RequestsPerNewToken <= 3},
-		{"rss_mib_with_10k_secrets - rss_mib", fmt.Sprintf("%.1f", r.RSSDeltaMiB), "<= 15", complete && r.RSSDeltaMiB <= 15},
-		{fmt.Sprintf("rss_mib_with_%d_labelled_secrets - rss_mib_with_secrets", r.Labelled), fmt.Sprintf("%.1f", r.LabelledDeltaMiB), "< 16", complete && r.LabelledDeltaMiB < 16},
-		{"steady_writes", strconv.Itoa(r.SteadyWrites), "0", complete && r.SteadyWrites == 0},
-		{"restart_token_requests", fmt.Sprintf("%d (with secrets: %d)", r.RestartTokenRequests, r.RestartTokenRequestsWithSecrets), "0",
-			complete && r.RestartTokenRequests == 0 && r.RestartTokenRequestsWithSecrets == 0},
-		{"refresh_peak_share", fmt.Sprintf("%.3f", r.RefreshPeakShare), "<= 0.05", complete && r.RefreshPeakShare <= 0.05},
-		{"token_requests", strconv.Itoa(r.TokenRequests), "= N = " + strconv.Itoa(r.N), complete && r.TokenRequests == r.N},
-	}
+	r.Goals = r.goals(complete)
 	if r.Refresh != nil {
 		r.Goals = append(r.Goals, goal{"api_requests_per_routine_refresh", fmt.Sprintf("%.2f", r.Refresh.PerRefresh), "<= 2",
 			complete && r.Refresh.PerRefresh <= 2})
@@ -204,7 +180,47 @@ func (r *results) finish(o options, runErr error) {
 			goal{"outage: requests at once at the endpoint", strconv.Itoa(r.Outage.PeakConcurrent), "<= --max-requests-per-host = " + strconv.Itoa(r.Outage.MaxPerHost),
 				complete && r.Outage.PeakConcurrent <= r.Outage.MaxPerHost})
 	}
-	// The smoke check fails on correctness, never on timings.
+	r.checkCounts()
+}
+
+// headlines copies the restarts' figures to the top level and derives the
+// memory deltas.
+func (r *results) headlines() {
+	if r.Restart != nil {
+		r.RestartSeconds = r.Restart.Seconds
+		r.RestartTokenRequests = r.Restart.TokenRequests
+		r.RSSMiB = r.Restart.RSSMiB
+	}
+	if r.RestartWithSecrets != nil {
+		r.RestartTokenRequestsWithSecrets = r.RestartWithSecrets.TokenRequests
+		r.RSSMiBWithSecrets = r.RestartWithSecrets.RSSMiB
+	}
+	if r.RSSMiB > 0 && r.RSSMiBWithSecrets > 0 {
+		r.RSSDeltaMiB = round3(r.RSSMiBWithSecrets - r.RSSMiB)
+	}
+	if r.RestartWithSecrets != nil && r.RestartWithLabelled != nil {
+		r.LabelledDeltaMiB = round3(r.RestartWithLabelled.RSSMiB - r.RestartWithSecrets.RSSMiB)
+	}
+}
+
+// goals are the goals of every run; a goal is met only by a complete run.
+func (r *results) goals(complete bool) []goal {
+	return []goal{
+		{"cold_ratio", fmt.Sprintf("%.2f", r.ColdRatio), "<= 1.3", complete && r.ColdRatio <= 1.3},
+		{"api_requests_per_new_token", fmt.Sprintf("%.2f", r.RequestsPerNewToken), "<= 3", complete && r.RequestsPerNewToken <= 3},
+		{"rss_mib_with_10k_secrets - rss_mib", fmt.Sprintf("%.1f", r.RSSDeltaMiB), "<= 15", complete && r.RSSDeltaMiB <= 15},
+		{fmt.Sprintf("rss_mib_with_%d_labelled_secrets - rss_mib_with_secrets", r.Labelled), fmt.Sprintf("%.1f", r.LabelledDeltaMiB), "< 16", complete && r.LabelledDeltaMiB < 16},
+		{"steady_writes", strconv.Itoa(r.SteadyWrites), "0", complete && r.SteadyWrites == 0},
+		{"restart_token_requests", fmt.Sprintf("%d (with secrets: %d)", r.RestartTokenRequests, r.RestartTokenRequestsWithSecrets), "0",
+			complete && r.RestartTokenRequests == 0 && r.RestartTokenRequestsWithSecrets == 0},
+		{"refresh_peak_share", fmt.Sprintf("%.3f", r.RefreshPeakShare), "<= 0.05", complete && r.RefreshPeakShare <= 0.05},
+		{"token_requests", strconv.Itoa(r.TokenRequests), "= N = " + strconv.Itoa(r.N), complete && r.TokenRequests == r.N},
+	}
+}
+
+// checkCounts adds the failures of the smoke check, which fails on
+// correctness, never on timings.
+func (r *results) checkCounts() {
 	if r.TokenRequests != r.N {
 		r.Failures = append(r.Failures, fmt.Sprintf("token_requests %d != N %d", r.TokenRequests, r.N))
 	}

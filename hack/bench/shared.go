@@ -3,16 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
-	"github.com/tokenator-dev/tokenator/internal/operator"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 // sharedProviders is the number of ClusterOAuthProviders of the shared phase.
@@ -41,28 +39,49 @@ func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string
 	o := b.o
 	cs := sharedClients(o)
 	r := &sharedResult{Clients: o.n, Providers: sharedProviders}
-	crn := operator.ManagerNamespace()
-	say("shared: %d OAuthClients over %d ClusterOAuthProviders with central credentials in %s", o.n, sharedProviders, crn)
-	if err := createNamespaces(ctx, b.c, append([]string{crn}, cs.namespaces...)); err != nil {
+	if err := b.sharedSetup(ctx, cs, centralID, centralSecret); err != nil {
 		return r, err
+	}
+	tracker, err := b.trackPhase(ctx, cs.phase, o.n)
+	if err != nil {
+		return r, err
+	}
+	m, stop, err := b.phaseManager("shared", false)
+	if err != nil {
+		return r, err
+	}
+	defer stop()
+	if _, err := m.waitWorkers(ctx, 2*time.Minute); err != nil {
+		return r, fmt.Errorf("shared: %w", err)
+	}
+	return r, b.sharedMeasure(ctx, cs, tracker, r)
+}
+
+// sharedSetup creates the namespaces of cs, labelled so that the providers
+// allow them, the central credentials and the providers.
+func (b *bench) sharedSetup(ctx context.Context, cs clientSet, centralID, centralSecret string) error {
+	crn := operator.ManagerNamespace()
+	say("shared: %d OAuthClients over %d ClusterOAuthProviders with central credentials in %s", b.o.n, sharedProviders, crn)
+	if err := createNamespaces(ctx, b.c, append([]string{crn}, cs.namespaces...)); err != nil {
+		return err
 	}
 	for _, ns := range cs.namespaces {
 		n := &corev1.Namespace{}
 		if err := b.c.Get(ctx, client.ObjectKey{Name: ns}, n); err != nil {
-			return r, err
+			return err
 		}
 		if n.Labels == nil {
 			n.Labels = map[string]string{}
 		}
 		n.Labels[phaseLabel] = cs.phase
 		if err := b.c.Update(ctx, n); err != nil {
-			return r, fmt.Errorf("shared: labelling namespace %s: %w", ns, err)
+			return fmt.Errorf("shared: labelling namespace %s: %w", ns, err)
 		}
 	}
 	central := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-central", Namespace: crn},
 		Data: map[string][]byte{"client_id": []byte(centralID), "client_secret": []byte(centralSecret)}}
 	if err := b.c.Create(ctx, central); err != nil {
-		return r, fmt.Errorf("shared: creating the central credentials: %w", err)
+		return fmt.Errorf("shared: creating the central credentials: %w", err)
 	}
 	for i := range sharedProviders {
 		p := &tokenatorv1.ClusterOAuthProvider{
@@ -74,35 +93,16 @@ func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string
 			},
 		}
 		if err := b.c.Create(ctx, p); err != nil {
-			return r, fmt.Errorf("shared: creating ClusterOAuthProvider %s: %w", p.Name, err)
+			return fmt.Errorf("shared: creating ClusterOAuthProvider %s: %w", p.Name, err)
 		}
 	}
+	return nil
+}
 
-	informers, err := cache.New(b.admin, cache.Options{
-		Scheme:   operator.NewScheme(),
-		ByObject: map[client.Object]cache.ByObject{&tokenatorv1.OAuthClient{}: {Label: phaseSelector(cs.phase)}},
-	})
-	if err != nil {
-		return r, err
-	}
-	go func() { _ = informers.Start(ctx) }()
-	tracker, err := trackReady(ctx, informers, o.n)
-	if err != nil {
-		return r, err
-	}
-	m, err := startManager(b.managerOptions("shared", false))
-	if err != nil {
-		return r, err
-	}
-	b.mgr = m
-	defer func() {
-		m.stop(syscall.SIGTERM)
-		b.mgr = nil
-	}()
-	if _, err := m.waitWorkers(ctx, 2*time.Minute); err != nil {
-		return r, fmt.Errorf("shared: %w", err)
-	}
-
+// sharedMeasure creates the OAuthClients of cs, waits until all are Ready
+// and the manager is quiet, and records the token requests and writes.
+func (b *bench) sharedMeasure(ctx context.Context, cs clientSet, tracker *readyTracker, r *sharedResult) error {
+	o := b.o
 	before, tokensBefore := b.proxy.snapshot(), b.idp.Requests()
 	t0 := time.Now()
 	if err := parallel(ctx, o.n, 16, func(ctx context.Context, i int) error {
@@ -115,16 +115,16 @@ func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string
 		}
 		return b.c.Create(ctx, oc)
 	}); err != nil {
-		return r, fmt.Errorf("shared: creating OAuthClients: %w", err)
+		return fmt.Errorf("shared: creating OAuthClients: %w", err)
 	}
 	allAt, err := tracker.wait(ctx, time.Minute+time.Duration(o.n)*150*time.Millisecond)
 	r.TokenRequests = b.idp.Requests() - tokensBefore
 	if err != nil {
-		return r, fmt.Errorf("shared: %w", err)
+		return fmt.Errorf("shared: %w", err)
 	}
 	r.Seconds = round3(allAt.Sub(t0).Seconds())
 	if err := b.settle(ctx, 3*time.Second, 2*time.Minute+time.Duration(o.n)*60*time.Millisecond); err != nil {
-		return r, err
+		return err
 	}
 	r.TokenRequests = b.idp.Requests() - tokensBefore
 	r.Writes = b.proxy.snapshot().sub(before).writes(managerAgent)
@@ -132,7 +132,7 @@ func (b *bench) sharedPhase(ctx context.Context, centralID, centralSecret string
 	if r.TokenRequests != sharedProviders {
 		b.res.Failures = append(b.res.Failures, fmt.Sprintf("shared token_requests %d != providers %d", r.TokenRequests, sharedProviders))
 	}
-	return r, nil
+	return nil
 }
 
 // row prints the phase's line of the table, when the phase ran.

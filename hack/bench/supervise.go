@@ -32,24 +32,47 @@ func supervise(backstop time.Duration, keep bool) int {
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
 		fmt.Fprintf(os.Stderr, "bench: prctl(PR_SET_CHILD_SUBREAPER): %v; leftovers of a crashed run would not be reaped\n", errno)
 	}
+	work, cmd, err := startChild()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	err = waitChild(cmd, backstop)
+
+	if n := reapOrphans(); n > 0 {
+		fmt.Fprintf(os.Stderr, "bench: killed %d process(es) left behind by the benchmark\n", n)
+	}
+	if keep || err != nil {
+		fmt.Fprintf(os.Stderr, "bench: work directory (manager logs, kubeconfig) kept: %s\n", work)
+	} else {
+		_ = os.RemoveAll(work)
+	}
+	return exitCodeOf(err)
+}
+
+// startChild starts this program again, as the child that runs the
+// benchmark in a new work directory.
+func startChild() (work string, cmd *exec.Cmd, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 2
+		return "", nil, err
 	}
-	work, err := os.MkdirTemp("", "tokenator-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 2
+	if work, err = os.MkdirTemp("", "tokenator-bench-"); err != nil {
+		return "", nil, err
 	}
-	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd = exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+work)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 2
+		return "", nil, err
 	}
+	return work, cmd, nil
+}
 
+// waitChild waits for the child to exit, passing it the signals the
+// supervisor receives; after backstop it terminates the child, and kills it
+// 90 seconds later.
+func waitChild(cmd *exec.Cmd, backstop time.Duration) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -72,18 +95,15 @@ func supervise(backstop time.Duration, keep bool) int {
 			}
 		}
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	close(done)
 	signal.Stop(sigs)
+	return err
+}
 
-	if n := reapOrphans(); n > 0 {
-		fmt.Fprintf(os.Stderr, "bench: killed %d process(es) left behind by the benchmark\n", n)
-	}
-	if keep || err != nil {
-		fmt.Fprintf(os.Stderr, "bench: work directory (manager logs, kubeconfig) kept: %s\n", work)
-	} else {
-		_ = os.RemoveAll(work)
-	}
+// exitCodeOf is the supervisor's exit code for the child's exit: the child's
+// code, else 2.
+func exitCodeOf(err error) int {
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -35,8 +36,8 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/netguard"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil/kcm"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 type options struct {
@@ -72,13 +73,24 @@ func main() {
 	}
 }
 
+// demo holds what the steps of the demo share.
+type demo struct {
+	opts options
+	say  func(format string, args ...any)
+	c    client.Client
+	idp  *oauthtest.Server
+}
+
+// ns is the namespace of the sample.
+const ns = "demo"
+
 func run(ctx context.Context, opts options) (err error) {
-	say := func(format string, args ...any) { fmt.Fprintf(opts.out, format+"\n", args...) }
+	d := &demo{opts: opts, say: func(format string, args ...any) { fmt.Fprintf(opts.out, format+"\n", args...) }}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which puts kube-apiserver and etcd into bin/k8s")
 	}
 
-	say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient and ClusterOAuthProvider CRDs")
+	d.say("==> Starting a local kube-apiserver and etcd, and installing the OAuthClient and ClusterOAuthProvider CRDs")
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -88,28 +100,16 @@ func run(ctx context.Context, opts options) (err error) {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	defer func() {
-		say("==> Stopping the control plane")
+		d.say("==> Stopping the control plane")
 		err = errors.Join(err, env.Stop())
 	}()
-	kubeconfig, err := writeKubeconfig(env)
+	stopCluster, err := d.startCluster(env)
+	defer stopCluster()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(filepath.Dir(kubeconfig))
-	say("    kubectl works against it meanwhile: export KUBECONFIG=%s", kubeconfig)
-	if !opts.gc {
-		say("    (no kube-controller-manager in KUBEBUILDER_ASSETS, so no garbage collector: `make controller-manager` builds it)")
-	} else {
-		say("==> Starting kube-controller-manager (garbage collector and namespace controller)")
-		kcmProc, err := kcm.Start(env, time.Minute)
-		if err != nil {
-			return err
-		}
-		defer kcmProc.Stop()
-	}
 
-	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
-	if err != nil {
+	if d.c, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
 		return err
 	}
 	secret, oc, err := readSample(filepath.Join(opts.root, "config", "samples", "tokenator_v1alpha1_oauthclient_lucca.yaml"))
@@ -117,62 +117,107 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 
-	say("==> Starting a local HTTPS token endpoint that behaves like Lucca's (form encoding only, %s tokens)", opts.lifetime)
-	idp := oauthtest.NewServer(oauthtest.Config{
+	d.say("==> Starting a local HTTPS token endpoint that behaves like Lucca's (form encoding only, %s tokens)", opts.lifetime)
+	d.idp = oauthtest.NewServer(oauthtest.Config{
 		Kind:     oauthtest.Lucca,
 		Clients:  map[string]string{secret.StringData["client_id"]: secret.StringData["client_secret"]},
 		Lifetime: opts.lifetime,
 	})
-	defer idp.Close()
-	say("    %s", idp.URL())
+	defer d.idp.Close()
+	d.say("    %s", d.idp.URL())
 
-	say("==> Starting the tokenator manager")
+	stopManager, err := d.startManager(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopManager()) }()
+
+	if err := d.applySample(ctx, secret, oc); err != nil {
+		return err
+	}
+	return d.watch(ctx, oc)
+}
+
+// startCluster writes a kubeconfig of the control plane and, when it is
+// available, starts kube-controller-manager; stop undoes both.
+func (d *demo) startCluster(env *envtest.Environment) (stop func(), err error) {
+	kubeconfig, err := writeKubeconfig(env)
+	if err != nil {
+		return func() {}, err
+	}
+	removeKubeconfig := func() { _ = os.RemoveAll(filepath.Dir(kubeconfig)) }
+	d.say("    kubectl works against it meanwhile: export KUBECONFIG=%s", kubeconfig)
+	if !d.opts.gc {
+		d.say("    (no kube-controller-manager in KUBEBUILDER_ASSETS, so no garbage collector: `make controller-manager` builds it)")
+		return removeKubeconfig, nil
+	}
+	d.say("==> Starting kube-controller-manager (garbage collector and namespace controller)")
+	kcmProc, err := kcm.Start(env, time.Minute)
+	if err != nil {
+		return removeKubeconfig, err
+	}
+	return func() {
+		kcmProc.Stop()
+		removeKubeconfig()
+	}, nil
+}
+
+// startManager starts the tokenator manager; stop stops it and returns its
+// error.
+func (d *demo) startManager(ctx context.Context, cfg *rest.Config) (stop func() error, err error) {
+	d.say("==> Starting the tokenator manager")
 	mgrCfg := operator.DefaultConfig()
 	mgrCfg.MetricsBindAddress = "0"
 	mgrCfg.HealthProbeBindAddress = "0"
 	// The local endpoint listens on loopback, which the default list denies.
 	mgrCfg.DeniedTokenNetworks = netguard.Without(netguard.DefaultDeniedNetworks, netguard.LoopbackNetworks...)
 	mgrCtx, stopManager := context.WithCancel(ctx)
-	defer stopManager()
 	mgr, err := operator.NewManager(mgrCtx, cfg, mgrCfg)
 	if err != nil {
-		return err
+		stopManager()
+		return nil, err
 	}
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() {
+	return func() error {
 		stopManager()
-		err = errors.Join(err, <-mgrDone)
-	}()
+		return <-mgrDone
+	}, nil
+}
 
-	ns := "demo"
-	say("==> Applying config/samples/tokenator_v1alpha1_oauthclient_lucca.yaml in namespace %q,", ns)
-	say("    with tokenURL pointed at the local endpoint and its CA trusted")
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+// applySample creates the sample's Secret and OAuthClient in ns, with the
+// tokenURL pointed at the local endpoint and its CA trusted.
+func (d *demo) applySample(ctx context.Context, secret *corev1.Secret, oc *tokenatorv1.OAuthClient) error {
+	d.say("==> Applying config/samples/tokenator_v1alpha1_oauthclient_lucca.yaml in namespace %q,", ns)
+	d.say("    with tokenURL pointed at the local endpoint and its CA trusted")
+	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "local-idp-ca", Namespace: ns},
-		Data: map[string][]byte{"ca.crt": idp.CAPEM()}}); err != nil {
+	if err := d.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "local-idp-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": d.idp.CAPEM()}}); err != nil {
 		return err
 	}
 	secret.Namespace, oc.Namespace = ns, ns
-	oc.Spec.TokenURL = idp.URL()
+	oc.Spec.TokenURL = d.idp.URL()
 	oc.Spec.TLS = &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "local-idp-ca"}}
-	if err := c.Create(ctx, secret); err != nil {
+	if err := d.c.Create(ctx, secret); err != nil {
 		return err
 	}
-	if err := c.Create(ctx, oc); err != nil {
-		return err
-	}
+	return d.c.Create(ctx, oc)
+}
 
-	say("==> Waiting for the OAuthClient to be Ready")
+// watch shows the OAuthClient each time it holds a new token, until ctx ends,
+// or, with -once, until its first token; with the garbage collector, until it
+// is deleted and its Secret gone.
+func (d *demo) watch(ctx context.Context, oc *tokenatorv1.OAuthClient) error {
+	d.say("==> Waiting for the OAuthClient to be Ready")
 	key := types.NamespacedName{Namespace: ns, Name: oc.Name}
 	var lastToken time.Time
 	var secretName string
 	for {
-		if err := c.Get(ctx, key, oc); apierrors.IsNotFound(err) && opts.gc && secretName != "" {
-			say("\n==> The OAuthClient was deleted")
-			return waitSecretGone(ctx, c, ns, secretName, say)
+		if err := d.c.Get(ctx, key, oc); apierrors.IsNotFound(err) && d.opts.gc && secretName != "" {
+			d.say("\n==> The OAuthClient was deleted")
+			return waitSecretGone(ctx, d.c, ns, secretName, d.say)
 		} else if err != nil {
 			return err
 		}
@@ -180,31 +225,40 @@ func run(ctx context.Context, opts options) (err error) {
 			oc.Status.LastRefreshTime != nil && oc.Status.LastRefreshTime.After(lastToken) {
 			lastToken = oc.Status.LastRefreshTime.Time
 			secretName = oc.Status.SecretName
-			if err := show(ctx, c, oc, say); err != nil {
+			if done, err := d.newToken(ctx, oc); done || err != nil {
 				return err
-			}
-			if opts.once {
-				if !opts.gc {
-					return nil
-				}
-				say("\n==> Deleting the OAuthClient")
-				if err := c.Delete(ctx, oc); err != nil {
-					return err
-				}
-				return waitSecretGone(ctx, c, ns, secretName, say)
-			}
-			say("    (next refresh at %s; Ctrl-C stops the demo)", oc.Status.RefreshAt.UTC().Format(time.RFC3339))
-			if opts.gc {
-				say("    (kubectl delete oauthclient -n %s %s: the garbage collector deletes its Secret)", ns, oc.Name)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			say("")
+			d.say("")
 			return nil
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// newToken shows oc, which holds a new token; with -once it then deletes it,
+// waits for the garbage collector, if any, and is done.
+func (d *demo) newToken(ctx context.Context, oc *tokenatorv1.OAuthClient) (done bool, err error) {
+	if err := show(ctx, d.c, oc, d.say); err != nil {
+		return true, err
+	}
+	if d.opts.once {
+		if !d.opts.gc {
+			return true, nil
+		}
+		d.say("\n==> Deleting the OAuthClient")
+		if err := d.c.Delete(ctx, oc); err != nil {
+			return true, err
+		}
+		return true, waitSecretGone(ctx, d.c, ns, oc.Status.SecretName, d.say)
+	}
+	d.say("    (next refresh at %s; Ctrl-C stops the demo)", oc.Status.RefreshAt.UTC().Format(time.RFC3339))
+	if d.opts.gc {
+		d.say("    (kubectl delete oauthclient -n %s %s: the garbage collector deletes its Secret)", ns, oc.Name)
+	}
+	return false, nil
 }
 
 // waitSecretGone waits until the garbage collector has deleted the Secret of a

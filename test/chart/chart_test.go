@@ -249,7 +249,7 @@ func chartCases() []chartCase {
 					Not(HaveKey("bearerTokenFile")),
 					HaveKeyWithValue("tlsConfig", HaveKeyWithValue("insecureSkipVerify", true))))
 				g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--metrics-secure=true"))
-				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-ha")
+				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-ha", fullnameOf(r))
 
 				// The chart's rules with the default values are those of config/prometheus.
 				plain := decodeAll(t, readFile(t, "config/prometheus/prometheusrule.yaml"))
@@ -455,7 +455,7 @@ func chartCases() []chartCase {
 				g.Expect(endpoints).To(ConsistOf(And(
 					HaveKeyWithValue("port", "metrics"), HaveKeyWithValue("path", "/metrics"), HaveKeyWithValue("interval", "1m"),
 					HaveKeyWithValue("honorLabels", true), HaveKeyWithValue("scheme", "https"))))
-				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-daytwo")
+				checkScraper(g, r, endpoints[0].(map[string]any), "tokenator-daytwo", fullnameOf(r))
 				g.Expect(r.all("ServiceMonitor")).To(BeEmpty())
 			},
 		},
@@ -489,8 +489,9 @@ func checkMonitor(g Gomega, m *unstructured.Unstructured, labels map[string]stri
 // endpoint scrapes the HTTPS metrics with: the key "token" of a Secret the
 // cluster fills with the token of a ServiceAccount (type
 // kubernetes.io/service-account-token), in the release namespace, which a
-// ClusterRoleBinding lets get /metrics through the metrics-reader ClusterRole.
-func checkScraper(g Gomega, r rendered, endpoint map[string]any, namespace string) {
+// ClusterRoleBinding <fullname>-metrics-scraper lets get /metrics through the
+// <fullname>-metrics-reader ClusterRole.
+func checkScraper(g Gomega, r rendered, endpoint map[string]any, namespace, fullname string) {
 	g.ExpectWithOffset(1, endpoint).To(HaveKeyWithValue("authorization", HaveKeyWithValue("type", "Bearer")))
 	name, _, _ := unstructured.NestedString(endpoint, "authorization", "credentials", "name")
 	key, _, _ := unstructured.NestedString(endpoint, "authorization", "credentials", "key")
@@ -504,10 +505,10 @@ func checkScraper(g Gomega, r rendered, endpoint map[string]any, namespace strin
 	sa := secret.Annotations[corev1.ServiceAccountNameKey]
 	g.ExpectWithOffset(1, r.find("ServiceAccount", namespace, sa)).NotTo(BeNil(), "the scraper's ServiceAccount %s", sa)
 	var b rbacv1.ClusterRoleBinding
-	u = r.find("ClusterRoleBinding", "", fullnameOf(r)+"-metrics-scraper")
+	u = r.find("ClusterRoleBinding", "", fullname+"-metrics-scraper")
 	g.ExpectWithOffset(1, u).NotTo(BeNil())
 	typed(g, u, &b)
-	g.ExpectWithOffset(1, b.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullnameOf(r) + "-metrics-reader"}))
+	g.ExpectWithOffset(1, b.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullname + "-metrics-reader"}))
 	g.ExpectWithOffset(1, b.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: sa, Namespace: namespace}))
 }
 

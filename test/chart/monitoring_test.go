@@ -213,9 +213,9 @@ func TestMonitoringCRDsValidate(t *testing.T) {
 // ServiceMonitor, the scrape of kustomize installs: the API server accepts
 // them, the Service selects the manager pods of config/manager on their metrics
 // port, the ServiceMonitor selects the Service, and it scrapes as the chart's
-// ServiceMonitor does with its default values (HTTPS, TLS, honorLabels), with
-// a bearer token: config/prometheus sends Prometheus's own, the chart that of
-// its scraper ServiceAccount (checkScraper).
+// ServiceMonitor does with its default values (HTTPS, TLS, honorLabels, and
+// the token of a scraper ServiceAccount bound to the metrics-reader
+// ClusterRole of config/default: checkScraper).
 func TestKustomizeMetricsScrape(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -223,17 +223,20 @@ func TestKustomizeMetricsScrape(t *testing.T) {
 		Resources []string `json:"resources"`
 	}
 	g.Expect(yaml.Unmarshal(readFile(t, "config/prometheus/kustomization.yaml"), &kz)).To(Succeed())
-	g.Expect(kz.Resources).To(ContainElements("service.yaml", "servicemonitor.yaml"))
+	g.Expect(kz.Resources).To(ContainElements("service.yaml", "servicemonitor.yaml", "metricsscraper.yaml"))
 
 	svc := decodeAll(t, readFile(t, "config/prometheus/service.yaml"))
 	sm := decodeAll(t, readFile(t, "config/prometheus/servicemonitor.yaml"))
+	scraper := rendered(decodeAll(t, readFile(t, "config/prometheus/metricsscraper.yaml")))
 	g.Expect(svc).To(HaveLen(1))
 	g.Expect(sm).To(HaveLen(1))
 	g.Expect(svc[0].GetKind()).To(Equal("Service"))
 	g.Expect(sm[0].GetKind()).To(Equal("ServiceMonitor"))
-	for _, o := range []*unstructured.Unstructured{svc[0], sm[0]} {
-		ensureNamespace(t, o.GetNamespace(), nil)
-		g.Expect(applyDryRun(context.Background(), o)).To(Succeed(), "config/prometheus: %s", o.GetKind())
+	for _, o := range append([]*unstructured.Unstructured{svc[0], sm[0]}, scraper...) {
+		if o.GetNamespace() != "" {
+			ensureNamespace(t, o.GetNamespace(), nil)
+		}
+		g.Expect(applyDryRun(context.Background(), o)).To(Succeed(), "config/prometheus: %s %s", o.GetKind(), o.GetName())
 	}
 
 	// The Service selects the manager's pods, in their namespace, on the
@@ -289,8 +292,19 @@ func TestKustomizeMetricsScrape(t *testing.T) {
 		g.Expect(chartEP).To(HaveKey(k))
 		g.Expect(ep[k]).To(Equal(chartEP[k]), "endpoint %s differs from the chart's ServiceMonitor", k)
 	}
-	g.Expect(ep).To(HaveKey("bearerTokenFile"))
 	g.Expect(chartEP).To(HaveKeyWithValue("authorization", HaveKeyWithValue("type", "Bearer")))
+	g.Expect(ep).NotTo(HaveKey("bearerTokenFile"), "deprecated by the Prometheus Operator: authorization, as the chart")
+	checkScraper(g, scraper, ep, svc[0].GetNamespace(), "tokenator")
+	// The ClusterRole it binds is config/rbac's metrics-reader, named
+	// tokenator-metrics-reader by config/default's name prefix.
+	var prefix struct {
+		NamePrefix string `json:"namePrefix"`
+	}
+	g.Expect(yaml.Unmarshal(readFile(t, "config/default/operator/kustomization.yaml"), &prefix)).To(Succeed())
+	reader := decodeAll(t, readFile(t, "config/rbac/metrics_reader_role.yaml"))
+	g.Expect(reader).To(HaveLen(1))
+	g.Expect(reader[0].GetKind()).To(Equal("ClusterRole"))
+	g.Expect(prefix.NamePrefix + reader[0].GetName()).To(Equal("tokenator-metrics-reader"))
 	g.Expect(ep["scheme"]).To(Equal("https"))
 	g.Expect(ep["honorLabels"]).To(BeTrue())
 }

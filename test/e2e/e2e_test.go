@@ -40,9 +40,9 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
 	"github.com/tokenator-dev/tokenator/internal/testutil/kcm"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 const repoRoot = "../.."

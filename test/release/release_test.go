@@ -34,8 +34,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
-	"github.com/tokenator-dev/tokenator/internal/operator"
 	"github.com/tokenator-dev/tokenator/internal/testutil"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 var repoRoot = filepath.Join("..", "..")

@@ -121,8 +121,8 @@ type Fault struct {
 	RetryAfter  string
 	Header      map[string]string
 	// Delay is waited before answering. The wait ends early when the client
-	// goes away, or when the server closes (the connection is then dropped
-	// without an answer). With Status 0 the request is then processed
+	// goes away, or when the server closes; the connection is then dropped
+	// without an answer. With Status 0 the request is then processed
 	// normally.
 	Delay time.Duration
 	// Count is how many requests the fault affects; 0 means all of them
@@ -396,7 +396,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-timer.C:
 			case <-r.Context().Done():
-				return
+				// The client went away: drop the connection rather than
+				// answer an empty 200. The server reads a client's TLS
+				// close_notify before the client closes its socket, and
+				// http.Transport may take an answer written in between
+				// for that of the request it gave up on.
+				panic(http.ErrAbortHandler)
 			case <-s.closing:
 				// Drop the connection rather than answer an empty 200.
 				panic(http.ErrAbortHandler)

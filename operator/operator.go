@@ -89,8 +89,29 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// NewManager builds a manager running the OAuthClient reconciler.
+// NewManager builds a manager running the OAuthClient and
+// ClusterOAuthProvider reconcilers.
 func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(restConfig, managerOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := addControllers(ctx, mgr, cfg); err != nil {
+		return nil, err
+	}
+	if cfg.HealthProbeBindAddress != "" && cfg.HealthProbeBindAddress != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+// managerOptions are the manager's cache, client, servers and leader election.
+func managerOptions(cfg Config) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
 	if !cfg.EnableHTTP2 {
 		// HTTP/2 stays off unless asked for: see CVE-2023-44487 and CVE-2023-39325.
@@ -105,7 +126,7 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		metricsOpts.CertName = cfg.MetricsCertName
 		metricsOpts.KeyName = cfg.MetricsKeyName
 	}
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	return ctrl.Options{
 		Scheme:                  NewScheme(),
 		Cache:                   controllers.CacheOptions(cfg.Reconciler.Namespaces),
 		Client:                  controllers.ClientOptions(),
@@ -121,34 +142,25 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg Config) (ctrl.
 		// The manager stops right after the leader's lease is released, so a
 		// successor takes over without waiting for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+}
+
+// addControllers registers the OAuthClient and ClusterOAuthProvider
+// controllers with mgr; their token requests go through the network guards.
+func addControllers(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	own, provider, err := newGuards(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rc := cfg.Reconciler
 	if rc.ClusterResourceNamespace == "" {
 		rc.ClusterResourceNamespace = ManagerNamespace()
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Dependencies{
+	return controllers.Setup(ctx, mgr, controllers.Dependencies{
 		HTTPClients: oauth.NewHTTPClientsByReach(guarded(cfg, own), guarded(cfg, provider)),
 		TokenHosts:  provider,
 		Options:     rc,
-	}); err != nil {
-		return nil, err
-	}
-	if cfg.HealthProbeBindAddress != "" && cfg.HealthProbeBindAddress != "0" {
-		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-			return nil, err
-		}
-		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-			return nil, err
-		}
-	}
-	return mgr, nil
+	})
 }
 
 // newGuards returns the network guards of the token requests: own, of the

@@ -36,7 +36,7 @@ import (
 // kube-apiserver and etcd (envtest), started by the first of them.
 var (
 	controlPlane = &testutil.ControlPlane{
-		CRDDir: filepath.Join("..", "..", "config", "crd", "bases"),
+		CRDDir: filepath.Join("..", "config", "crd", "bases"),
 		Scheme: NewScheme(),
 	}
 	// logs holds everything the managers logged, at debug level.
