@@ -45,7 +45,7 @@ func (r *OAuthClientReconciler) act(ctx context.Context, oc *tokenatorv1.OAuthCl
 		}
 		return r.requestToken(ctx, oc, f, g)
 	case actionWrite:
-		return r.writeSecret(ctx, oc, g, f.Outcome.tok, p, f.Now)
+		return r.writeSecret(ctx, oc, g, f.Outcome.Token, p, f.Now)
 	case actionRewrite:
 		return r.rewriteToken(ctx, oc, g, p, f.Now)
 	case actionStoreShared:
@@ -106,7 +106,7 @@ func (r *OAuthClientReconciler) planOptions() planOptions {
 // free slot reads them from memory when it comes back); a slot is then taken
 // for the token request alone: a client whose endpoint host, or namespace,
 // has its share of requests in flight comes back shortly without holding a
-// worker. The request itself runs off the workers (see tokenRequests): this
+// worker. The request itself runs off the workers (see inflight.Requests): this
 // reconcile returns at once, and the one its end wakes writes the outcome.
 func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv1.OAuthClient, f facts, g *gathered) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(oc).String()
@@ -132,7 +132,7 @@ func (r *OAuthClientReconciler) requestToken(ctx context.Context, oc *tokenatorv
 	// The reconcile's context is the controller's, which lives until the
 	// manager stops (no reconcile timeout is set): a request in flight
 	// ends with the manager.
-	r.requests.start(ctx, key, f.RequestHash+"|"+f.RefreshRequest, func(ctx context.Context) (*oauth.Token, error) {
+	r.requests.Start(ctx, key, f.RequestHash+"|"+f.RefreshRequest, func(ctx context.Context) (*oauth.Token, error) {
 		defer release()
 		return r.sendTokenRequest(ctx, g, in, scopes)
 	}, func() { r.wake(key) })
@@ -189,7 +189,7 @@ func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1
 	}
 	scopes := sharedSpec(oc, g.source).Scopes // sorted, without repeats
 	started = true
-	r.requests.start(ctx, sharedRequestKey(key), g.hash, func(ctx context.Context) (*oauth.Token, error) {
+	r.requests.Start(ctx, sharedRequestKey(key), g.hash, func(ctx context.Context) (*oauth.Token, error) {
 		defer release()
 		return r.sendTokenRequest(ctx, g, in, scopes)
 	}, func() {
@@ -207,7 +207,7 @@ func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1
 // the provider, and delivers it to oc.
 func (r *OAuthClientReconciler) storeShared(ctx context.Context, oc *tokenatorv1.OAuthClient, f facts, g *gathered) (ctrl.Result, error) {
 	p := g.source.provider
-	held, err := r.writeShared(ctx, p, g.sharedName, g.sharedSK, g, f.Outcome.tok)
+	held, err := r.writeShared(ctx, p, g.sharedName, g.sharedSK, g, f.Outcome.Token)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

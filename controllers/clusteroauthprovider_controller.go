@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -41,15 +42,26 @@ import (
 // requests are the OAuthClient reconciler's.
 type ClusterOAuthProviderReconciler struct {
 	client.Client
-	// Clients is the OAuthClient reconciler, whose caches, indexes and host
-	// check this reconciler shares.
-	Clients *OAuthClientReconciler
 	// Recorder emits Events.
 	Recorder events.EventRecorder
-	// Clock is the time source; nil means the real clock.
+	// Clock is the time source.
 	Clock clock.PassiveClock
 	// Metrics records each provider's counts.
 	Metrics *metrics.Metrics
+	// check is the one check of whether a provider can be used, which the
+	// OAuthClient reconciler makes for its clients too.
+	check func(context.Context, *tokenatorv1.ClusterOAuthProvider) (labels.Selector, error)
+	// references is the OAuthClient reconciler's metadata cache of Secrets,
+	// ConfigMaps and ServiceAccounts; namespaces its cache of Namespace labels.
+	references, namespaces cache.Cache
+	// shared is the memory of shared tokens, which the OAuthClient reconciler
+	// fills.
+	shared *sharedtoken.Tokens
+	// clusterResourceNamespace is where providers' references and shared
+	// tokens are.
+	clusterResourceNamespace string
+	// skipNameValidation allows several managers in one process (tests).
+	skipNameValidation bool
 }
 
 // Reconcile brings one ClusterOAuthProvider's status up to date.
@@ -70,7 +82,7 @@ func (r *ClusterOAuthProviderReconciler) Reconcile(ctx context.Context, req ctrl
 	st := &p.Status
 	st.ObservedGeneration = p.Generation
 	status, reason, message := metav1.ConditionTrue, tokenatorv1.ReasonProviderReady, msgProviderReady
-	sel, err := r.Clients.checkProviderUsable(ctx, p)
+	sel, err := r.check(ctx, p)
 	if pr := problemOf(err); pr != nil {
 		status, reason, message = metav1.ConditionFalse, pr.reason, pr.message
 	} else if err != nil {
@@ -142,7 +154,7 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 	n := 0
 	for i := range items {
 		ns := namespaceMetadata()
-		if err := r.Clients.NamespaceReader.Get(ctx, types.NamespacedName{Name: items[i].Namespace}, ns); err != nil {
+		if err := r.namespaces.Get(ctx, types.NamespacedName{Name: items[i].Namespace}, ns); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
@@ -165,7 +177,7 @@ func (r *ClusterOAuthProviderReconciler) allowedClients(ctx context.Context, p *
 func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider, items []tokenatorv1.OAuthClient) (int, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.Clients.References.List(ctx, list, client.InNamespace(r.Clients.Options.ClusterResourceNamespace),
+	if err := r.references.List(ctx, list, client.InNamespace(r.clusterResourceNamespace),
 		client.MatchingFields{indexController: string(p.UID)}); err != nil {
 		return 0, err
 	}
@@ -175,7 +187,7 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 			inUse[sharedtoken.Key(policy.RequestedScopes(p, oc.Spec.Scopes), oc.Spec.Audience)] = true
 		}
 	}
-	r.Clients.shared.ForgetUnused(p.UID, inUse)
+	r.shared.ForgetUnused(p.UID, inUse)
 	n := 0
 	for i := range list.Items {
 		s := &list.Items[i]
@@ -214,7 +226,7 @@ func (r *ClusterOAuthProviderReconciler) forgetDeletedProviders(ctx context.Cont
 	for i := range list.Items {
 		live[list.Items[i].UID] = true
 	}
-	r.Clients.shared.ForgetProvidersExcept(live)
+	r.shared.ForgetProvidersExcept(live)
 	return nil
 }
 
@@ -222,8 +234,12 @@ func (r *ClusterOAuthProviderReconciler) forgetDeletedProviders(ctx context.Cont
 // reconciler of mgr, which shares the caches, indexes and host check of
 // clients, the OAuthClient reconciler.
 func NewClusterOAuthProviderReconciler(mgr ctrl.Manager, clients *OAuthClientReconciler) *ClusterOAuthProviderReconciler {
-	return &ClusterOAuthProviderReconciler{Client: mgr.GetClient(), Clients: clients, Recorder: clients.Recorder,
-		Clock: clients.Clock, Metrics: clients.Metrics}
+	refs, _ := clients.References.(cache.Cache)
+	namespaces, _ := clients.NamespaceReader.(cache.Cache)
+	return &ClusterOAuthProviderReconciler{Client: mgr.GetClient(), Recorder: clients.Recorder, Clock: clients.Clock,
+		Metrics: clients.Metrics, check: clients.checkProviderUsable, references: refs, namespaces: namespaces,
+		shared: clients.shared, clusterResourceNamespace: clients.Options.ClusterResourceNamespace,
+		skipNameValidation: clients.Options.SkipNameValidation}
 }
 
 // SetupWithManager registers the reconciler's watches: its providers, the
@@ -244,8 +260,8 @@ func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) erro
 			}
 			return nil
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{SkipNameValidation: ptr.To(r.Clients.Options.SkipNameValidation)})
-	if c, ok := r.Clients.References.(cache.Cache); ok {
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(r.skipNameValidation)})
+	if c := r.references; c != nil {
 		b = b.WatchesRawSource(source.Kind(c, metadataOnly("Secret"),
 			handler.TypedEnqueueRequestsFromMapFunc(r.mapReference(indexProviderSecretRefs)))).
 			WatchesRawSource(source.Kind(c, metadataOnly("ConfigMap"),
@@ -253,7 +269,7 @@ func (r *ClusterOAuthProviderReconciler) SetupWithManager(mgr ctrl.Manager) erro
 			WatchesRawSource(source.Kind(c, metadataOnly("ServiceAccount"),
 				handler.TypedEnqueueRequestsFromMapFunc(r.mapReference(indexProviderServiceAccountRefs))))
 	}
-	if c, ok := r.Clients.NamespaceReader.(cache.Cache); ok {
+	if c := r.namespaces; c != nil {
 		b = b.WatchesRawSource(source.Kind(c, namespaceMetadata(),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, _ *metav1.PartialObjectMetadata) []reconcile.Request {
 				return r.allProviders(ctx)
@@ -289,7 +305,7 @@ func (r *ClusterOAuthProviderReconciler) allProviders(ctx context.Context) []rec
 // providers that refer to it by index, or that control it (a shared token
 // Secret).
 func (r *ClusterOAuthProviderReconciler) mapReference(index string) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
-	crn := r.Clients.Options.ClusterResourceNamespace
+	crn := r.clusterResourceNamespace
 	return func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
 		if o.Namespace != crn {
 			return nil

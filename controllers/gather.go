@@ -76,12 +76,12 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 // request asked now); an outcome for another request, or one no reconcile
 // took in time, is dropped.
 func (r *OAuthClientReconciler) gatherOutcome(f *facts, key, id string) {
-	out := r.requests.take(key)
+	out := r.requests.Take(key)
 	switch {
 	case out == nil:
-	case out.pending:
+	case out.Pending:
 		f.InFlight = true
-	case out.usable(id, f.Now):
+	case out.Usable(id, f.Now):
 		f.Outcome = out
 	}
 }
@@ -95,12 +95,12 @@ func (r *OAuthClientReconciler) gatherShared(ctx context.Context, f *facts, g *g
 	g.sharedKey, g.sharedSK, g.sharedName = string(p.UID)+"/"+sk, sk, sharedtoken.SecretName(p.Name, sk)
 	f.Shared = &sharedFacts{Key: g.sharedKey}
 	_, f.Shared.Failure = r.shared.Get(g.sharedKey)
-	if out := r.requests.take(sharedRequestKey(g.sharedKey)); out != nil {
+	if out := r.requests.Take(sharedRequestKey(g.sharedKey)); out != nil {
 		switch {
-		case out.pending:
+		case out.Pending:
 			f.InFlight = true
 			return nil
-		case out.usable(g.hash, f.Now):
+		case out.Usable(g.hash, f.Now):
 			f.Outcome = out
 			return nil
 		}

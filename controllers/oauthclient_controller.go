@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/inflight"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
@@ -65,14 +66,14 @@ type OAuthClientReconciler struct {
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
 	// shared remembers the shared tokens of ClusterOAuthProviders.
-	shared sharedtoken.Tokens
+	shared *sharedtoken.Tokens
 	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
 	saTokens serviceAccountTokens
 	// warned remembers the last Warning Event of each failing client.
 	warned warnings
 	// requests are the token requests in flight, off the workers, and the
 	// outcomes not yet taken.
-	requests tokenRequests
+	requests inflight.Requests
 	// apiAudiences are the API server's own audiences, refused for them.
 	apiAudiences *apiAudiences
 	// woken brings OAuthClients back to a worker (see wakeByChannel).
@@ -189,7 +190,7 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.writes.forget(key)
 	r.held.forget(key)
 	r.warned.forget(key)
-	r.requests.forget(key.String())
+	r.requests.Forget(key.String())
 }
 
 // errDeferred is returned by requestToken for a client that found no free

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/inflight"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -55,7 +56,7 @@ type facts struct {
 	InFlight bool
 	// Outcome is the ended request of this client, or of its shared token,
 	// that answers the current request; nil when none.
-	Outcome *requestOutcome
+	Outcome *inflight.Outcome
 	// Shared is set when the token is the provider's shared token.
 	Shared *sharedFacts
 }
@@ -265,21 +266,21 @@ func decideOutcome(f facts, o planOptions) plan {
 	p := plan{Why: whyAnswered, RecordRequest: true, InputsChanged: inputsChanged(f)}
 	var refErr *referenceError
 	switch {
-	case errors.As(out.err, &refErr):
+	case errors.As(out.Err, &refErr):
 		// The client authentication material or the CA bundle: nothing was
 		// sent, and nothing is answered.
 		return decideProblem(facts{Now: f.Now, Status: st, Problem: problemOf(refErr)})
-	case errors.Is(out.err, oauth.ErrInvalidRequest):
+	case errors.Is(out.Err, oauth.ErrInvalidRequest):
 		// The spec asks for a request that cannot be sent: a retry cannot help.
 		p.Action = actionReport
 		p.Ready = &readiness{metav1.ConditionFalse, tokenatorv1.ReasonInvalidSpec,
-			fmt.Sprintf("%s; %s", out.err.Error(), currentTokenNote(st, f.Now))}
-	case out.err != nil && f.Shared != nil:
-		failed := sharedFailurePlan(f, out.err, o)
+			fmt.Sprintf("%s; %s", out.Err.Error(), currentTokenNote(st, f.Now))}
+	case out.Err != nil && f.Shared != nil:
+		failed := sharedFailurePlan(f, out.Err, o)
 		p.Action, p.Failed, p.At = actionFail, failed, failed.retryAt
 		p.Ready = failedReadiness(st, failed.shared.Message, f.Now)
-	case out.err != nil:
-		p = failurePlan(st, out.err, f.UID, f.Now, o)
+	case out.Err != nil:
+		p = failurePlan(st, out.Err, f.UID, f.Now, o)
 		p.Why, p.RecordRequest, p.InputsChanged = whyAnswered, true, inputsChanged(f)
 	case f.Shared != nil:
 		// Delivering it answers the request (decideShared): the status still

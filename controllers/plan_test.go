@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/inflight"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
@@ -231,14 +232,14 @@ func TestDecidePaths(t *testing.T) {
 			now: time.Minute, want: actionReport, why: whySuspended, ready: tokenatorv1.ReasonSuspended},
 
 		{name: "a token obtained is written and announced after a changed request", status: issued(),
-			facts: facts{RequestHash: "h2", Outcome: &requestOutcome{tok: &oauth.Token{}}},
+			facts: facts{RequestHash: "h2", Outcome: &inflight.Outcome{Token: &oauth.Token{}}},
 			now:   time.Minute, want: actionWrite, why: whyAnswered,
 			check: func(t *testing.T, p plan) {
 				if !p.Issued || !p.Announce || !p.RecordRequest || !p.InputsChanged {
 					t.Fatalf("want issued, announced, recorded and changed: %+v", p)
 				}
 			}},
-		{name: "a first token is told by its Ready condition alone", facts: facts{RequestHash: "h1", Outcome: &requestOutcome{tok: &oauth.Token{}}},
+		{name: "a first token is told by its Ready condition alone", facts: facts{RequestHash: "h1", Outcome: &inflight.Outcome{Token: &oauth.Token{}}},
 			want: actionWrite, why: whyAnswered,
 			check: func(t *testing.T, p plan) {
 				if !p.Issued || p.Announce {
@@ -246,7 +247,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a failed request backs off and keeps the token", status: issued(),
-			facts: facts{RequestHash: "h1", UID: "u", Outcome: &requestOutcome{err: errors.New("connection refused")}},
+			facts: facts{RequestHash: "h1", UID: "u", Outcome: &inflight.Outcome{Err: errors.New("connection refused")}},
 			now:   20 * time.Minute, want: actionFail, why: whyAnswered, at: 20*time.Minute + 5*time.Second,
 			ready: tokenatorv1.ReasonTokenRequestFailed, message: "token request failed: connection refused; the Secret keeps the previous token",
 			check: func(t *testing.T, p plan) {
@@ -255,7 +256,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a failure in the last sixth warns once", status: issued(),
-			facts: facts{RequestHash: "h1", UID: "u", Outcome: &requestOutcome{err: errors.New("connection refused")}},
+			facts: facts{RequestHash: "h1", UID: "u", Outcome: &inflight.Outcome{Err: errors.New("connection refused")}},
 			now:   26 * time.Minute, want: actionFail, why: whyAnswered, at: 26*time.Minute + 5*time.Second,
 			ready: tokenatorv1.ReasonTokenRequestFailed,
 			check: func(t *testing.T, p plan) {
@@ -264,7 +265,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a request that cannot be sent is InvalidSpec", status: issued(),
-			facts: facts{RequestHash: "h1", Outcome: &requestOutcome{err: fmt.Errorf("%w: extra parameter \"scope\" may not be set", oauth.ErrInvalidRequest)}},
+			facts: facts{RequestHash: "h1", Outcome: &inflight.Outcome{Err: fmt.Errorf("%w: extra parameter \"scope\" may not be set", oauth.ErrInvalidRequest)}},
 			now:   time.Minute, want: actionReport, why: whyAnswered, ready: tokenatorv1.ReasonInvalidSpec, message: "extra parameter",
 			check: func(t *testing.T, p plan) {
 				if !p.RecordRequest || p.Failed != nil {
@@ -272,7 +273,7 @@ func TestDecidePaths(t *testing.T) {
 				}
 			}},
 		{name: "a key that cannot sign is reported, nothing answered", status: issued(),
-			facts: facts{RequestHash: "h2", Outcome: &requestOutcome{err: invalidSpec(errors.New("spec.credentialsSecretRef.privateKeyKey: not a PEM key"))}},
+			facts: facts{RequestHash: "h2", Outcome: &inflight.Outcome{Err: invalidSpec(errors.New("spec.credentialsSecretRef.privateKeyKey: not a PEM key"))}},
 			now:   time.Minute, want: actionReport, why: whyProblem, ready: tokenatorv1.ReasonInvalidSpec,
 			check: func(t *testing.T, p plan) {
 				if p.RecordRequest || !p.SetSource {
@@ -323,7 +324,7 @@ func TestDecidePaths(t *testing.T) {
 			facts: facts{RequestHash: "h2", Shared: shared(&sharedFacts{Failure: &sharedtoken.Failure{RequestHash: "h1", RetryAt: t0.Add(23 * time.Minute)}})},
 			now:   22 * time.Minute, want: actionRequest, why: whyFirst},
 		{name: "a shared token obtained is stored", status: issued(),
-			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{}), Outcome: &requestOutcome{tok: &oauth.Token{}}},
+			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{}), Outcome: &inflight.Outcome{Token: &oauth.Token{}}},
 			now:   22 * time.Minute, want: actionStoreShared, why: whyAnswered,
 			check: func(t *testing.T, p plan) {
 				if p.RecordRequest {
@@ -332,7 +333,7 @@ func TestDecidePaths(t *testing.T) {
 			}},
 		{name: "a shared token's failure counts on, honours Retry-After and tells no description", status: issued(),
 			facts: facts{RequestHash: "h1", Shared: shared(&sharedFacts{Failure: &sharedtoken.Failure{RequestHash: "h1", Attempts: 2}}),
-				Outcome: &requestOutcome{err: unavailable}},
+				Outcome: &inflight.Outcome{Err: unavailable}},
 			now: 22 * time.Minute, want: actionFail, why: whyAnswered, at: 32 * time.Minute, ready: tokenatorv1.ReasonTokenRequestFailed,
 			check: func(t *testing.T, p plan) {
 				if p.Failed.shared == nil || p.Failed.attempts != 3 || strings.Contains(p.Ready.message, "c-42") {

@@ -1,4 +1,6 @@
-package controllers
+// Package inflight runs token requests off the reconcile workers and keeps
+// their outcomes until a reconcile takes them.
+package inflight
 
 import (
 	"context"
@@ -18,76 +20,76 @@ import (
 // other namespace. The slots (per host, per namespace, per provider) still
 // bound how many requests are in flight, so the goroutines are bounded too.
 
-// maxOutcomeAge is how long the outcome of a request is kept for the
+// MaxOutcomeAge is how long the outcome of a request is kept for the
 // reconcile that takes it. A reconcile comes within milliseconds of its
 // wake-up; an outcome older than this (its client was suspended or changed
 // meanwhile, and the wake-up led elsewhere) is not used: a new request is made.
-const maxOutcomeAge = time.Minute
+const MaxOutcomeAge = time.Minute
 
-// requestOutcome is one token request, in flight or ended.
-type requestOutcome struct {
+// Outcome is one token request, in flight or ended.
+type Outcome struct {
 	// id identifies what was requested (the request hash, and for a
 	// client's own request the refresh annotation it answers).
-	id       string
-	pending  bool
-	tok      *oauth.Token
-	err      error
-	finished time.Time
+	ID       string
+	Pending  bool
+	Token    *oauth.Token
+	Err      error
+	Finished time.Time
 }
 
-// tokenRequests keeps the token requests in flight and their outcomes, by
+// Requests keeps the token requests in flight and their outcomes, by
 // OAuthClient (its own requests) or by shared token; an entry goes when its
 // outcome is taken, so it holds at most one small entry per client or shared
 // token with a request in flight or just ended.
-type tokenRequests struct {
+type Requests struct {
 	mu sync.Mutex
-	m  map[string]*requestOutcome
+	m  map[string]*Outcome
 }
 
-// start runs send in a goroutine, with ctx, as the request of key for id;
+// Start runs send in a goroutine, with ctx, as the request of key for id;
 // woken is called once its outcome is kept.
-func (t *tokenRequests) start(ctx context.Context, key, id string, send func(context.Context) (*oauth.Token, error), woken func()) {
+func (t *Requests) Start(ctx context.Context, key, id string, send func(context.Context) (*oauth.Token, error), woken func()) {
 	t.mu.Lock()
 	if t.m == nil {
-		t.m = map[string]*requestOutcome{}
+		t.m = map[string]*Outcome{}
 	}
-	out := &requestOutcome{id: id, pending: true}
+	out := &Outcome{ID: id, Pending: true}
 	t.m[key] = out
 	t.mu.Unlock()
 	go func() {
 		tok, err := send(ctx)
 		t.mu.Lock()
-		out.tok, out.err, out.pending, out.finished = tok, err, false, time.Now()
+		out.Token, out.Err, out.Pending, out.Finished = tok, err, false, time.Now()
 		t.mu.Unlock()
 		woken()
 	}()
 }
 
-// take returns a copy of the request of key: still in flight (pending, and
+// Take returns a copy of the request of key: still in flight (pending, and
 // it stays), or ended (and forgotten, so that one reconcile acts on it); nil
 // when there is none.
-func (t *tokenRequests) take(key string) *requestOutcome {
+func (t *Requests) Take(key string) *Outcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := t.m[key]
 	if out == nil {
 		return nil
 	}
-	if !out.pending {
+	if !out.Pending {
 		delete(t.m, key)
 	}
 	c := *out
 	return &c
 }
 
-// usable reports whether an ended request answers id and is recent enough to
-// act on (see maxOutcomeAge).
-func (o *requestOutcome) usable(id string, now time.Time) bool {
-	return !o.pending && o.id == id && now.Sub(o.finished) <= maxOutcomeAge
+// Usable reports whether an ended request answers id and is recent enough to
+// act on (see MaxOutcomeAge).
+func (o *Outcome) Usable(id string, now time.Time) bool {
+	return !o.Pending && o.ID == id && now.Sub(o.Finished) <= MaxOutcomeAge
 }
 
-// forget drops what is kept of key; a request in flight ends unseen.
-func (t *tokenRequests) forget(key string) {
+// Forget drops what is kept of key; a request in flight ends unseen.
+func (t *Requests) Forget(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.m, key)
