@@ -17,6 +17,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -71,7 +72,7 @@ func (r *OAuthClientReconciler) applyPlan(oc *tokenatorv1.OAuthClient, f facts, 
 		st.TokenSource = p.Source
 	}
 	if f.Problem == nil && !f.Suspended {
-		st.SecretName = derivedSecretName(oc)
+		st.SecretName = secret.Name(oc)
 	}
 	if p.RecordRequest {
 		st.TokenRequestHash, st.LastHandledRefreshRequest = f.RequestHash, f.RefreshRequest
@@ -244,7 +245,7 @@ func (r *OAuthClientReconciler) deliverShared(ctx context.Context, oc *tokenator
 // spec.secret now asks for (name, labels, annotations, extraData), without a
 // request.
 func (r *OAuthClientReconciler) rewriteToken(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, p plan, now time.Time) (ctrl.Result, error) {
-	tok, err := r.tokenOf(ctx, oc, g.holder)
+	tok, err := r.secrets.TokenOf(ctx, oc, g.holder)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -263,7 +264,7 @@ func (r *OAuthClientReconciler) rewriteToken(ctx context.Context, oc *tokenatorv
 func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1.OAuthClient, g *gathered, tok *oauth.Token, p plan, now time.Time) (ctrl.Result, error) {
 	st := &oc.Status
 	data, renderErr := render.SecretData(tok, g.templates)
-	if err := r.applySecret(ctx, oc, desiredSecret(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
+	if err := r.secrets.Apply(ctx, oc, secret.Desired(oc, data, tok.Scope, renderErr), g.existing != nil); err != nil {
 		if apierrors.IsInvalid(err) {
 			err = invalidSpec(fmt.Errorf(msgSecretRefused, err))
 		}
@@ -272,7 +273,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, oc *tokenatorv1
 		}
 		return ctrl.Result{}, fmt.Errorf("writing Secret %q: %w", st.SecretName, err)
 	}
-	if err := r.deleteStaleSecrets(ctx, oc); err != nil {
+	if err := r.secrets.DeleteStale(ctx, oc); err != nil {
 		return ctrl.Result{}, err
 	}
 	if p.Issued {
@@ -329,19 +330,19 @@ func (r *OAuthClientReconciler) recordFailure(ctx context.Context, oc *tokenator
 // removeToken removes the token a provider withholds, now expired, from the
 // derived Secret.
 func (r *OAuthClientReconciler) removeToken(ctx context.Context, oc *tokenatorv1.OAuthClient, p plan, now time.Time) (ctrl.Result, error) {
-	existing, err := r.getDerivedSecret(ctx, oc)
+	existing, err := r.secrets.Get(ctx, oc)
 	if err != nil {
 		return r.report(oc, err, now)
 	}
 	if existing != nil {
-		ac := desiredSecret(oc, map[string][]byte{}, "", nil)
-		if err := r.applySecret(ctx, oc, ac, true); err != nil {
+		ac := secret.Desired(oc, map[string][]byte{}, "", nil)
+		if err := r.secrets.Apply(ctx, oc, ac, true); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
 		}
-		if err := r.dropTokenKeys(ctx, oc, ac); err != nil {
+		if err := r.secrets.DropTokenKeys(ctx, oc, ac); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the expired token from Secret %q: %w", existing.Name, err)
 		}
-		r.held.forget(types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name})
+		r.secrets.Forget(types.NamespacedName{Namespace: oc.Namespace, Name: oc.Name})
 	}
 	r.setReady(oc, *p.Ready, now)
 	return ctrl.Result{}, nil

@@ -28,6 +28,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/policy"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 )
@@ -178,7 +179,7 @@ func (r *ClusterOAuthProviderReconciler) pruneSharedTokens(ctx context.Context, 
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.references.List(ctx, list, client.InNamespace(r.clusterResourceNamespace),
-		client.MatchingFields{indexController: string(p.UID)}); err != nil {
+		client.MatchingFields{secret.IndexController: string(p.UID)}); err != nil {
 		return 0, err
 	}
 	inUse := map[string]bool{}

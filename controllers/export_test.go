@@ -11,6 +11,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 )
 
 // ServiceAccountTokens exposes the reuse of ServiceAccount tokens to the
@@ -47,7 +48,7 @@ func WriteStatus(ctx context.Context, c client.Client, oc, before *tokenatorv1.O
 }
 
 // IndexControllerValues is the value of the index of Secrets by controller.
-var IndexControllerValues = indexControllerValues
+var IndexControllerValues = secret.IndexControllerValues
 
 // ReferencedSecrets is the value of the index of OAuthClients by the Secrets
 // they reference.

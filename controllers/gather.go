@@ -10,6 +10,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/presets"
 )
@@ -61,7 +62,7 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 		return f, nil, err
 	}
 	f.RequestHash, f.TokenHeld = g.hash, g.holder != nil
-	if f.SecretUpToDate = upToDate(g.existing, oc); f.SecretUpToDate {
+	if f.SecretUpToDate = secret.UpToDate(g.existing, oc); f.SecretUpToDate {
 		f.RenderError = g.existing.Annotations[tokenatorv1.AnnotationRenderError]
 	}
 	if !g.source.shared {
@@ -115,7 +116,7 @@ func (r *OAuthClientReconciler) gatherShared(ctx context.Context, f *facts, g *g
 
 // gatherRequest resolves the request the spec asks for, and the derived
 // Secret. A problem of the spec or of what it references is returned as a
-// *referenceError or an *errSecretConflict.
+// *referenceError or an *secret.ConflictError.
 func (r *OAuthClientReconciler) gatherRequest(ctx context.Context, oc *tokenatorv1.OAuthClient) (*gathered, error) {
 	g := &gathered{audience: oc.Spec.Audience}
 	var err error
@@ -144,10 +145,10 @@ func (r *OAuthClientReconciler) gatherRequest(ctx context.Context, oc *tokenator
 	}
 	g.hash = tokenRequestHash(requestSpec(oc, g.source), refs)
 
-	if g.existing, err = r.getDerivedSecret(ctx, oc); err != nil {
+	if g.existing, err = r.secrets.Get(ctx, oc); err != nil {
 		return nil, err
 	}
-	held, err := r.holdsToken(ctx, oc, g.existing)
+	held, err := r.secrets.Holds(ctx, oc, g.existing)
 	if err != nil {
 		return nil, err
 	}
@@ -156,11 +157,11 @@ func (r *OAuthClientReconciler) gatherRequest(ctx context.Context, oc *tokenator
 	} else if g.existing == nil {
 		// spec.secret.name changed: the Secret under the previous name may
 		// still hold the token.
-		previous, err := r.previousSecret(ctx, oc)
+		previous, err := r.secrets.Previous(ctx, oc)
 		if err != nil {
 			return nil, err
 		}
-		if held, err = r.holdsToken(ctx, oc, previous); err != nil {
+		if held, err = r.secrets.Holds(ctx, oc, previous); err != nil {
 			return nil, err
 		} else if held {
 			g.holder = previous

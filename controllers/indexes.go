@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 )
 
 // The field indexes of the controllers, all registered by registerIndexes.
@@ -22,9 +22,6 @@ const (
 	indexSecretRefs         = "tokenator.dev/secret-refs"
 	indexConfigMapRefs      = "tokenator.dev/configmap-refs"
 	indexServiceAccountRefs = "tokenator.dev/serviceaccount-refs"
-	// indexController, on the metadata cache of Secrets, is the UID of the
-	// OAuthClient that controls a Secret.
-	indexController = "tokenator.dev/controller-uid"
 	// indexProviderRef, on OAuthClients, is spec.providerRef.name.
 	indexProviderRef = "tokenator.dev/provider-ref"
 	// indexProviderSecretRefs and indexProviderConfigMapRefs, on
@@ -65,7 +62,7 @@ var fieldIndexes = []fieldIndex{
 	{obj: &tokenatorv1.OAuthClient{}, field: indexServiceAccountRefs, namespaced: true, extract: func(o client.Object) []string {
 		return referencedServiceAccounts(o.(*tokenatorv1.OAuthClient))
 	}},
-	{obj: metadataOnly("Secret"), field: indexController, namespaced: true, references: true, extract: indexControllerValues},
+	{obj: metadataOnly("Secret"), field: secret.IndexController, namespaced: true, references: true, extract: secret.IndexControllerValues},
 	{obj: &tokenatorv1.OAuthClient{}, field: indexProviderRef, providers: true, extract: func(o client.Object) []string {
 		if ref := o.(*tokenatorv1.OAuthClient).Spec.ProviderRef; ref != nil {
 			return []string{ref.Name}
@@ -138,16 +135,4 @@ func indexNamespaced(ctx context.Context, c cache.Informers, obj client.Object, 
 		}
 		return keys, nil
 	}})
-}
-
-// indexControllerValues is the value of the index of Secrets by controller:
-// the UID of the OAuthClient or ClusterOAuthProvider that controls a Secret.
-// A derived Secret of the default name, the one of most OAuthClients, is
-// left out: staleSecrets reads it by name, and an index key costs a set
-// of its own.
-func indexControllerValues(o client.Object) []string {
-	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && !defaultSecretName(o, ref) {
-		return []string{string(ref.UID)}
-	}
-	return nil
 }

@@ -15,7 +15,6 @@ const (
 	msgTokenValid       = "token valid until %s"
 	msgSuspended        = "token requests are suspended; the Secret is left as it is"
 	msgRequestFailed    = "token request failed: %v; %s"
-	msgSecretConflict   = "Secret %q exists and is not controlled by this OAuthClient; delete it or choose another spec.secret.name"
 	msgSecretRefused    = "spec.secret: the API server refused the Secret: %w"
 	msgRefNotFound      = "%s: %s %q not found in namespace %q"
 	msgRefNoKey         = "%s: %s %q has no key %q"

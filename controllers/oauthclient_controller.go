@@ -23,6 +23,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/inflight"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
@@ -61,8 +62,8 @@ type OAuthClientReconciler struct {
 
 	// writes remembers this process's status writes until the cache shows them.
 	writes statusWrites
-	// held remembers the token each derived Secret holds.
-	held heldTokens
+	// secrets writes and reads the derived Secrets.
+	secrets *secret.Store
 	// refs reads credentials and CA bundles, each version once.
 	refs *refValues
 	// shared remembers the shared tokens of ClusterOAuthProviders.
@@ -188,7 +189,7 @@ func (r *OAuthClientReconciler) writeStatus(ctx context.Context, oc, before *tok
 func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 	r.Metrics.DeleteClient(key.Namespace, key.Name)
 	r.writes.forget(key)
-	r.held.forget(key)
+	r.secrets.Forget(key)
 	r.warned.forget(key)
 	r.requests.Forget(key.String())
 }

@@ -10,6 +10,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/inflight"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -81,7 +82,7 @@ type problem struct {
 
 // problemOf is the problem err reports, nil for an error a retry may fix.
 func problemOf(err error) *problem {
-	var conflict *errSecretConflict
+	var conflict *secret.ConflictError
 	if errors.As(err, &conflict) {
 		return &problem{reason: tokenatorv1.ReasonSecretConflict, message: conflict.Error(), bare: true}
 	}

@@ -12,6 +12,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/inflight"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
@@ -206,10 +207,10 @@ func TestDecidePaths(t *testing.T) {
 			facts: facts{Problem: &problem{reason: tokenatorv1.ReasonInvalidSpec, message: "spec.tokenURL: host not allowed"}},
 			now:   time.Minute, want: actionReport, why: whyProblem, ready: tokenatorv1.ReasonInvalidSpec,
 			message: "host not allowed; the Secret keeps the previous token, valid until 2026-11-23T14:30:00Z"},
-		{name: "a Secret conflict is reported bare", facts: facts{Problem: problemOf(&errSecretConflict{name: "api-token"})},
+		{name: "a Secret conflict is reported bare", facts: facts{Problem: problemOf(&secret.ConflictError{Name: "api-token"})},
 			want: actionReport, why: whyProblem, ready: tokenatorv1.ReasonSecretConflict,
 			check: func(t *testing.T, p plan) {
-				if p.Ready.message != (&errSecretConflict{name: "api-token"}).Error() {
+				if p.Ready.message != (&secret.ConflictError{Name: "api-token"}).Error() {
 					t.Fatalf("message %q", p.Ready.message)
 				}
 			}},

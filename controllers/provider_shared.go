@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
@@ -76,10 +77,10 @@ func (r *OAuthClientReconciler) sharedTokenValue(ctx context.Context, key, name 
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Options.ClusterResourceNamespace, Name: name}, s); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
-	if s.UID != t.UID || s.ResourceVersion != t.ResourceVersion || !secretIntact(s) {
+	if s.UID != t.UID || s.ResourceVersion != t.ResourceVersion || !secret.Intact(s) {
 		return nil, nil
 	}
-	tok, ok := tokenFromData(s.Data, s.Annotations)
+	tok, ok := secret.TokenFromData(s.Data, s.Annotations)
 	if !ok || !tok.ExpiresAt.Equal(t.ExpiresAt) {
 		return nil, nil
 	}
@@ -135,9 +136,9 @@ func (r *OAuthClientReconciler) writeShared(ctx context.Context, p *tokenatorv1.
 		tokenatorv1.AnnotationIssuedAt:    issued.UTC().Format(time.RFC3339),
 		tokenatorv1.AnnotationExpiresAt:   expires.UTC().Format(time.RFC3339),
 		tokenatorv1.AnnotationRefreshAt:   refresh.UTC().Format(time.RFC3339),
-		tokenatorv1.AnnotationDataHash:    dataHash(data),
+		tokenatorv1.AnnotationDataHash:    secret.DataHash(data),
 	}
-	if tok.Scope != "" && len(tok.Scope) <= maxScopeAnnotation {
+	if tok.Scope != "" && len(tok.Scope) <= secret.MaxScopeAnnotation {
 		annotations[tokenatorv1.AnnotationScope] = tok.Scope
 	}
 	gvk := tokenatorv1.GroupVersion.WithKind("ClusterOAuthProvider")

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/secret"
 )
 
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
@@ -76,7 +77,7 @@ func (r *OAuthClientReconciler) requestsForDerivedSecret(ctx context.Context, ob
 	// A derived Secret controlled by its OAuthClient under the default name,
 	// the common case, is mapped by its controller reference alone, without
 	// reading the OAuthClient again.
-	if name, ok := strings.CutSuffix(obj.GetName(), defaultSecretSuffix); ok && name != "" && (len(reqs) == 0 || reqs[0].Name != name) {
+	if name, ok := strings.CutSuffix(obj.GetName(), secret.DefaultSuffix); ok && name != "" && (len(reqs) == 0 || reqs[0].Name != name) {
 		oc := &tokenatorv1.OAuthClient{}
 		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}
 		if err := r.Get(ctx, key, oc); err == nil && oc.Spec.Secret.Name == "" {

@@ -1,4 +1,7 @@
-package controllers
+// Package secret writes and reads the derived Secrets of OAuthClients: their
+// name, their data and annotations (Desired), whether one still holds the token
+// the status describes (Store.Holds), and the writes (Store.Apply, DeleteStale).
+package secret
 
 import (
 	"context"
@@ -35,35 +38,35 @@ func fieldOwner(oc *tokenatorv1.OAuthClient) string {
 	return FieldOwnerPrefix + string(oc.UID)
 }
 
-// derivedSecretName is spec.secret.name, else "<metadata.name>-token".
-func derivedSecretName(oc *tokenatorv1.OAuthClient) string {
+// Name is spec.secret.name, else "<metadata.name>-token".
+func Name(oc *tokenatorv1.OAuthClient) string {
 	if oc.Spec.Secret.Name != "" {
 		return oc.Spec.Secret.Name
 	}
-	return oc.Name + defaultSecretSuffix
+	return oc.Name + DefaultSuffix
 }
 
-// defaultSecretSuffix makes the default derived Secret name of an
+// DefaultSuffix makes the default derived Secret name of an
 // OAuthClient from its own.
-const defaultSecretSuffix = "-token"
+const DefaultSuffix = "-token"
 
-// defaultSecretName reports whether s has the default derived Secret name of
+// IsDefaultName reports whether s has the default derived Secret name of
 // the OAuthClient that controls it, ref.
-func defaultSecretName(s metav1.Object, ref *metav1.OwnerReference) bool {
-	return ref.Kind == "OAuthClient" && s.GetName() == ref.Name+defaultSecretSuffix
+func IsDefaultName(s metav1.Object, ref *metav1.OwnerReference) bool {
+	return ref.Kind == "OAuthClient" && s.GetName() == ref.Name+DefaultSuffix
 }
 
-// maxScopeAnnotation bounds the scope kept on the derived Secret: a longer one
+// MaxScopeAnnotation bounds the scope kept on the derived Secret: a longer one
 // is not kept, and templates that use .Scope see "" when they are rendered again
 // without a new token.
-const maxScopeAnnotation = 4096
+const MaxScopeAnnotation = 4096
 
-// holdsToken reports whether meta, a derived Secret of oc, holds intact the
+// Holds reports whether meta, a derived Secret of oc, holds intact the
 // token the status describes: it is the version tokenator last wrote
 // (status.secretResourceVersion, or the version remembered), or, read once
 // from the API server, its data is what tokenator wrote and its expiry is the
 // status's. A Secret found intact that way is recorded as the written version.
-func (r *OAuthClientReconciler) holdsToken(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (bool, error) {
+func (store *Store) Holds(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (bool, error) {
 	st := &oc.Status
 	if meta == nil || st.ExpiresAt == nil {
 		return false, nil
@@ -71,7 +74,7 @@ func (r *OAuthClientReconciler) holdsToken(ctx context.Context, oc *tokenatorv1.
 	if meta.ResourceVersion == st.SecretResourceVersion {
 		return true, nil
 	}
-	tok, err := r.tokenOf(ctx, oc, meta)
+	tok, err := store.TokenOf(ctx, oc, meta)
 	if err != nil || tok == nil || !tok.ExpiresAt.Equal(st.ExpiresAt.Time) {
 		return false, err
 	}
@@ -79,36 +82,36 @@ func (r *OAuthClientReconciler) holdsToken(ctx context.Context, oc *tokenatorv1.
 	return true, nil
 }
 
-// tokenOf returns the token in meta, a derived Secret of oc, from the memory
+// TokenOf returns the token in meta, a derived Secret of oc, from the memory
 // of held tokens or else read from the API server; nil when its data is not
 // what tokenator wrote.
-func (r *OAuthClientReconciler) tokenOf(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (*oauth.Token, error) {
+func (store *Store) TokenOf(ctx context.Context, oc *tokenatorv1.OAuthClient, meta *metav1.PartialObjectMetadata) (*oauth.Token, error) {
 	key := client.ObjectKeyFromObject(oc)
-	if tok, ok := r.held.get(key, meta.Name, meta.UID, meta.ResourceVersion); ok {
+	if tok, ok := store.held.get(key, meta.Name, meta.UID, meta.ResourceVersion); ok {
 		return withIssuedAt(tok, &oc.Status), nil
 	}
 	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: meta.Namespace, Name: meta.Name}, s); err != nil {
+	if err := store.APIReader.Get(ctx, types.NamespacedName{Namespace: meta.Namespace, Name: meta.Name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("reading Secret %q: %w", meta.Name, err)
 	}
-	if !metav1.IsControlledBy(s, oc) || !secretIntact(s) {
+	if !metav1.IsControlledBy(s, oc) || !Intact(s) {
 		return nil, nil
 	}
-	tok, ok := tokenFromData(s.Data, s.Annotations)
+	tok, ok := TokenFromData(s.Data, s.Annotations)
 	if !ok {
 		return nil, nil
 	}
-	r.held.put(key, s.Name, s.UID, s.ResourceVersion, tok)
+	store.held.put(key, s.Name, s.UID, s.ResourceVersion, tok)
 	return withIssuedAt(&tok, &oc.Status), nil
 }
 
-// tokenFromData is the token that the data and annotations of a derived
-// Secret, as desiredSecret builds them, hold; false when expires_at does not
+// TokenFromData is the token that the data and annotations of a derived
+// Secret, as Desired builds them, hold; false when expires_at does not
 // parse.
-func tokenFromData(data map[string][]byte, annotations map[string]string) (oauth.Token, bool) {
+func TokenFromData(data map[string][]byte, annotations map[string]string) (oauth.Token, bool) {
 	expires, err := time.Parse(time.RFC3339, string(data[tokenatorv1.SecretKeyExpiresAt]))
 	if err != nil {
 		return oauth.Token{}, false
@@ -129,9 +132,9 @@ func withIssuedAt(tok *oauth.Token, st *tokenatorv1.OAuthClientStatus) *oauth.To
 	return tok
 }
 
-// dataHash is a SHA-256 over the keys and values of a Secret's data. It is stored
+// DataHash is a SHA-256 over the keys and values of a Secret's data. It is stored
 // on the derived Secret to notice an edit; it reveals nothing of the token.
-func dataHash(data map[string][]byte) string {
+func DataHash(data map[string][]byte) string {
 	h := sha256.New()
 	for _, k := range slices.Sorted(maps.Keys(data)) {
 		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
@@ -140,10 +143,10 @@ func dataHash(data map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// shapeHash is a SHA-256 over what spec.secret asks of a derived Secret
+// ShapeHash is a SHA-256 over what spec.secret asks of a derived Secret
 // besides its name: labels, annotations and extraData templates. The same
 // token written with the same shape gives the same Secret.
-func shapeHash(secret *tokenatorv1.SecretTemplate) string {
+func ShapeHash(secret *tokenatorv1.SecretTemplate) string {
 	h := sha256.New()
 	for _, m := range []map[string]string{secret.Labels, secret.Annotations, secret.ExtraData} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -154,21 +157,21 @@ func shapeHash(secret *tokenatorv1.SecretTemplate) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// secretIntact reports whether s still holds the data tokenator wrote.
-func secretIntact(s *corev1.Secret) bool {
-	return s.Annotations[tokenatorv1.AnnotationDataHash] == dataHash(s.Data) && len(s.Data[tokenatorv1.SecretKeyAccessToken]) > 0
+// Intact reports whether s still holds the data tokenator wrote.
+func Intact(s *corev1.Secret) bool {
+	return s.Annotations[tokenatorv1.AnnotationDataHash] == DataHash(s.Data) && len(s.Data[tokenatorv1.SecretKeyAccessToken]) > 0
 }
 
-// errSecretConflict: the derived Secret's name is taken by a Secret this
+// ConflictError: the derived Secret's name is taken by a Secret this
 // OAuthClient does not control.
-type errSecretConflict struct{ name string }
+type ConflictError struct{ Name string }
 
-func (e *errSecretConflict) Error() string {
-	return fmt.Sprintf(msgSecretConflict, e.name)
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf(msgConflict, e.Name)
 }
 
-// getDerivedSecret returns the metadata of the derived Secret, nil when it
-// does not exist, or an *errSecretConflict when a Secret of that name exists
+// Get returns the metadata of the derived Secret, nil when it
+// does not exist, or an *ConflictError when a Secret of that name exists
 // that is not ours. It reads the metadata cache of Secrets. A Secret created in
 // the moment the cache has not seen yet is not taken over either: the first
 // write is a create, which fails on an existing Secret, or a server-side apply
@@ -176,24 +179,24 @@ func (e *errSecretConflict) Error() string {
 // fields owned by someone else (a failed create falls back to it), and the shipped
 // admission policy refuses the manager any change to a Secret that is not
 // tokenator's.
-func (r *OAuthClientReconciler) getDerivedSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
-	key := types.NamespacedName{Namespace: oc.Namespace, Name: derivedSecretName(oc)}
-	meta := metadataOnly("Secret")
-	if err := r.References.Get(ctx, key, meta); err != nil {
+func (store *Store) Get(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
+	key := types.NamespacedName{Namespace: oc.Namespace, Name: Name(oc)}
+	meta := secretMetadata()
+	if err := store.References.Get(ctx, key, meta); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("reading Secret %q: %w", key.Name, err)
 	}
 	if !metav1.IsControlledBy(meta, oc) {
-		return nil, &errSecretConflict{name: key.Name}
+		return nil, &ConflictError{Name: key.Name}
 	}
 	return meta, nil
 }
 
-// desiredSecret is the derived Secret oc asks for, holding data; renderErr
+// Desired is the derived Secret oc asks for, holding data; renderErr
 // says which templates failed (their keys are left out of data).
-func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope string, renderErr error) *corev1ac.SecretApplyConfiguration {
+func Desired(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope string, renderErr error) *corev1ac.SecretApplyConfiguration {
 	labels := map[string]string{}
 	for k, v := range oc.Spec.Secret.Labels {
 		labels[k] = v
@@ -205,20 +208,20 @@ func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope st
 			annotations[k] = v
 		}
 	}
-	annotations[tokenatorv1.AnnotationShapeHash] = shapeHash(&oc.Spec.Secret)
-	annotations[tokenatorv1.AnnotationDataHash] = dataHash(data)
+	annotations[tokenatorv1.AnnotationShapeHash] = ShapeHash(&oc.Spec.Secret)
+	annotations[tokenatorv1.AnnotationDataHash] = DataHash(data)
 	if renderErr != nil {
 		annotations[tokenatorv1.AnnotationRenderError] = renderErr.Error()
 	}
 	// Written even when empty: every write sets the same annotations but
 	// those of spec.secret and the render error (see createsCleanly).
-	if len(scope) > maxScopeAnnotation {
+	if len(scope) > MaxScopeAnnotation {
 		scope = ""
 	}
 	annotations[tokenatorv1.AnnotationScope] = scope
 
 	gvk := tokenatorv1.GroupVersion.WithKind("OAuthClient")
-	return corev1ac.Secret(derivedSecretName(oc), oc.Namespace).
+	return corev1ac.Secret(Name(oc), oc.Namespace).
 		WithType(corev1.SecretTypeOpaque).
 		WithLabels(labels).
 		WithAnnotations(annotations).
@@ -232,14 +235,14 @@ func desiredSecret(oc *tokenatorv1.OAuthClient, data map[string][]byte, scope st
 		WithData(data)
 }
 
-// upToDate reports whether existing, a derived Secret that holds the token,
+// UpToDate reports whether existing, a derived Secret that holds the token,
 // already is what oc asks for: the same name and shape.
-func upToDate(existing *metav1.PartialObjectMetadata, oc *tokenatorv1.OAuthClient) bool {
-	return existing != nil && existing.Name == derivedSecretName(oc) &&
-		existing.Annotations[tokenatorv1.AnnotationShapeHash] == shapeHash(&oc.Spec.Secret)
+func UpToDate(existing *metav1.PartialObjectMetadata, oc *tokenatorv1.OAuthClient) bool {
+	return existing != nil && existing.Name == Name(oc) &&
+		existing.Annotations[tokenatorv1.AnnotationShapeHash] == ShapeHash(&oc.Spec.Secret)
 }
 
-// applySecret writes the derived Secret with server-side apply, as oc's own
+// Apply writes the derived Secret with server-side apply, as oc's own
 // field manager. A Secret that exists is only written when it is controlled by
 // oc (getDerivedSecret checked) and then with force; a new one is applied
 // without force, so that a Secret someone else (another OAuthClient included)
@@ -250,13 +253,13 @@ func upToDate(existing *metav1.PartialObjectMetadata, oc *tokenatorv1.OAuthClien
 // A Secret of that name created in the meantime makes the create fail with
 // AlreadyExists, and the apply without force then reports the conflict as
 // it would have.
-func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1.OAuthClient, ac *corev1ac.SecretApplyConfiguration, exists bool) error {
+func (store *Store) Apply(ctx context.Context, oc *tokenatorv1.OAuthClient, ac *corev1ac.SecretApplyConfiguration, exists bool) error {
 	if !exists && createsCleanly(oc, ac) {
 		s := secretOf(ac)
-		err := r.Create(ctx, s, client.FieldOwner(fieldOwner(oc)))
+		err := store.Client.Create(ctx, s, client.FieldOwner(fieldOwner(oc)))
 		if err == nil {
-			if tok, ok := tokenFromData(s.Data, s.Annotations); ok {
-				r.held.put(client.ObjectKeyFromObject(oc), s.Name, s.UID, s.ResourceVersion, tok)
+			if tok, ok := TokenFromData(s.Data, s.Annotations); ok {
+				store.held.put(client.ObjectKeyFromObject(oc), s.Name, s.UID, s.ResourceVersion, tok)
 				oc.Status.SecretResourceVersion = s.ResourceVersion
 			}
 			return nil
@@ -269,12 +272,12 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 	if exists {
 		opts = append(opts, client.ForceOwnership)
 	}
-	err := r.Apply(ctx, ac, opts...)
+	err := store.Client.Apply(ctx, ac, opts...)
 	if err == nil {
 		// The apply answered with the Secret as written: remember the token of
 		// that version.
-		if tok, ok := tokenFromData(ac.Data, ac.Annotations); ok && ac.UID != nil && ac.ResourceVersion != nil {
-			r.held.put(client.ObjectKeyFromObject(oc), *ac.Name, *ac.UID, *ac.ResourceVersion, tok)
+		if tok, ok := TokenFromData(ac.Data, ac.Annotations); ok && ac.UID != nil && ac.ResourceVersion != nil {
+			store.held.put(client.ObjectKeyFromObject(oc), *ac.Name, *ac.UID, *ac.ResourceVersion, tok)
 			oc.Status.SecretResourceVersion = *ac.ResourceVersion
 		}
 		return nil
@@ -286,13 +289,13 @@ func (r *OAuthClientReconciler) applySecret(ctx context.Context, oc *tokenatorv1
 	// meantime: two OAuthClients applying the same token give the Secret two
 	// controllers, which the API server refuses as invalid.
 	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
-		return &errSecretConflict{name: *ac.Name}
+		return &ConflictError{Name: *ac.Name}
 	}
 	if apierrors.IsInvalid(err) {
 		// Its metadata tells whose it is; its data, maybe a tenant's, is not read.
-		s := metadataOnly("Secret")
-		if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: *ac.Name}, s); gerr == nil && !metav1.IsControlledBy(s, oc) {
-			return &errSecretConflict{name: *ac.Name}
+		s := secretMetadata()
+		if gerr := store.APIReader.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: *ac.Name}, s); gerr == nil && !metav1.IsControlledBy(s, oc) {
+			return &ConflictError{Name: *ac.Name}
 		}
 	}
 	return err
@@ -313,11 +316,11 @@ func createsCleanly(oc *tokenatorv1.OAuthClient, ac *corev1ac.SecretApplyConfigu
 	return len(t.Labels) == 0 && len(t.Annotations) == 0 && len(t.ExtraData) == 0 && !renderErr
 }
 
-// dropTokenKeys removes the token's keys that are left in ac, the Secret as an
+// DropTokenKeys removes the token's keys that are left in ac, the Secret as an
 // apply without them answered: those of a Secret that was created (see
 // createsCleanly), which the apply shares with the create and cannot remove.
 // A merge patch removes them, as oc's field manager.
-func (r *OAuthClientReconciler) dropTokenKeys(ctx context.Context, oc *tokenatorv1.OAuthClient, ac *corev1ac.SecretApplyConfiguration) error {
+func (store *Store) DropTokenKeys(ctx context.Context, oc *tokenatorv1.OAuthClient, ac *corev1ac.SecretApplyConfiguration) error {
 	drop := map[string]any{}
 	for _, k := range []string{tokenatorv1.SecretKeyAccessToken, tokenatorv1.SecretKeyTokenType,
 		tokenatorv1.SecretKeyExpiresAt, tokenatorv1.SecretKeyAuthorization} {
@@ -333,7 +336,7 @@ func (r *OAuthClientReconciler) dropTokenKeys(ctx context.Context, oc *tokenator
 		return err
 	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: *ac.Name, Namespace: *ac.Namespace}}
-	return r.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(fieldOwner(oc)))
+	return store.Client.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(fieldOwner(oc)))
 }
 
 // secretOf is the Secret ac describes.
@@ -353,24 +356,24 @@ func secretOf(ac *corev1ac.SecretApplyConfiguration) *corev1.Secret {
 // staleSecrets lists the metadata of the Secrets of oc's namespace that oc
 // controls under a name it no longer uses (spec.secret.name changed), from
 // the metadata cache. The index of controllers leaves out the Secret of the
-// default name (see indexControllerValues): it is read by its name, when it
+// default name (see IndexControllerValues): it is read by its name, when it
 // is not the current one.
-func (r *OAuthClientReconciler) staleSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
+func (store *Store) staleSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) ([]*metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.References.List(ctx, list, client.InNamespace(oc.Namespace), client.MatchingFields{indexController: string(oc.UID)}); err != nil {
+	if err := store.References.List(ctx, list, client.InNamespace(oc.Namespace), client.MatchingFields{IndexController: string(oc.UID)}); err != nil {
 		return nil, err
 	}
-	current := derivedSecretName(oc)
+	current := Name(oc)
 	out := make([]*metav1.PartialObjectMetadata, 0, len(list.Items)+1)
 	for i := range list.Items {
 		if s := &list.Items[i]; s.Name != current && metav1.IsControlledBy(s, oc) {
 			out = append(out, s)
 		}
 	}
-	if def := oc.Name + defaultSecretSuffix; def != current {
-		m := metadataOnly("Secret")
-		err := r.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: def}, m)
+	if def := oc.Name + DefaultSuffix; def != current {
+		m := secretMetadata()
+		err := store.References.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: def}, m)
 		switch {
 		case err == nil && metav1.IsControlledBy(m, oc):
 			out = append(out, m)
@@ -381,24 +384,24 @@ func (r *OAuthClientReconciler) staleSecrets(ctx context.Context, oc *tokenatorv
 	return out, nil
 }
 
-// previousSecret is a Secret oc controls under a name it no longer uses
+// Previous is a Secret oc controls under a name it no longer uses
 // (spec.secret.name changed), or nil.
-func (r *OAuthClientReconciler) previousSecret(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
-	secrets, err := r.staleSecrets(ctx, oc)
+func (store *Store) Previous(ctx context.Context, oc *tokenatorv1.OAuthClient) (*metav1.PartialObjectMetadata, error) {
+	secrets, err := store.staleSecrets(ctx, oc)
 	if err != nil || len(secrets) == 0 {
 		return nil, err
 	}
 	return secrets[0], nil
 }
 
-// deleteStaleSecrets removes derived Secrets of oc under a name it no longer uses.
-func (r *OAuthClientReconciler) deleteStaleSecrets(ctx context.Context, oc *tokenatorv1.OAuthClient) error {
-	secrets, err := r.staleSecrets(ctx, oc)
+// DeleteStale removes derived Secrets of oc under a name it no longer uses.
+func (store *Store) DeleteStale(ctx context.Context, oc *tokenatorv1.OAuthClient) error {
+	secrets, err := store.staleSecrets(ctx, oc)
 	if err != nil {
 		return err
 	}
 	for _, s := range secrets {
-		if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
+		if err := store.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting previous Secret %q: %w", s.Name, err)
 		}
 	}
