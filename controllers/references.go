@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/assertion"
 )
 
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
@@ -206,6 +207,8 @@ type credentials struct {
 	grantKey      []byte
 	grantKeyFile  bool
 	grantKeyField string
+	// serviceKey is the key file parsed (readKeyFile).
+	serviceKey *assertion.ServiceAccountKey
 	// subjectToken is the ServiceAccount token sent as subject_token
 	// (tokenExchange).
 	subjectToken string
