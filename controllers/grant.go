@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,6 +65,9 @@ func (r *OAuthClientReconciler) requestCredentials(ctx context.Context, g *gathe
 	default:
 		c, err = r.readCredentials(ctx, g.source, g.endpoint.Method)
 	}
+	if err == nil && c.grantKeyFile {
+		err = r.readKeyFile(g, &c)
+	}
 	if err != nil || g.endpoint.Grant != tokenatorv1.GrantTokenExchange {
 		return c, err
 	}
@@ -101,6 +106,36 @@ func readGrantKey(s *corev1.Secret, src *requestSource, c *credentials) (missing
 	return nil
 }
 
+// readKeyFile parses the service account key file read into c, before a
+// request slot is taken, and makes its token_uri the token URL of g when
+// spec.tokenURL is unset: the URL is held to what a spec's tokenURL is (an
+// absolute https URL whose host --allowed-token-hosts allows; its address
+// is checked by the same network guard when dialed), and the request slots
+// are those of its host. A token_uri that cannot be used is InvalidSpec
+// naming the key file, and nothing is sent.
+func (r *OAuthClientReconciler) readKeyFile(g *gathered, c *credentials) error {
+	sa, err := assertion.ParseServiceAccountKey(c.grantKey, c.grantKeyField)
+	if err != nil {
+		return materialError(err)
+	}
+	c.serviceKey = sa
+	if sa.TokenURI == "" || g.source.endpoint.TokenURL != "" || sa.TokenURI == g.endpoint.TokenURL {
+		return nil
+	}
+	u, err := url.Parse(sa.TokenURI)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
+		return invalidSpec(fmt.Errorf(msgKeyFileTokenURI, c.grantKeyField, g.source.endpointField("spec.tokenURL"),
+			errors.New("not an absolute https URL without user information")))
+	}
+	if r.TokenHosts != nil {
+		if err := r.TokenHosts.CheckHost(u.Hostname()); err != nil {
+			return invalidSpec(fmt.Errorf(msgKeyFileTokenURI, c.grantKeyField, g.source.endpointField("spec.tokenURL"), err))
+		}
+	}
+	g.endpoint.TokenURL, g.endpoint.Host, g.endpoint.Hostname = sa.TokenURI, u.Host, u.Hostname()
+	return nil
+}
+
 // jwtBearerSigner makes the Signer of src's jwtBearer assertions from the
 // key read into c, for scopes (the scope claim, with scopeIn assertion). A
 // key that cannot be used, or a missing issuer, is InvalidSpec naming the
@@ -118,14 +153,7 @@ func jwtBearerSigner(src *requestSource, ep presets.Endpoint, c credentials, sco
 	if ep.ScopeIn == tokenatorv1.ScopeInAssertion {
 		cfg.Scope = strings.Join(scopes, " ")
 	}
-	if c.grantKeyFile {
-		sa, err := assertion.ParseServiceAccountKey(c.grantKey, c.grantKeyField)
-		if err != nil {
-			return nil, materialError(err)
-		}
-		if sa.TokenURI != "" && src.endpoint.TokenURL == "" && sa.TokenURI != ep.TokenURL {
-			return nil, invalidSpec(fmt.Errorf(msgKeyFileTokenURI, c.grantKeyField, ep.TokenURL, src.endpointField("spec.tokenURL")))
-		}
+	if sa := c.serviceKey; sa != nil {
 		cfg.Key, cfg.Issuer = sa.Key, defaultString(cfg.Issuer, sa.ClientEmail)
 		cfg.KeyID = defaultString(cfg.KeyID, sa.PrivateKeyID)
 	} else {

@@ -13,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/netguard/netguardtest"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
+	"github.com/tokenator-dev/tokenator/operator"
 )
 
 const (
@@ -26,10 +28,15 @@ const (
 // endpoint and returns the JSON key file Google hands out for it, its PEM
 // lines registered with the leak scan.
 func (e *testEnv) googleKey(keyID string) []byte {
+	return e.googleKeyFor(keyID, e.idp.URL())
+}
+
+// googleKeyFor is googleKey with the token_uri tokenURI.
+func (e *testEnv) googleKeyFor(keyID, tokenURI string) []byte {
 	key := oauthtest.NewClientKey(oauthtest.RSA2048).(*rsa.PrivateKey)
 	keyMaterial(oauthtest.PrivateKeyPEM(key))
 	e.idp.SetServiceAccountKey(oauthtest.ServiceAccountKey{Email: googleSA, KeyID: keyID, Key: key.Public()})
-	return oauthtest.ServiceAccountKeyFile(googleSA, keyID, e.idp.URL(), key)
+	return oauthtest.ServiceAccountKeyFile(googleSA, keyID, tokenURI, key)
 }
 
 // googleClient is an OAuthClient of the google preset, whose token URL is
@@ -139,6 +146,67 @@ func TestJWTBearerKeyFileRefused(t *testing.T) {
 	oc = e.waitReason("body", tokenatorv1.ReasonTokenRequestFailed)
 	e.g.Expect(readyMessage(oc)).To(ContainSubstring("invalid_scope"))
 	e.g.Expect(e.idp.LastRequest().Params).To(HaveKeyWithValue("scope", googleScope))
+}
+
+// keyFileClient is a google preset OAuthClient without spec.tokenURL whose
+// key file, in a Secret of its own, has the token_uri tokenURI.
+func (e *testEnv) keyFileClient(name, tokenURI string) *tokenatorv1.OAuthClient {
+	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-sa"}, Data: map[string][]byte{"credentials.json": e.googleKeyFor(name, tokenURI)}})
+	oc := e.googleClient(name)
+	oc.Spec.TokenURL = ""
+	oc.Spec.CredentialsSecretRef.Name = name + "-sa"
+	return oc
+}
+
+// The token_uri of a key file is the token URL while spec.tokenURL is unset:
+// the request goes there, its assertion's aud is that URL. Its host is held
+// to --allowed-token-hosts like a spec's tokenURL: one not allowed, or a
+// token_uri that is not https, is InvalidSpec naming the key file, and
+// nothing is sent. spec.tokenURL, when set, wins over the token_uri.
+func TestJWTBearerKeyFileTokenURI(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.Google}, func(c *operator.Config) {
+		c.AllowedTokenHosts = []string{"oauth2.googleapis.com", "127.0.0.1"}
+	})
+	e.create(e.keyFileClient("uri", e.idp.URL()))
+	oc := e.waitReady("uri")
+	e.g.Expect(e.issuedToken(e.token(oc.Status.SecretName))).To(BeTrue())
+	e.g.Expect(e.idp.Requests()).To(Equal(1))
+	e.g.Expect(jwtClaims(t, e.idp.LastRequest().Params["assertion"])).To(HaveKeyWithValue("aud", e.idp.URL()))
+
+	wins := e.keyFileClient("wins", "https://oauth2.example.net/token")
+	wins.Spec.TokenURL = e.idp.URL()
+	e.create(wins)
+	e.waitReady("wins")
+	e.g.Expect(jwtClaims(t, e.idp.LastRequest().Params["assertion"])).To(HaveKeyWithValue("aud", e.idp.URL()))
+	requests := e.idp.Requests()
+
+	field := func(name string) string {
+		return `spec.credentialsSecretRef.serviceAccountKeyKey "credentials.json" of Secret "` + name + `-sa": `
+	}
+	e.create(e.keyFileClient("denied", "https://oauth2.example.net/token"))
+	denied := e.waitReason("denied", tokenatorv1.ReasonInvalidSpec)
+	e.g.Expect(readyMessage(denied)).To(HavePrefix(field("denied") + "the key file's token_uri, the token URL while spec.tokenURL is unset: " +
+		`host "oauth2.example.net" is not in the operator's --allowed-token-hosts (oauth2.googleapis.com,127.0.0.1)`))
+	e.create(e.keyFileClient("http", "http://127.0.0.1/token"))
+	plain := e.waitReason("http", tokenatorv1.ReasonInvalidSpec)
+	e.g.Expect(readyMessage(plain)).To(HavePrefix(field("http") + "the key file's token_uri is not an absolute https URL"))
+	e.g.Consistently(e.idp.Requests).WithTimeout(time.Second).Should(Equal(requests))
+}
+
+// A key file's token_uri that resolves to a private address is refused at
+// connect time, as an OAuthClient's own tokenURL is, and nothing is dialed.
+func TestJWTBearerKeyFileTokenURIPrivate(t *testing.T) {
+	t.Parallel()
+	var rec *netguardtest.Recorder
+	e := newEnvWith(t, oauthtest.Config{Kind: oauthtest.Google}, func(c *operator.Config) {
+		_, rec = privateNetworkDialer(c)
+	})
+	e.create(e.keyFileClient("private", privateTokenURL))
+	oc := e.waitReason("private", tokenatorv1.ReasonTokenRequestFailed)
+	e.g.Expect(readyMessage(oc)).To(ContainSubstring(privateRefusal))
+	e.g.Expect(rec.Dialed()).To(BeEmpty())
+	e.g.Expect(e.idp.Requests()).To(BeZero())
 }
 
 // tokenExchangeEnv is an endpoint that accepts the token exchange of a

@@ -29,9 +29,10 @@ const (
 	// the cluster resource namespace they refer to.
 	indexProviderSecretRefs    = "tokenator.dev/provider-secret-refs"
 	indexProviderConfigMapRefs = "tokenator.dev/provider-configmap-refs"
-	// indexProviderServiceAccountRefs, on ClusterOAuthProviders, is the
-	// ServiceAccount of the cluster resource namespace whose token a
-	// serviceAccountToken provider sends as its client assertion.
+	// indexProviderServiceAccountRefs, on ClusterOAuthProviders, are the
+	// ServiceAccounts of the cluster resource namespace whose tokens a
+	// provider sends: its client assertion (serviceAccountToken) and its
+	// subject token (tokenExchange).
 	indexProviderServiceAccountRefs = "tokenator.dev/provider-serviceaccount-refs"
 )
 
@@ -76,10 +77,7 @@ var fieldIndexes = []fieldIndex{
 		return providerConfigMaps(o.(*tokenatorv1.ClusterOAuthProvider))
 	}},
 	{obj: &tokenatorv1.ClusterOAuthProvider{}, field: indexProviderServiceAccountRefs, providers: true, extract: func(o client.Object) []string {
-		if name := providerServiceAccount(o.(*tokenatorv1.ClusterOAuthProvider)); name != "" {
-			return []string{name}
-		}
-		return nil
+		return providerServiceAccountNames(o.(*tokenatorv1.ClusterOAuthProvider))
 	}},
 }
 

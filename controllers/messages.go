@@ -51,7 +51,7 @@ const (
 	msgSATokenRequestFailed     = "requesting a token for ServiceAccount %q: %w"
 	msgExchangeRequiresSA       = "grant tokenExchange requires tokenExchange.serviceAccountName and tokenExchange.subjectTokenAudience"
 	msgJWTBearerNoIssuer        = "%s is required: a PEM key does not name its issuer (a Google service account key file does)"
-	msgKeyFileTokenURI          = "%s: the key file's token_uri is not the token URL %s; set %s to the token_uri"
+	msgKeyFileTokenURI          = "%s: the key file's token_uri, the token URL while %s is unset: %w"
 	msgAPIAudiencesUnknown      = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
 
 	// What msgCredsNotVSCHAR says a value holds.

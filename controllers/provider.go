@@ -125,7 +125,7 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 // providerSource is the request source of oc through p, which allows it:
 // oc's own credentials, or p's central ones (a shared token).
 func providerSource(oc *tokenatorv1.OAuthClient, p *tokenatorv1.ClusterOAuthProvider, crn string) (*requestSource, error) {
-	saProvider := providerServiceAccount(p) != ""
+	saProvider := len(providerServiceAccounts(p)) > 0
 	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: policy.RequestedScopes(p, oc.Spec.Scopes)}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:
@@ -156,8 +156,9 @@ func (r *OAuthClientReconciler) observeProviderRequest(src *requestSource, err e
 // checkProviderUsable is the one check of whether p can be used, for its
 // Ready condition and for every OAuthClient that refers to it: its spec
 // (checkProvider: InvalidSpec), and the objects it refers to in the cluster
-// resource namespace: the central credentials, Secret or ServiceAccount
-// (CredentialsNotFound), and the CA bundle (InvalidSpec); and that the
+// resource namespace: the central credentials, Secret or ServiceAccounts
+// (of serviceAccountToken and of tokenExchange, each named by its field:
+// CredentialsNotFound), and the CA bundle (InvalidSpec); and that each
 // ServiceAccount opted in to its audience (InvalidSpec). A problem is
 // returned as a *referenceError; it returns p's selector of namespaces.
 func (r *OAuthClientReconciler) checkProviderUsable(ctx context.Context, p *tokenatorv1.ClusterOAuthProvider) (labels.Selector, error) {
@@ -171,8 +172,9 @@ func (r *OAuthClientReconciler) checkProviderUsable(ctx context.Context, p *toke
 	if c := p.Spec.CredentialsSecretRef; c != nil {
 		refs = append(refs, ref{"Secret", c.Name, "spec.credentialsSecretRef", tokenatorv1.ReasonCredentialsNotFound})
 	}
-	if name := providerServiceAccount(p); name != "" {
-		refs = append(refs, ref{"ServiceAccount", name, "spec.clientAssertion.serviceAccountName", tokenatorv1.ReasonCredentialsNotFound})
+	sas := providerServiceAccounts(p)
+	for _, u := range sas {
+		refs = append(refs, ref{"ServiceAccount", u.name, u.nameField, tokenatorv1.ReasonCredentialsNotFound})
 	}
 	if t := p.Spec.TLS; t != nil && t.CASecretRef != nil {
 		refs = append(refs, ref{"Secret", t.CASecretRef.Name, "spec.tls.caSecretRef", tokenatorv1.ReasonInvalidSpec})
@@ -189,9 +191,9 @@ func (r *OAuthClientReconciler) checkProviderUsable(ctx context.Context, p *toke
 			return sel, fmt.Errorf("reading %s %q: %w", ref.kind, ref.name, err)
 		}
 	}
-	if providerServiceAccount(p) != "" {
-		// The ServiceAccount must also have opted in to the audience, as for
-		// any request of its token.
+	if len(sas) > 0 {
+		// The ServiceAccounts must also have opted in to their audiences, as
+		// for any request of their tokens.
 		src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, shared: true}
 		if _, err := r.serviceAccountVersion(ctx, src); err != nil {
 			return sel, err

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,17 +20,31 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 )
 
-// providerServiceAccount is the ServiceAccount, in the cluster resource
-// namespace, of a provider that authenticates with serviceAccountToken, else
-// of one whose grant is tokenExchange, or "".
-func providerServiceAccount(p *tokenatorv1.ClusterOAuthProvider) string {
+// providerServiceAccounts are the ServiceAccounts, in the cluster resource
+// namespace, whose tokens a provider sends, each with the field that names
+// it: the client assertion of serviceAccountToken, and the subject token of
+// the tokenExchange grant (two uses of one ServiceAccount are two entries).
+func providerServiceAccounts(p *tokenatorv1.ClusterOAuthProvider) []saUse {
+	var uses []saUse
 	if p.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken && p.Spec.ClientAssertion != nil {
-		return p.Spec.ClientAssertion.ServiceAccountName
+		uses = append(uses, serviceAccountAssertion(p.Spec.ClientAssertion))
 	}
 	if te := p.Spec.TokenExchange; usesTokenExchange(&p.Spec.OAuthEndpoint) && te != nil {
-		return te.ServiceAccountName
+		uses = append(uses, subjectTokenUse(te))
 	}
-	return ""
+	return slices.DeleteFunc(uses, func(u saUse) bool { return u.name == "" })
+}
+
+// providerServiceAccountNames are the names of providerServiceAccounts(p),
+// without repeats: the values of indexProviderServiceAccountRefs.
+func providerServiceAccountNames(p *tokenatorv1.ClusterOAuthProvider) []string {
+	var names []string
+	for _, u := range providerServiceAccounts(p) {
+		if !slices.Contains(names, u.name) {
+			names = append(names, u.name)
+		}
+	}
+	return names
 }
 
 var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")

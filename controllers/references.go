@@ -19,6 +19,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
+	"github.com/tokenator-dev/tokenator/internal/assertion"
 )
 
 // referencedSecrets lists the Secrets an OAuthClient depends on: its credentials,
@@ -207,6 +208,8 @@ type credentials struct {
 	grantKey      []byte
 	grantKeyFile  bool
 	grantKeyField string
+	// serviceKey is the key file parsed (readKeyFile).
+	serviceKey *assertion.ServiceAccountKey
 	// subjectToken is the ServiceAccount token sent as subject_token
 	// (tokenExchange).
 	subjectToken string

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
 	"github.com/tokenator-dev/tokenator/internal/oauth/oauthtest"
 )
 
@@ -36,6 +37,7 @@ func TestSamplesReachReady(t *testing.T) {
 			g := NewWithT(t)
 			var secret corev1.Secret
 			var oc tokenatorv1.OAuthClient
+			var sa *corev1.ServiceAccount
 			for _, doc := range strings.Split(string(raw), "\n---\n") {
 				var probe struct{ Kind string }
 				g.Expect(yaml.Unmarshal([]byte(doc), &probe)).To(Succeed())
@@ -44,6 +46,9 @@ func TestSamplesReachReady(t *testing.T) {
 					g.Expect(yaml.UnmarshalStrict([]byte(doc), &secret)).To(Succeed())
 				case "OAuthClient":
 					g.Expect(yaml.UnmarshalStrict([]byte(doc), &oc)).To(Succeed())
+				case "ServiceAccount":
+					sa = &corev1.ServiceAccount{}
+					g.Expect(yaml.UnmarshalStrict([]byte(doc), sa)).To(Succeed())
 				default:
 					t.Fatalf("unexpected kind %q in %s", probe.Kind, file)
 				}
@@ -69,6 +74,17 @@ func TestSamplesReachReady(t *testing.T) {
 					cfg.ClientAuth = "assertion"
 				}
 			}
+			// The subject token of a token exchange, verified with the
+			// cluster's keys: a token of the sample's ServiceAccount for
+			// the audience it opted in to.
+			subject := &federatedCredential{}
+			if te := oc.Spec.TokenExchange; te != nil {
+				g.Expect(sa).NotTo(BeNil(), "a token exchange sample has its ServiceAccount")
+				g.Expect(sa.Name).To(Equal(te.ServiceAccountName))
+				g.Expect(sa.Annotations).To(HaveKeyWithValue(tokenatorv1.AnnotationTokenAudiences, te.SubjectTokenAudience))
+				subject.audience = te.SubjectTokenAudience
+				cfg.VerifySubjectToken = subjectVerifier(t, subject)
+			}
 			idKey := defaultKey(oc.Spec.CredentialsSecretRef.ClientIDKey, "client_id")
 			secretKey := defaultKey(oc.Spec.CredentialsSecretRef.ClientSecretKey, "client_secret")
 			wantID := oc.Spec.ClientID
@@ -80,6 +96,10 @@ func TestSamplesReachReady(t *testing.T) {
 			}
 			e := newEnv(t, cfg)
 
+			if sa != nil {
+				subject.subject = "system:serviceaccount:" + e.ns + ":" + sa.Name
+				e.create(sa)
+			}
 			e.create(&secret)
 			oc.Spec.TokenURL = e.idp.URL()
 			oc.Spec.TLS = &tokenatorv1.TLSConfig{CASecretRef: &tokenatorv1.KeySelector{Name: "idp-ca"}}
@@ -89,6 +109,10 @@ func TestSamplesReachReady(t *testing.T) {
 			e.g.Expect(e.issuedToken(tok)).To(BeTrue())
 			req := e.idp.LastRequest()
 			e.g.Expect(req.Params["client_id"] + req.BasicUser).To(Equal(wantID))
+			if oc.Spec.TokenExchange != nil {
+				e.g.Expect(req.Params).To(HaveKeyWithValue("grant_type", string(oauth.GrantTokenExchange)))
+				e.g.Expect(jwtClaims(t, req.Params["subject_token"])).To(HaveKeyWithValue("sub", subject.subject))
+			}
 			if cfg.Kind == oauthtest.Google {
 				e.g.Expect(jwtClaims(t, req.Params["assertion"])).To(HaveKeyWithValue("scope", strings.Join(oc.Spec.Scopes, " ")))
 			} else if len(oc.Spec.Scopes) > 0 {

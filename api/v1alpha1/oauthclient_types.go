@@ -129,7 +129,8 @@ type OAuthEndpoint struct {
 	Environment Environment `json:"environment,omitempty"`
 
 	// tokenURL is the https URL of the token endpoint. Required for the generic
-	// provider; overrides a preset's URL.
+	// provider; overrides a preset's URL, and the token_uri of a service
+	// account key file.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="tokenURL must be an absolute https:// URL"
 	// +optional
@@ -473,8 +474,10 @@ type CredentialsSecretReference struct {
 
 	// serviceAccountKeyKey is the key of a Google service account JSON key
 	// file in the Secret (grant jwtBearer): its client_email is the issuer,
-	// its private_key signs, its private_key_id is the kid header. When
-	// unset, the jwtBearer grant signs with the PEM key of privateKeyKey.
+	// its private_key signs, its private_key_id is the kid header, and its
+	// token_uri is the token URL when tokenURL is unset (held to the same
+	// rules: https, a host --allowed-token-hosts allows). When unset, the
+	// jwtBearer grant signs with the PEM key of privateKeyKey.
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	// +kubebuilder:validation:MaxLength=253
 	// +optional

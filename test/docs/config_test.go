@@ -113,6 +113,6 @@ func TestSamplesKustomization(t *testing.T) {
 		counts[u.GetKind()]++
 	}
 	// Each sample is a Secret and an OAuthClient; the provider sample adds its
-	// ClusterOAuthProvider.
-	g.Expect(counts).To(Equal(map[string]int{"Secret": len(files), "OAuthClient": len(files), "ClusterOAuthProvider": 1}))
+	// ClusterOAuthProvider, the token exchange sample its ServiceAccount.
+	g.Expect(counts).To(Equal(map[string]int{"Secret": len(files), "OAuthClient": len(files), "ClusterOAuthProvider": 1, "ServiceAccount": 1}))
 }
