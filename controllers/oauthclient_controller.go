@@ -23,6 +23,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/inflight"
+	"github.com/tokenator-dev/tokenator/controllers/refvalues"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
@@ -65,7 +66,7 @@ type OAuthClientReconciler struct {
 	// secrets writes and reads the derived Secrets.
 	secrets *secret.Store
 	// refs reads credentials and CA bundles, each version once.
-	refs *refValues
+	refs *refvalues.Reader
 	// shared remembers the shared tokens of ClusterOAuthProviders.
 	shared *sharedtoken.Tokens
 	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
@@ -235,7 +236,7 @@ type requestInputs struct {
 }
 
 // readRequestInputs reads the credentials and CA bundle of g's source, each
-// version once (refValues). It is called before a request slot is taken, so
+// version once (refvalues.Reader). It is called before a request slot is taken, so
 // that a slot is never held through an API read. A problem of the references
 // is returned as a *referenceError.
 func (r *OAuthClientReconciler) readRequestInputs(ctx context.Context, g *gathered) (requestInputs, error) {

@@ -11,42 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/refvalues"
 )
-
-// sizedLRU keeps values while their sizes fit its limit, dropping the least
-// recently used first; a value added again replaces its size.
-func TestSizedLRU(t *testing.T) {
-	c := newSizedLRU(100)
-	c.add("a", 1, 40)
-	c.add("b", 2, 40)
-	if _, ok := c.get("a"); !ok { // a is now the most recently used
-		t.Fatal("a dropped below the limit")
-	}
-	c.add("c", 3, 40) // 120 > 100: b goes, not a
-	if _, ok := c.get("b"); ok {
-		t.Error("b kept past the limit")
-	}
-	for _, k := range []string{"a", "c"} {
-		if _, ok := c.get(k); !ok {
-			t.Errorf("%s dropped", k)
-		}
-	}
-	if got := c.size(); got != 80 {
-		t.Errorf("size %d, want 80", got)
-	}
-	c.add("a", 4, 10) // replaced: 10 + 40
-	if v, _ := c.get("a"); v != 4 || c.size() != 50 {
-		t.Errorf("after replacing a: value %v, size %d; want 4, 50", v, c.size())
-	}
-	c.remove("c")
-	if c.size() != 10 {
-		t.Errorf("after removing c: size %d, want 10", c.size())
-	}
-	c.add("big", 5, 101) // alone over the limit: not kept, and nothing else either
-	if _, ok := c.get("big"); ok || c.size() != 0 {
-		t.Errorf("a value over the limit kept (size %d)", c.size())
-	}
-}
 
 // fakeSecrets answers Gets of Secrets (whole, or as metadata) from a map, and
 // records the resourceVersion each whole read asked for.
@@ -87,10 +53,10 @@ func TestRefValuesKeepKeySecrets(t *testing.T) {
 	key := client.ObjectKey{Namespace: crn, Name: "central-tls"}
 	data := map[string][]byte{"tls.key": make([]byte, 3<<10), "tls.crt": make([]byte, 8<<10), "client_id": []byte("id")}
 	used := len("tls.key") + 3<<10 + len("tls.crt") + 8<<10 + len("client_id") + 2
-	data["ca.crt"] = make([]byte, maxRefValueBytes-used-len("ca.crt"))
+	data["ca.crt"] = make([]byte, refvalues.MaxValueBytes-used-len("ca.crt"))
 	api := &fakeSecrets{objs: map[client.ObjectKey]*corev1.Secret{key: {
 		ObjectMeta: metav1.ObjectMeta{Namespace: crn, Name: key.Name, UID: "u1", ResourceVersion: "7"}, Data: data}}}
-	r := &OAuthClientReconciler{refs: newRefValues(api, api)}
+	r := &OAuthClientReconciler{refs: refvalues.New(api, api)}
 	src := &requestSource{
 		endpoint:    &tokenatorv1.OAuthEndpoint{ClientAuthentication: tokenatorv1.ClientAuthenticationTLS},
 		credentials: &tokenatorv1.CredentialsSecretReference{Name: key.Name}, credentialsNamespace: crn, shared: true,
@@ -105,9 +71,9 @@ func TestRefValuesKeepKeySecrets(t *testing.T) {
 		}
 	}
 	if want := []string{"7"}; !slices.Equal(api.reads, want) {
-		t.Errorf("reads of a %d-byte key Secret over 3 requests: %q, want %q", maxRefValueBytes, api.reads, want)
+		t.Errorf("reads of a %d-byte key Secret over 3 requests: %q, want %q", refvalues.MaxValueBytes, api.reads, want)
 	}
-	if got, want := r.refs.kept.size(), maxRefValueBytes+refValueOverhead; got != want {
+	if got, want := r.refs.Size(), refvalues.MaxValueBytes+refvalues.ValueOverhead; got != want {
 		t.Errorf("size kept %d, want %d", got, want)
 	}
 
@@ -124,7 +90,7 @@ func TestRefValuesKeepKeySecrets(t *testing.T) {
 	if want := []string{"8", "8"}; !slices.Equal(api.reads, want) {
 		t.Errorf("reads of a Secret over the bound: %q, want %q", api.reads, want)
 	}
-	if got := r.refs.kept.size(); got != 0 {
+	if got := r.refs.Size(); got != 0 {
 		t.Errorf("size kept %d after a Secret outgrew the bound, want 0", got)
 	}
 }

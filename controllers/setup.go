@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/controllers/refvalues"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
@@ -83,7 +84,7 @@ func NewOAuthClientReconciler(ctx context.Context, mgr ctrl.Manager, d Dependenc
 		HTTPClients: d.HTTPClients, TokenHosts: d.TokenHosts, Metrics: metrics.Default,
 		Slots: newSlots(&o), Options: o, shared: &sharedtoken.Tokens{},
 		secrets:      &secret.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), References: refCache},
-		refs:         newRefValues(mgr.GetAPIReader(), refCache),
+		refs:         refvalues.New(mgr.GetAPIReader(), refCache),
 		apiAudiences: &apiAudiences{httpClient: mgr.GetHTTPClient(), host: mgr.GetConfig().Host, tokenFile: inClusterTokenFile},
 		woken:        make(chan event.TypedGenericEvent[*tokenatorv1.OAuthClient], wakeBuffer),
 	}

@@ -1,4 +1,6 @@
-package controllers
+// Package refvalues reads the credentials Secrets and CA bundles of token
+// requests, each version of each object once.
+package refvalues
 
 import (
 	"context"
@@ -12,28 +14,28 @@ import (
 )
 
 // Bounds of the memory of referenced values: objects of at most
-// maxRefValueBytes each, maxRefBytes in all, each counted with
-// refValueOverhead for its metadata and the bookkeeping; a larger object is
-// read from the API server every time it is needed. maxRefValueBytes is room
+// MaxValueBytes each, MaxBytes in all, each counted with
+// ValueOverhead for its metadata and the bookkeeping; a larger object is
+// read from the API server every time it is needed. MaxValueBytes is room
 // for a private key with a certificate chain and its CA (a cert-manager
 // Secret of an RSA 4096 key and three certificates is about 12 KiB, one with
 // a trust bundle in ca.crt more). 64 MiB holds the credentials of some 50,000
 // OAuthClients (about 1.2 KiB each, counted), or some 2,000 key Secrets at
 // the largest, so that a routine refresh reads nothing at that scale either.
 const (
-	maxRefValueBytes = 32 << 10
-	maxRefBytes      = 64 << 20
-	refValueOverhead = 1 << 10
+	MaxValueBytes = 32 << 10
+	MaxBytes      = 64 << 20
+	ValueOverhead = 1 << 10
 )
 
-// refValues reads the credentials Secrets and CA bundles of token requests,
+// Reader reads the credentials Secrets and CA bundles of token requests,
 // and reads each version of each object once: the metadata cache tells the
 // version an object is at, and a version already read is answered from
 // memory. A routine refresh thus costs no read at all; a changed Secret or
 // ConfigMap (a rotated client secret, a renewed CA) is read again at its next
 // use. Only small objects are kept (their data and labels, no annotations),
-// the least recently used going first past maxRefBytes.
-type refValues struct {
+// the least recently used going first past MaxBytes.
+type Reader struct {
 	api  client.Reader
 	meta client.Reader
 	kept *sizedLRU
@@ -44,8 +46,10 @@ type refKey struct {
 	key  client.ObjectKey
 }
 
-func newRefValues(api, meta client.Reader) *refValues {
-	return &refValues{api: api, meta: meta, kept: newSizedLRU(maxRefBytes)}
+// New returns the Reader of api (the API server) and meta (the metadata
+// cache, which tells the version of an object).
+func New(api, meta client.Reader) *Reader {
+	return &Reader{api: api, meta: meta, kept: newSizedLRU(MaxBytes)}
 }
 
 // sizedLRU is a least-recently-used map bounded by the sum of its values'
@@ -107,7 +111,7 @@ func (c *sizedLRU) size() int {
 
 // Get reads a Secret or ConfigMap into obj, from memory when the metadata
 // cache shows the version remembered, else from the API server.
-func (v *refValues) Get(ctx context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+func (v *Reader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
 	var kind string
 	switch obj.(type) {
 	case *corev1.Secret:
@@ -115,10 +119,11 @@ func (v *refValues) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 	case *corev1.ConfigMap:
 		kind = "ConfigMap"
 	default:
-		return fmt.Errorf("refValues reads Secrets and ConfigMaps, not %T", obj)
+		return fmt.Errorf("refvalues reads Secrets and ConfigMaps, not %T", obj)
 	}
 	k := refKey{kind, key}
-	meta := metadataOnly(kind)
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
 	var opts []client.GetOption
 	if err := v.meta.Get(ctx, key, meta); err == nil {
 		if kept, ok := v.kept.get(k); ok && sameVersion(kept.(client.Object), meta) {
@@ -134,7 +139,7 @@ func (v *refValues) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 		return err
 	}
 	if kept, size := trimmed(obj); kept != nil {
-		v.kept.add(k, kept, size+refValueOverhead)
+		v.kept.add(k, kept, size+ValueOverhead)
 	} else {
 		v.kept.remove(k)
 	}
@@ -147,7 +152,7 @@ func sameVersion(a client.Object, b *metav1.PartialObjectMetadata) bool {
 
 // trimmed is a copy of obj with only what a token request reads (identity,
 // labels, data) and the size of its labels and data, or nil when that is over
-// maxRefValueBytes.
+// MaxValueBytes.
 func trimmed(obj client.Object) (client.Object, int) {
 	size := 0
 	for k, v := range obj.GetLabels() {
@@ -160,7 +165,7 @@ func trimmed(obj client.Object) (client.Object, int) {
 		for k, v := range o.Data {
 			size += len(k) + len(v)
 		}
-		if size > maxRefValueBytes {
+		if size > MaxValueBytes {
 			return nil, 0
 		}
 		return (&corev1.Secret{ObjectMeta: meta, Type: o.Type, Data: o.Data}).DeepCopy(), size
@@ -171,7 +176,7 @@ func trimmed(obj client.Object) (client.Object, int) {
 		for k, v := range o.BinaryData {
 			size += len(k) + len(v)
 		}
-		if size > maxRefValueBytes {
+		if size > MaxValueBytes {
 			return nil, 0
 		}
 		return (&corev1.ConfigMap{ObjectMeta: meta, Data: o.Data, BinaryData: o.BinaryData}).DeepCopy(), size
@@ -188,3 +193,6 @@ func copyInto(kept, obj client.Object) {
 		kept.(*corev1.ConfigMap).DeepCopyInto(o)
 	}
 }
+
+// Size is the sum of the sizes of the values kept.
+func (v *Reader) Size() int { return v.kept.size() }
