@@ -188,7 +188,7 @@ func (r *OAuthClientReconciler) startShared(ctx context.Context, oc *tokenatorv1
 		log.FromContext(ctx).V(1).Info("Shared token request deferred", "reason", busy.Error())
 		return ctrl.Result{RequeueAfter: busyRetryDelay(f.UID, f.Now)}, errDeferred
 	}
-	scopes := sharedSpec(oc, g.source).Scopes // sorted, without repeats
+	scopes := g.sharedScopes
 	started = true
 	r.requests.Start(ctx, sharedRequestKey(key), g.hash, func(ctx context.Context) (*oauth.Token, error) {
 		defer release()

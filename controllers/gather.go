@@ -42,6 +42,8 @@ type gathered struct {
 	// provider's UID and sharedSK, the shared key of its scopes and
 	// audience), sharedName the name of its Secret.
 	sharedKey, sharedSK, sharedName string
+	// sharedScopes are the scopes of the shared token, as a set.
+	sharedScopes []string
 }
 
 // gather reads what the plan needs, from the caches and this process's
@@ -66,25 +68,11 @@ func (r *OAuthClientReconciler) gather(ctx context.Context, oc *tokenatorv1.OAut
 		f.RenderError = g.existing.Annotations[tokenatorv1.AnnotationRenderError]
 	}
 	if !g.source.shared {
-		r.gatherOutcome(&f, client.ObjectKeyFromObject(oc).String(), g.hash+"|"+f.RefreshRequest)
+		f.Outcome, f.InFlight, _ = r.requests.Answer(client.ObjectKeyFromObject(oc).String(), g.hash+"|"+f.RefreshRequest, now)
 		return f, g, nil
 	}
 	err = r.gatherShared(ctx, &f, g, oc.Spec.Audience)
 	return f, g, err
-}
-
-// gatherOutcome takes the request of key: in flight, or ended for id (the
-// request asked now); an outcome for another request, or one no reconcile
-// took in time, is dropped.
-func (r *OAuthClientReconciler) gatherOutcome(f *facts, key, id string) {
-	out := r.requests.Take(key)
-	switch {
-	case out == nil:
-	case out.Pending:
-		f.InFlight = true
-	case out.Usable(id, f.Now):
-		f.Outcome = out
-	}
 }
 
 // gatherShared reads what is known of the shared token of g's scopes and
@@ -92,19 +80,14 @@ func (r *OAuthClientReconciler) gatherOutcome(f *facts, key, id string) {
 // holds, its latest failure.
 func (r *OAuthClientReconciler) gatherShared(ctx context.Context, f *facts, g *gathered, audience string) error {
 	p := g.source.provider
-	sk := sharedtoken.Key(g.source.scopes, audience)
-	g.sharedKey, g.sharedSK, g.sharedName = string(p.UID)+"/"+sk, sk, sharedtoken.SecretName(p.Name, sk)
+	sk, scopes := sharedtoken.Key(g.source.scopes, audience), sharedtoken.Scopes(g.source.scopes)
+	g.sharedKey, g.sharedSK, g.sharedName, g.sharedScopes = string(p.UID)+"/"+sk, sk, sharedtoken.SecretName(p.Name, sk), scopes
 	f.Shared = &sharedFacts{Key: g.sharedKey}
 	_, f.Shared.Failure = r.shared.Get(g.sharedKey)
-	if out := r.requests.Take(sharedRequestKey(g.sharedKey)); out != nil {
-		switch {
-		case out.Pending:
-			f.InFlight = true
-			return nil
-		case out.Usable(g.hash, f.Now):
-			f.Outcome = out
-			return nil
-		}
+	var ended bool
+	if f.Outcome, f.InFlight, ended = r.requests.Answer(sharedRequestKey(g.sharedKey), g.hash, f.Now); f.Outcome != nil || f.InFlight {
+		return nil
+	} else if ended {
 		// An outcome no client took in time, or of another request: the
 		// in-flight mark goes with it, and a new request is made if needed.
 		r.endShared(g.sharedKey, true)

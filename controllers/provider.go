@@ -116,17 +116,24 @@ func (r *OAuthClientReconciler) resolveSource(ctx context.Context, oc *tokenator
 	if err := r.NamespaceReader.Get(ctx, types.NamespacedName{Name: oc.Namespace}, nsMeta); err != nil {
 		return nil, fmt.Errorf("reading Namespace %q: %w", oc.Namespace, err)
 	}
+	src, srcErr := providerSource(oc, p, crn)
+	// A refusal comes before a problem of the source: a refused tenant learns
+	// nothing of how the provider authenticates.
 	if why := policy.Allows(p, sel, oc.Namespace, nsMeta.Labels, oc.Spec.Scopes, oc.Spec.Audience); why != "" {
 		return nil, &referenceError{reason: tokenatorv1.ReasonProviderRefused, message: why}
 	}
-	return providerSource(oc, p, crn)
+	if srcErr != nil {
+		return nil, srcErr
+	}
+	src.scopes = policy.RequestedScopes(p, oc.Spec.Scopes)
+	return src, nil
 }
 
-// providerSource is the request source of oc through p, which allows it:
+// providerSource is the request source of oc through p, but for its scopes:
 // oc's own credentials, or p's central ones (a shared token).
 func providerSource(oc *tokenatorv1.OAuthClient, p *tokenatorv1.ClusterOAuthProvider, crn string) (*requestSource, error) {
 	saProvider := len(providerServiceAccounts(p)) > 0
-	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p, scopes: policy.RequestedScopes(p, oc.Spec.Scopes)}
+	src := &requestSource{endpoint: &p.Spec.OAuthEndpoint, endpointNamespace: crn, provider: p}
 	switch {
 	case oc.Spec.CredentialsSecretRef != nil && saProvider:
 		// The provider's ServiceAccount, in the cluster resource namespace,

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,19 +30,6 @@ import (
 // sharedFieldOwnerPrefix starts the field manager of a shared token Secret;
 // the provider's UID follows.
 const sharedFieldOwnerPrefix = "tokenator-provider-"
-
-// sharedSpec is what identifies a shared token's request: the provider's
-// endpoint, the requested scopes (src's) as a set and the audience.
-func sharedSpec(oc *tokenatorv1.OAuthClient, src *requestSource) *tokenatorv1.OAuthClientSpec {
-	scopes := slices.Clone(src.scopes)
-	slices.Sort(scopes)
-	return &tokenatorv1.OAuthClientSpec{
-		OAuthEndpoint: *src.endpoint.DeepCopy(),
-		ProviderRef:   &tokenatorv1.ProviderReference{Name: src.provider.Name},
-		Scopes:        slices.Compact(scopes),
-		Audience:      oc.Spec.Audience,
-	}
-}
 
 // currentShared returns the shared token of key for the request hash, from
 // memory or else from the metadata cache, or nil when none is usable now:

@@ -94,3 +94,20 @@ func (t *Requests) Forget(key string) {
 	defer t.mu.Unlock()
 	delete(t.m, key)
 }
+
+// Answer takes the request of key: inFlight when it is still in flight, else
+// its outcome when it answers id and is recent enough (see Usable); an
+// outcome for another request, or one no reconcile took in time, is dropped,
+// and ended says a request of key ended, answering or not.
+func (t *Requests) Answer(key, id string, now time.Time) (out *Outcome, inFlight, ended bool) {
+	o := t.Take(key)
+	switch {
+	case o == nil:
+		return nil, false, false
+	case o.Pending:
+		return nil, true, false
+	case o.Usable(id, now):
+		return o, false, true
+	}
+	return nil, false, true
+}

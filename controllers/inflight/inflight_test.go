@@ -56,3 +56,40 @@ func TestTokenRequests(t *testing.T) {
 		t.Fatal("forget drops the outcome")
 	}
 }
+
+// Answer: in flight, an outcome for the request asked, or one that answers
+// another request (dropped, and told as ended).
+func TestAnswer(t *testing.T) {
+	var reqs Requests
+	ended := func(key, id string) {
+		t.Helper()
+		woken := make(chan struct{})
+		reqs.Start(context.Background(), key, id, func(context.Context) (*oauth.Token, error) {
+			return &oauth.Token{AccessToken: "t"}, nil
+		}, func() { close(woken) })
+		<-woken
+	}
+	if out, inFlight, done := reqs.Answer("ns/none", "h1", time.Now()); out != nil || inFlight || done {
+		t.Fatalf("no request: %v %v %v", out, inFlight, done)
+	}
+	hold := make(chan struct{})
+	reqs.Start(context.Background(), "ns/a", "h1", func(context.Context) (*oauth.Token, error) {
+		<-hold
+		return nil, errors.New("x")
+	}, func() {})
+	if out, inFlight, done := reqs.Answer("ns/a", "h1", time.Now()); out != nil || !inFlight || done {
+		t.Fatalf("in flight: %v %v %v", out, inFlight, done)
+	}
+	close(hold)
+	ended("ns/b", "h1")
+	if out, inFlight, done := reqs.Answer("ns/b", "h1", time.Now()); out == nil || inFlight || !done || out.Token.AccessToken != "t" {
+		t.Fatalf("answered: %v %v %v", out, inFlight, done)
+	}
+	ended("ns/c", "h1")
+	if out, inFlight, done := reqs.Answer("ns/c", "h2", time.Now()); out != nil || inFlight || !done {
+		t.Fatalf("another request's outcome: %v %v %v", out, inFlight, done)
+	}
+	if out, _, done := reqs.Answer("ns/c", "h1", time.Now()); out != nil || done {
+		t.Fatal("a dropped outcome is gone")
+	}
+}

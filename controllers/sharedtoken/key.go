@@ -11,11 +11,8 @@ import (
 // Key identifies the shared token of a set of scopes and an audience:
 // the scopes as a set (order and repeats do not matter).
 func Key(scopes []string, audience string) string {
-	set := slices.Clone(scopes)
-	slices.Sort(set)
-	set = slices.Compact(set)
 	h := sha256.New()
-	for _, s := range set {
+	for _, s := range Scopes(scopes) {
 		fmt.Fprintf(h, "%d:%s", len(s), s)
 	}
 	fmt.Fprintf(h, "|%d:%s", len(audience), audience)
@@ -31,4 +28,11 @@ func SecretName(provider, key string) string {
 		name = strings.TrimRight(name[:253-len("-shared-")-len(key)], ".-")
 	}
 	return name + "-shared-" + key
+}
+
+// Scopes are scopes as a set: sorted, without repeats.
+func Scopes(scopes []string) []string {
+	set := slices.Clone(scopes)
+	slices.Sort(set)
+	return slices.Compact(set)
 }
