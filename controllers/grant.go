@@ -37,12 +37,6 @@ func grantOf(ep *tokenatorv1.OAuthEndpoint) tokenatorv1.Grant {
 	return tokenatorv1.GrantClientCredentials
 }
 
-// usesTokenExchange reports whether ep's requests send a ServiceAccount
-// token as the subject token.
-func usesTokenExchange(ep *tokenatorv1.OAuthEndpoint) bool {
-	return grantOf(ep) == tokenatorv1.GrantTokenExchange
-}
-
 // usesTokenRequest reports whether a token request of g needs a
 // ServiceAccount token from the TokenRequest API first.
 func usesTokenRequest(g *gathered) bool {

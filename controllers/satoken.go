@@ -54,6 +54,13 @@ func usesServiceAccountToken(oc *tokenatorv1.OAuthClient) bool {
 	return oc.Spec.ClientAuthentication == tokenatorv1.ClientAuthenticationServiceAccountToken
 }
 
+// usesTokenExchange reports whether ep's requests send a ServiceAccount
+// token as the subject token: its grant is tokenExchange, which no preset
+// implies.
+func usesTokenExchange(ep *tokenatorv1.OAuthEndpoint) bool {
+	return ep.Grant == tokenatorv1.GrantTokenExchange
+}
+
 // referencedServiceAccounts is the index function of indexServiceAccountRefs.
 func referencedServiceAccounts(oc *tokenatorv1.OAuthClient) []string {
 	var names []string
