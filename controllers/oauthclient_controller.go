@@ -28,6 +28,7 @@ import (
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
 	"github.com/tokenator-dev/tokenator/internal/oauth"
+	"github.com/tokenator-dev/tokenator/internal/presets"
 	"github.com/tokenator-dev/tokenator/internal/schedule"
 	"github.com/tokenator-dev/tokenator/internal/slots"
 )
@@ -311,12 +312,17 @@ func busyRetryDelay(uid string, now time.Time) time.Duration {
 }
 
 // hostLabel is the metrics label of a token endpoint host: the preset's name
-// when the URL is a preset's, else the --allowed-token-hosts pattern it
-// matches, else "other". A tenant's tokenURL never becomes a label value, so
-// the series stay bounded by what the admin configured.
+// when the request goes to the preset's own host, else the
+// --allowed-token-hosts pattern it matches, else "other" (a key file's
+// token_uri that leads elsewhere is labelled by its own host). A tenant's
+// tokenURL never becomes a label value, so the series stay bounded by what
+// the admin configured.
 func (r *OAuthClientReconciler) hostLabel(ep *tokenatorv1.OAuthEndpoint, host string) string {
 	if ep.TokenURL == "" && ep.Provider != "" && ep.Provider != tokenatorv1.ProviderGeneric {
-		return string(ep.Provider)
+		preset, err := presets.Resolve(&tokenatorv1.OAuthEndpoint{Provider: ep.Provider, Environment: ep.Environment})
+		if err == nil && preset.Hostname == host {
+			return string(ep.Provider)
+		}
 	}
 	if r.TokenHosts != nil {
 		if pattern := r.TokenHosts.Pattern(host); pattern != "" {
