@@ -11,12 +11,13 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/render"
+	"github.com/tokenator-dev/tokenator/controllers/satoken"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
 )
 
 // ServiceAccountTokens exposes the reuse of ServiceAccount tokens to the
 // tests, which run it against the suite's API server with a clock of their own.
-type ServiceAccountTokens struct{ t serviceAccountTokens }
+type ServiceAccountTokens struct{ t satoken.Tokens }
 
 // Token is a token of the ServiceAccount namespace/name (UID uid, opt-in
 // annotation optIn) for audience and lifetime, reused or requested.
@@ -26,17 +27,19 @@ func (s *ServiceAccountTokens) Token(ctx context.Context, c client.Client, clk c
 	if lifetime > 0 {
 		ca.Lifetime = &metav1.Duration{Duration: lifetime}
 	}
-	return s.t.token(ctx, c, clk, namespace, &objectVersion{Kind: "ServiceAccount", Name: name, UID: uid, OptIn: optIn}, serviceAccountAssertion(ca))
+	use := serviceAccountAssertion(ca)
+	return s.t.Token(ctx, c, clk, namespace, satoken.Version{UID: uid, OptIn: optIn},
+		satoken.Use{Name: use.name, Audience: use.audience, Lifetime: use.lifetime, Field: use.nameField})
 }
 
 // Forget drops the tokens kept of a ServiceAccount, as a change of it does.
-func (s *ServiceAccountTokens) Forget(namespace, name string) { s.t.forget(namespace, name) }
+func (s *ServiceAccountTokens) Forget(namespace, name string) { s.t.Forget(namespace, name) }
 
 // Len is the number of tokens kept.
-func (s *ServiceAccountTokens) Len() int { return s.t.len() }
+func (s *ServiceAccountTokens) Len() int { return s.t.Len() }
 
 // TokenAudiences exposes the reading of the Pod's own token audiences.
-var TokenAudiences = tokenAudiences
+var TokenAudiences = satoken.TokenAudiences
 
 // StripServiceAccount exposes the transform of the ServiceAccount cache.
 var StripServiceAccount = stripServiceAccount

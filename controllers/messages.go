@@ -48,11 +48,9 @@ const (
 	msgSAOptInOverBound         = "%s: the %s annotation of ServiceAccount %q is over %s; tokenator reads at most 4 KiB and 32 audiences"
 	msgSAAudienceNotListed      = "%s: ServiceAccount %q does not list %q in its %s annotation"
 	msgSAAudienceOfAPIServer    = "%s: %q is an audience of the Kubernetes API server; tokenator never requests a ServiceAccount token the cluster itself would accept"
-	msgSATokenRequestFailed     = "requesting a token for ServiceAccount %q: %w"
 	msgExchangeRequiresSA       = "grant tokenExchange requires tokenExchange.serviceAccountName and tokenExchange.subjectTokenAudience"
 	msgJWTBearerNoIssuer        = "%s is required: a PEM key does not name its issuer (a Google service account key file does)"
 	msgKeyFileTokenURI          = "%s: the key file's token_uri, the token URL while %s is unset: %w"
-	msgAPIAudiencesUnknown      = "cannot learn the Kubernetes API server's audiences, so no ServiceAccount token is requested: %w"
 
 	// What msgCredsNotVSCHAR says a value holds.
 	msgLineBreak        = "a line break (CR or LF) before its end"

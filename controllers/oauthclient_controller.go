@@ -24,6 +24,7 @@ import (
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/inflight"
 	"github.com/tokenator-dev/tokenator/controllers/refvalues"
+	"github.com/tokenator-dev/tokenator/controllers/satoken"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
@@ -71,14 +72,14 @@ type OAuthClientReconciler struct {
 	// shared remembers the shared tokens of ClusterOAuthProviders.
 	shared *sharedtoken.Tokens
 	// saTokens keeps the ServiceAccount tokens of serviceAccountToken clients.
-	saTokens serviceAccountTokens
+	saTokens satoken.Tokens
 	// warned remembers the last Warning Event of each failing client.
 	warned warnings
 	// requests are the token requests in flight, off the workers, and the
 	// outcomes not yet taken.
 	requests inflight.Requests
 	// apiAudiences are the API server's own audiences, refused for them.
-	apiAudiences *apiAudiences
+	apiAudiences *satoken.APIAudiences
 	// woken brings OAuthClients back to a worker (see wakeByChannel).
 	woken chan event.TypedGenericEvent[*tokenatorv1.OAuthClient]
 }

@@ -19,6 +19,7 @@ import (
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
 	"github.com/tokenator-dev/tokenator/controllers/refvalues"
+	"github.com/tokenator-dev/tokenator/controllers/satoken"
 	"github.com/tokenator-dev/tokenator/controllers/secret"
 	"github.com/tokenator-dev/tokenator/controllers/sharedtoken"
 	"github.com/tokenator-dev/tokenator/internal/metrics"
@@ -85,7 +86,7 @@ func NewOAuthClientReconciler(ctx context.Context, mgr ctrl.Manager, d Dependenc
 		Slots: newSlots(&o), Options: o, shared: &sharedtoken.Tokens{},
 		secrets:      &secret.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), References: refCache},
 		refs:         refvalues.New(mgr.GetAPIReader(), refCache),
-		apiAudiences: &apiAudiences{httpClient: mgr.GetHTTPClient(), host: mgr.GetConfig().Host, tokenFile: inClusterTokenFile},
+		apiAudiences: &satoken.APIAudiences{HTTPClient: mgr.GetHTTPClient(), Host: mgr.GetConfig().Host, TokenFile: satoken.InClusterTokenFile},
 		woken:        make(chan event.TypedGenericEvent[*tokenatorv1.OAuthClient], wakeBuffer),
 	}
 	r.Slots.Wake = r.wakeByChannel
@@ -159,7 +160,7 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Kind(refCache, metadataOnly("ServiceAccount"),
 			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
 				// A changed (or deleted) ServiceAccount's tokens are not reused.
-				r.saTokens.forget(o.Namespace, o.Name)
+				r.saTokens.Forget(o.Namespace, o.Name)
 				return mapServiceAccount(ctx, o)
 			}))).
 		WithOptions(controller.Options{

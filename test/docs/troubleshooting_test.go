@@ -52,7 +52,7 @@ var notInConditions = map[string]string{
 func messageFormats(t *testing.T) map[string]string {
 	t.Helper()
 	all := map[string]string{}
-	for _, f := range []string{"messages.go", "policy/messages.go", "render/secretdata.go", "secret/messages.go", "sharedtoken/message.go"} {
+	for _, f := range []string{"messages.go", "policy/messages.go", "render/secretdata.go", "satoken/messages.go", "secret/messages.go", "sharedtoken/message.go"} {
 		for name, v := range constantStrings(t, filepath.Join(repoRoot, "controllers", f)) {
 			all[f+" "+name] = v
 		}
