@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,24 +42,33 @@ func TestMetricsEndpoint(t *testing.T) {
 		c.AllowedTokenHosts = []string{"localhost"}
 		c.MetricsSecure = false // --metrics-secure=false: plain HTTP, for local runs
 	})
-	oc := e.oauthClient("api")
-	oc.Spec.TokenURL = strings.Replace(e.idp.URL(), "127.0.0.1", "localhost", 1)
-	e.create(oc)
-	st := e.waitReady("api").Status
 	host := "localhost"
-
+	requests := fmt.Sprintf(`tokenator_token_requests_total{host=%q,reason="",result="success"}`, host)
+	durations := fmt.Sprintf(`tokenator_token_request_duration_seconds_count{host=%q}`, host)
 	var body string
-	e.g.Eventually(func(g Gomega) {
+	scrape := func(g Gomega) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		g.Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
-		g.Expect(body).To(ContainSubstring(fmt.Sprintf(`tokenator_token_requests_total{host=%q,reason="",result="success"} 1`, host)))
+	}
+	// The registry is the process's: a run of this test before (go test
+	// -count) left its requests counted.
+	e.g.Eventually(scrape).WithTimeout(timeout).Should(Succeed())
+	before, beforeDurations := counterValue(body, requests), counterValue(body, durations)
+
+	oc := e.oauthClient("api")
+	oc.Spec.TokenURL = strings.Replace(e.idp.URL(), "127.0.0.1", "localhost", 1)
+	e.create(oc)
+	st := e.waitReady("api").Status
+	e.g.Eventually(func(g Gomega) {
+		scrape(g)
+		g.Expect(body).To(ContainSubstring(fmt.Sprintf("%s %d", requests, before+1)))
 	}).WithTimeout(timeout).Should(Succeed())
 	labels := fmt.Sprintf(`name="api",namespace=%q`, e.ns)
 	for _, want := range []string{
-		fmt.Sprintf(`tokenator_token_request_duration_seconds_count{host=%q} 1`, host),
+		fmt.Sprintf("%s %d", durations, beforeDurations+1),
 		fmt.Sprintf(`tokenator_token_expiration_timestamp_seconds{%s} %s`, labels, promFloat(st.ExpiresAt.Unix())),
 		fmt.Sprintf(`tokenator_token_refresh_timestamp_seconds{%s} %s`, labels, promFloat(st.RefreshAt.Unix())),
 		fmt.Sprintf(`tokenator_oauthclient_ready_status{condition="True",%s,reason="TokenIssued"} 1`, labels),
@@ -162,6 +172,20 @@ func serviceAccountToken(e *testEnv, name string) string {
 	e.g.Expect(err).NotTo(HaveOccurred())
 	e.g.Expect(tr.Status.Token).NotTo(BeEmpty())
 	return tr.Status.Token
+}
+
+// counterValue is the value of the series (its name and labels) in a
+// scrape, 0 when absent.
+func counterValue(body, series string) int {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func promFloat(v int64) string {
