@@ -249,7 +249,7 @@ func TestUnusableKeyMaterial(t *testing.T) {
 	c.Spec.ClientAuthentication = tokenatorv1.ClientAuthenticationTLS
 	c.Spec.CredentialsSecretRef = &tokenatorv1.CredentialsSecretReference{Name: "nokey", CertificateKey: "client.crt"}
 	e.create(c)
-	e.g.Expect(metaReady(e.waitReason("nokey", tokenatorv1.ReasonCredentialsNotFound)).Message).
+	e.g.Expect(e.waitMessage("nokey", tokenatorv1.ReasonCredentialsNotFound, `has no non-empty key`)).
 		To(HavePrefix(`spec.credentialsSecretRef: Secret "nokey" has no non-empty key ["tls.key" "client.crt"]`))
 	e.g.Expect(e.idp.Requests()).To(Equal(requests), "no request with unusable material")
 

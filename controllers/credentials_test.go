@@ -48,9 +48,8 @@ func TestCredentialsHygiene(t *testing.T) {
 		e.create(oc)
 	}
 	for _, tc := range refused {
-		got := metaReady(e.waitReason(tc.name, tokenatorv1.ReasonCredentialsNotFound)).Message
-		e.g.Expect(got).To(ContainSubstring(fmt.Sprintf(
-			"spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)", tc.name, tc.key, tc.what)), tc.name)
+		got := e.waitMessage(tc.name, tokenatorv1.ReasonCredentialsNotFound, fmt.Sprintf(
+			"spec.credentialsSecretRef: Secret %q key %q holds %s, outside RFC 6749 VSCHAR (printable ASCII)", tc.name, tc.key, tc.what))
 		for _, p := range append(tc.pieces, e.clientSecret) {
 			e.g.Expect(got).NotTo(ContainSubstring(p), tc.name)
 		}
@@ -80,8 +79,7 @@ func TestCredentialsHygiene(t *testing.T) {
 	oc := e.oauthClient("only-eol")
 	oc.Spec.CredentialsSecretRef.Name = "only-eol"
 	e.create(oc)
-	e.g.Expect(metaReady(e.waitReason("only-eol", tokenatorv1.ReasonCredentialsNotFound)).Message).
-		To(ContainSubstring(`Secret "only-eol" has no non-empty key ["client_secret"]`))
+	e.waitMessage("only-eol", tokenatorv1.ReasonCredentialsNotFound, `Secret "only-eol" has no non-empty key ["client_secret"]`)
 }
 
 // With --credentials-selector, a credentials Secret without the labels is

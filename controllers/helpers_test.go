@@ -198,6 +198,25 @@ func (e *testEnv) waitReason(name, reason string) *tokenatorv1.OAuthClient {
 	return oc
 }
 
+// waitMessage waits until the Ready condition of name has reason and a
+// message that contains want, and returns the message: a reason can show
+// first with another message (a Secret created just before its OAuthClient
+// may reach the reference cache after the first reconcile, "not found").
+func (e *testEnv) waitMessage(name, reason, want string) string {
+	e.t.Helper()
+	var msg string
+	e.g.Eventually(func(g Gomega) {
+		oc := &tokenatorv1.OAuthClient{}
+		g.Expect(k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: name}, oc)).To(Succeed())
+		c := meta.FindStatusCondition(oc.Status.Conditions, tokenatorv1.ConditionReady)
+		g.Expect(c).NotTo(BeNil(), "no Ready condition")
+		g.Expect(c.Reason).To(Equal(reason), "Ready condition: %s", c.Message)
+		msg = c.Message
+		g.Expect(msg).To(ContainSubstring(want))
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	return msg
+}
+
 func (e *testEnv) waitReady(name string) *tokenatorv1.OAuthClient {
 	e.t.Helper()
 	return e.waitReason(name, tokenatorv1.ReasonTokenIssued)
