@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -21,8 +20,7 @@ func TestCRDBoundsTenantMaps(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bounds-"}}
-	NewWithT(t).Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := newNamespace(t, "bounds-")
 
 	// fields are the bounded maps of an OAuthClient, with the start of
 	// their message.
@@ -114,9 +112,8 @@ func TestCRDBoundsStatus(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bounds-"}}
 	g := NewWithT(t)
-	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := newNamespace(t, "bounds-")
 	oc := validClient(ns.Name)
 	g.Expect(k8s.Create(ctx, oc)).To(Succeed())
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -19,8 +18,7 @@ func TestGrantValidation(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
-	NewWithT(t).Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := newNamespace(t, "validation-")
 	google := func() *tokenatorv1.OAuthClient {
 		oc := validClient(ns.Name)
 		oc.Spec.TokenURL = ""

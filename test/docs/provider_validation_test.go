@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -18,8 +17,7 @@ func TestProviderRefValidation(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
-	NewWithT(t).Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := newNamespace(t, "validation-")
 	valid := func() *tokenatorv1.OAuthClient {
 		return &tokenatorv1.OAuthClient{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "oac-", Namespace: ns.Name},

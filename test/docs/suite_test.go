@@ -10,6 +10,7 @@
 package docs_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -58,6 +61,17 @@ func requireControlPlane(t testing.TB) {
 	if startErr != nil {
 		t.Fatal(startErr)
 	}
+}
+
+// newNamespace creates a namespace of a name generated from prefix, for one
+// test's objects.
+func newNamespace(t testing.TB, prefix string) *corev1.Namespace {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }
 
 // startOnce sets the suite's client (and configuration) once, from the

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
@@ -17,10 +16,8 @@ import (
 func TestCRDValidation(t *testing.T) {
 	t.Parallel()
 	requireControlPlane(t)
-	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
-	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := newNamespace(t, "validation-")
 
 	valid := func() *tokenatorv1.OAuthClient { return validClient(ns.Name) }
 	tests := []struct {
