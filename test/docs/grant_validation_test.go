@@ -2,6 +2,7 @@ package docs_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokenatorv1 "github.com/tokenator-dev/tokenator/api/v1alpha1"
+	"github.com/tokenator-dev/tokenator/internal/oauth"
 )
 
 // The grants' fields are checked by the schema: none only with jwtBearer
@@ -135,4 +137,25 @@ func TestProviderGrantValidation(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).To(ContainSubstring("clientAuthentication none applies only to the grants jwtBearer and tokenExchange"))
 	g.Expect(err.Error()).To(ContainSubstring("credentialsSecretRef.serviceAccountKeyKey applies only to grant jwtBearer"))
+}
+
+// The schema refuses, in extraParameters, every body parameter the request
+// builder reserves (oauth.ReservedParameters): a spec the API server accepts
+// never fails at the request for that reason.
+func TestSchemaRefusesReservedParameters(t *testing.T) {
+	t.Parallel()
+	requireControlPlane(t)
+	ns := newNamespace(t, "validation-")
+	reserved := oauth.ReservedParameters()
+	if len(reserved) < 12 {
+		t.Fatalf("only %d reserved parameters: %q", len(reserved), reserved)
+	}
+	for _, name := range reserved {
+		oc := validClient(ns.Name)
+		oc.Spec.ExtraParameters = map[string]string{name: "x"}
+		err := k8s.Create(context.Background(), oc)
+		if err == nil || !strings.Contains(err.Error(), "extraParameters may not set") {
+			t.Errorf("extraParameters[%s]: the API server answered %v, want the schema's refusal", name, err)
+		}
+	}
 }
