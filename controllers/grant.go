@@ -25,18 +25,6 @@ import (
 // jwtBearer.lifetime is unset: the hour Google's client libraries ask for.
 const defaultJWTBearerLifetime = time.Hour
 
-// grantOf is the grant of ep: its own, else its preset's (google:
-// jwtBearer), else clientCredentials.
-func grantOf(ep *tokenatorv1.OAuthEndpoint) tokenatorv1.Grant {
-	switch {
-	case ep.Grant != "":
-		return ep.Grant
-	case ep.Provider == tokenatorv1.ProviderGoogle:
-		return tokenatorv1.GrantJWTBearer
-	}
-	return tokenatorv1.GrantClientCredentials
-}
-
 // usesTokenRequest reports whether a token request of g needs a
 // ServiceAccount token from the TokenRequest API first.
 func usesTokenRequest(g *gathered) bool {
@@ -69,29 +57,13 @@ func (r *OAuthClientReconciler) requestCredentials(ctx context.Context, g *gathe
 	return c, err
 }
 
-// grantKeyField is the key of the credentials Secret that holds the
-// jwtBearer key, and whether it is a service account key file: the
-// serviceAccountKeyKey when set, else the privateKeyKey when set, else the
-// google preset's credentials.json or the PEM default tls.key.
-func grantKeyField(ref *tokenatorv1.CredentialsSecretReference, ep *tokenatorv1.OAuthEndpoint) (field, key string, keyFile bool) {
-	switch {
-	case ref.ServiceAccountKeyKey != "":
-		return "serviceAccountKeyKey", ref.ServiceAccountKeyKey, true
-	case ref.PrivateKeyKey != "":
-		return "privateKeyKey", ref.PrivateKeyKey, false
-	case ep.Provider == tokenatorv1.ProviderGoogle:
-		return "serviceAccountKeyKey", tokenatorv1.DefaultServiceAccountKeyKey, true
-	}
-	return "privateKeyKey", tokenatorv1.DefaultPrivateKeyKey, false
-}
-
 // readGrantKey takes the jwtBearer key from the credentials Secret s into c,
 // and returns the key's name when it is missing.
 func readGrantKey(s *corev1.Secret, src *requestSource, c *credentials) (missing []string) {
-	if grantOf(src.endpoint) != tokenatorv1.GrantJWTBearer {
+	if presets.Grant(src.endpoint) != tokenatorv1.GrantJWTBearer {
 		return nil
 	}
-	field, key, keyFile := grantKeyField(src.credentials, src.endpoint)
+	field, key, keyFile := presets.GrantKey(src.credentials, src.endpoint)
 	c.grantKey, c.grantKeyFile = s.Data[key], keyFile
 	c.grantKeyField = fmt.Sprintf(msgCredentialField, field, key, s.Name)
 	if len(c.grantKey) == 0 {

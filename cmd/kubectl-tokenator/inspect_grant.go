@@ -65,15 +65,7 @@ func (i *inspectOptions) readGrantKey(ctx context.Context, oc *tokenatorv1.OAuth
 	if ref == nil {
 		return
 	}
-	key, keyFile := ref.PrivateKeyKey, false
-	switch {
-	case ref.ServiceAccountKeyKey != "":
-		key, keyFile = ref.ServiceAccountKeyKey, true
-	case key == "" && oc.Spec.Provider == tokenatorv1.ProviderGoogle:
-		key, keyFile = tokenatorv1.DefaultServiceAccountKeyKey, true
-	case key == "":
-		key = tokenatorv1.DefaultPrivateKeyKey
-	}
+	_, key, keyFile := presets.GrantKey(ref, &oc.Spec.OAuthEndpoint)
 	g.Key = fmt.Sprintf("Secret %s, key %s", ref.Name, key)
 	cs, err := i.clientset()
 	if err != nil {

@@ -106,12 +106,7 @@ func Resolve(spec *tokenatorv1.OAuthEndpoint) (Endpoint, error) {
 // clientCredentials), where the jwtBearer scopes go, and the default method
 // of the grant: none for jwtBearer, whose assertion is the credential.
 func resolveGrant(spec *tokenatorv1.OAuthEndpoint, ep *Endpoint) error {
-	if spec.Grant != "" {
-		ep.Grant = spec.Grant
-	}
-	if ep.Grant == "" {
-		ep.Grant = tokenatorv1.GrantClientCredentials
-	}
+	ep.Grant = grantOf(spec, ep.Grant)
 	if _, ok := grantTypes[ep.Grant]; !ok {
 		return fmt.Errorf("spec.grant: unknown grant %q; use clientCredentials, jwtBearer or tokenExchange", ep.Grant)
 	}
@@ -127,6 +122,43 @@ func resolveGrant(spec *tokenatorv1.OAuthEndpoint, ep *Endpoint) error {
 		ep.ScopeIn = tokenatorv1.ScopeInBody
 	}
 	return nil
+}
+
+// grantOf is spec's grant, else the preset's (presetGrant), else
+// clientCredentials.
+func grantOf(spec *tokenatorv1.OAuthEndpoint, presetGrant tokenatorv1.Grant) tokenatorv1.Grant {
+	switch {
+	case spec.Grant != "":
+		return spec.Grant
+	case presetGrant != "":
+		return presetGrant
+	}
+	return tokenatorv1.GrantClientCredentials
+}
+
+// Grant is the grant of spec as Resolve resolves it: its own, else its
+// preset's (google: jwtBearer), else clientCredentials; for a spec Resolve
+// refuses, its own or clientCredentials.
+func Grant(spec *tokenatorv1.OAuthEndpoint) tokenatorv1.Grant {
+	preset, _ := presetOf(spec)
+	return grantOf(spec, preset.Grant)
+}
+
+// GrantKey is the key of the credentials Secret ref that holds the key a
+// jwtBearer assertion of spec is signed with, the name of its field, and
+// whether it is a service account key file: serviceAccountKeyKey when set,
+// else privateKeyKey when set, else the google preset's credentials.json or
+// the PEM default tls.key.
+func GrantKey(ref *tokenatorv1.CredentialsSecretReference, spec *tokenatorv1.OAuthEndpoint) (field, key string, keyFile bool) {
+	switch {
+	case ref.ServiceAccountKeyKey != "":
+		return "serviceAccountKeyKey", ref.ServiceAccountKeyKey, true
+	case ref.PrivateKeyKey != "":
+		return "privateKeyKey", ref.PrivateKeyKey, false
+	case spec.Provider == tokenatorv1.ProviderGoogle:
+		return "serviceAccountKeyKey", tokenatorv1.DefaultServiceAccountKeyKey, true
+	}
+	return "privateKeyKey", tokenatorv1.DefaultPrivateKeyKey, false
 }
 
 // presetOf is the preset of spec.provider and spec.environment.

@@ -105,3 +105,42 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+// Grant and GrantKey answer what Resolve and the controller use: the grant a
+// spec resolves to, and the key of the credentials Secret a jwtBearer
+// assertion is signed with.
+func TestGrantAndGrantKey(t *testing.T) {
+	google := &tokenatorv1.OAuthEndpoint{Provider: tokenatorv1.ProviderGoogle}
+	for _, tt := range []struct {
+		spec *tokenatorv1.OAuthEndpoint
+		want tokenatorv1.Grant
+	}{
+		{&tokenatorv1.OAuthEndpoint{}, tokenatorv1.GrantClientCredentials},
+		{google, tokenatorv1.GrantJWTBearer},
+		{&tokenatorv1.OAuthEndpoint{Provider: tokenatorv1.ProviderGoogle, Grant: tokenatorv1.GrantTokenExchange}, tokenatorv1.GrantTokenExchange},
+		{&tokenatorv1.OAuthEndpoint{Provider: "unknown"}, tokenatorv1.GrantClientCredentials},
+	} {
+		if got := Grant(tt.spec); got != tt.want {
+			t.Errorf("Grant(%+v) = %s, want %s", tt.spec, got, tt.want)
+		}
+		if ep, err := Resolve(tt.spec); err == nil && ep.Grant != tt.want {
+			t.Errorf("Resolve(%+v).Grant = %s, Grant says %s", tt.spec, ep.Grant, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		ref        tokenatorv1.CredentialsSecretReference
+		spec       *tokenatorv1.OAuthEndpoint
+		field, key string
+		keyFile    bool
+	}{
+		{tokenatorv1.CredentialsSecretReference{}, &tokenatorv1.OAuthEndpoint{}, "privateKeyKey", tokenatorv1.DefaultPrivateKeyKey, false},
+		{tokenatorv1.CredentialsSecretReference{}, google, "serviceAccountKeyKey", tokenatorv1.DefaultServiceAccountKeyKey, true},
+		{tokenatorv1.CredentialsSecretReference{PrivateKeyKey: "k.pem"}, google, "privateKeyKey", "k.pem", false},
+		{tokenatorv1.CredentialsSecretReference{PrivateKeyKey: "k.pem", ServiceAccountKeyKey: "sa.json"}, &tokenatorv1.OAuthEndpoint{}, "serviceAccountKeyKey", "sa.json", true},
+	} {
+		field, key, keyFile := GrantKey(&tt.ref, tt.spec)
+		if field != tt.field || key != tt.key || keyFile != tt.keyFile {
+			t.Errorf("GrantKey(%+v, %+v) = %s %s %v, want %s %s %v", tt.ref, tt.spec, field, key, keyFile, tt.field, tt.key, tt.keyFile)
+		}
+	}
+}
